@@ -1,0 +1,92 @@
+"""Engines and sessions for the catalog on SQLite (embedded) or PostgreSQL (real)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from digitalhub_airflow.errors import CatalogError
+
+DEFAULT_PG_SCHEMA = "dhub"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, schema: str | None = None) -> Engine:
+    """An engine configured for safe concurrent commits.
+
+    SQLite: WAL, a long busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` so writers
+    serialise at transaction start instead of failing on lock upgrade. PostgreSQL: the
+    catalog's tables live in their own schema (default ``dhub``), never beside Airflow's.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise CatalogError(f"catalog URL is invalid: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return engine.execution_options(
+            schema_translate_map={None: schema or DEFAULT_PG_SCHEMA}
+        )
+    raise CatalogError(
+        f"catalog backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql"
+    )
+
+
+def catalog_schema(engine: Engine) -> str | None:
+    """The schema the catalog's tables live in (``None`` on SQLite)."""
+    mapping = engine.get_execution_options().get("schema_translate_map") or {}
+    return mapping.get(None)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" hook issue BEGIN
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Catalog:
+    """The catalog database: a session factory over one engine."""
+
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        self.url = url
+        self.engine = make_engine(url, schema)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password masked, for messages and lineage."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

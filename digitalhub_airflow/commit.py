@@ -1,0 +1,352 @@
+"""The commit protocol (DESIGN.md): upload missing blobs, then ONE catalog transaction.
+
+1. Collect and check the source (a file that does not parse is refused here).
+2. Under a shared store lease, upload every blob the store lacks (in parallel).
+3. In one transaction, locked on the dataset row: return the existing version if the
+   content is already there, else insert the version and its files with the next
+   sequence number and move ``latest``.
+A crash before step 3 commits leaves only unreferenced blobs, which ``gc`` removes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from digitalhub_airflow.catalog.models import Alias, AliasEvent, Dataset, Project, Version, VersionFile, utcnow
+from digitalhub_airflow.errors import ConflictError, InvalidSourceError, NotFoundError
+from digitalhub_airflow.hashcache import HashCache
+from digitalhub_airflow.keys import Key, validate_name
+from digitalhub_airflow.leases import commit_lease
+from digitalhub_airflow.manifest import ColumnSchema, FileEntry, Manifest, schema_to_json
+from digitalhub_airflow.schema_diff import check_policy
+from digitalhub_airflow.settings import current_user
+from digitalhub_airflow.sources import SourceFile, common_table_format
+from digitalhub_airflow.store.base import BlobStore
+from digitalhub_airflow.tables import combine_files, inspect_table
+from digitalhub_airflow.versions import LATEST, VersionInfo, find_dataset, to_info
+
+MAX_ATTEMPTS = 30
+INGEST_THREADS = 16
+
+#: Called with the number of bytes each time a file has been stored or skipped.
+Progress = Callable[[int], None]
+
+
+@dataclass
+class CommitResult:
+    version: VersionInfo
+    created: bool
+    blobs_written: int
+    blobs_skipped: int
+
+    @property
+    def key(self) -> str:
+        return self.version.key
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.version.to_json(),
+            "created": self.created,
+            "blobs_written": self.blobs_written,
+            "blobs_skipped": self.blobs_skipped,
+        }
+
+
+def airflow_producer() -> dict[str, Any] | None:
+    """The producing Airflow task, from the context variables Airflow exports to tasks."""
+    names = {
+        "dag_id": "AIRFLOW_CTX_DAG_ID",
+        "run_id": "AIRFLOW_CTX_DAG_RUN_ID",
+        "task_id": "AIRFLOW_CTX_TASK_ID",
+        "try_number": "AIRFLOW_CTX_TRY_NUMBER",
+    }
+    found = {k: os.environ[v] for k, v in names.items() if os.environ.get(v)}
+    if "dag_id" not in found:
+        return None
+    if "try_number" in found:
+        found["try_number"] = int(found["try_number"])
+    return found
+
+
+def describe_source(
+    files: list[SourceFile], kind: str | None, cache: HashCache | None
+) -> tuple[str, str, list[ColumnSchema] | None, int | None]:
+    """Decide kind and format and read the table schema, before anything is stored.
+
+    A table file whose content is in the hash cache is described from the cache.
+    """
+    fmt = common_table_format(files)
+    if kind is None:
+        kind = "table" if fmt else "files"
+    if kind == "files":
+        return kind, "files", None, None
+    if kind != "table":
+        raise InvalidSourceError(f"kind must be 'table' or 'files', not {kind!r}")
+    if fmt is None:
+        names = ", ".join(sorted({f.path.suffix or f.relpath for f in files}))
+        raise InvalidSourceError(
+            f"a table must be CSV, Parquet or JSON lines files of one format; got {names}"
+        )
+    described = []
+    for source in files:
+        digest = cache.lookup(source.path, source.path.stat()) if cache else None
+        cached = cache.table(digest, fmt) if cache and digest else None
+        if cached is not None:
+            columns = [ColumnSchema(**c) for c in cached["columns"]]
+            rows = int(cached["rows"])
+        else:
+            columns, rows = inspect_table(source.path, fmt)
+        described.append((source.path, columns, rows))
+    columns, rows = combine_files(described)
+    return kind, fmt, columns, rows
+
+
+def ingest_all(
+    store: BlobStore, files: list[SourceFile], cache: HashCache | None, progress: Progress | None
+) -> tuple[list[FileEntry], int]:
+    """Store every file the store lacks, in parallel; return entries and blobs written."""
+
+    def one(source: SourceFile) -> tuple[FileEntry, bool]:
+        stat = source.path.stat()
+        known = cache.lookup(source.path, stat) if cache else None
+        digest, written = store.ingest(source.path, known)
+        if cache and known is None:
+            cache.remember(source.path, stat, digest)
+        if progress:
+            progress(stat.st_size)
+        return FileEntry(source.relpath, stat.st_size, digest), written
+
+    threads = min(INGEST_THREADS, max(1, len(files)))
+    with ThreadPoolExecutor(threads, thread_name_prefix="dhub-ingest") as pool:
+        results = list(pool.map(one, files))
+    if cache:
+        cache.flush()
+    return [entry for entry, _ in results], sum(written for _, written in results)
+
+
+def _get_or_create_dataset(session: Session, key: Key) -> Dataset:
+    project = session.scalars(select(Project).where(Project.name == key.project)).first()
+    if project is None:
+        project = Project(name=key.project, created_at=utcnow())
+        session.add(project)
+        session.flush()
+    dataset = session.scalars(
+        select(Dataset).where(Dataset.project_id == project.id, Dataset.name == key.name)
+    ).first()
+    if dataset is None:
+        session.add(
+            Dataset(project_id=project.id, name=key.name, kind=key.kind, latest_seq=0, created_at=utcnow())
+        )
+        session.flush()
+    return find_dataset(session, key, lock=True)
+
+
+def move_alias(
+    session: Session, dataset_id: int, alias: str, version_pk: int, actor: str
+) -> None:
+    """Point ``alias`` at a version and record the move."""
+    current = session.get(Alias, (dataset_id, alias), with_for_update=True)
+    previous = current.version_pk if current is not None else None
+    if previous == version_pk:
+        return
+    now = utcnow()
+    if current is None:
+        session.add(Alias(dataset_id=dataset_id, name=alias, version_pk=version_pk, updated_by=actor, updated_at=now))
+    else:
+        current.version_pk, current.updated_by, current.updated_at = version_pk, actor, now
+    session.add(
+        AliasEvent(
+            dataset_id=dataset_id, alias=alias, version_pk=version_pk,
+            previous_version_pk=previous, actor=actor, at=now,
+        )
+    )
+
+
+def _record(
+    session: Session,
+    key: Key,
+    manifest: Manifest,
+    message: str,
+    producer: dict[str, Any] | None,
+    schema_policy: str,
+    expected_parent: str | None,
+    aliases: Iterable[str],
+) -> tuple[Version, bool]:
+    dataset = _get_or_create_dataset(session, key)
+    version_id = manifest.version_id
+    existing = session.scalars(
+        select(Version).where(Version.dataset_id == dataset.id, Version.version_id == version_id)
+    ).first()
+    if existing is not None:
+        return existing, False
+    parent = None
+    if dataset.latest_seq:
+        parent = session.scalars(
+            select(Version).where(Version.dataset_id == dataset.id, Version.seq == dataset.latest_seq)
+        ).one()
+    if expected_parent is not None and (parent is None or not parent.version_id.startswith(expected_parent)):
+        found = f"v{parent.seq} ({parent.version_id[:12]})" if parent else "no version"
+        raise ConflictError(f"{key.unversioned()} moved on: latest is {found}, not {expected_parent}")
+    schema = schema_to_json(manifest.schema)
+    check_policy(schema_policy, parent.schema_json if parent else None, schema)
+    actor = current_user()
+    seq = dataset.latest_seq + 1
+    version = Version(
+        dataset_id=dataset.id, seq=seq, version_id=version_id, kind=manifest.kind,
+        format=manifest.format, schema_json=schema, schema_digest=manifest.schema_digest,
+        row_count=manifest.row_count, size_bytes=manifest.size_bytes,
+        file_count=len(manifest.files), parent_id=parent.id if parent else None,
+        message=message, producer=producer, created_by=actor, created_at=utcnow(),
+    )
+    session.add(version)
+    session.flush()
+    session.execute(
+        insert(VersionFile),
+        [{"version_pk": version.id, "path": f.path, "size": f.size, "digest": f.digest} for f in manifest.files],
+    )
+    moved = session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset.id, Dataset.latest_seq == dataset.latest_seq)
+        .values(latest_seq=seq)
+    )
+    if moved.rowcount != 1:
+        raise _Retry()
+    for alias in (LATEST, *aliases):
+        move_alias(session, dataset.id, alias, version.id, actor)
+    return version, True
+
+
+class _Retry(Exception):
+    """Another committer won the race for the dataset row; try again."""
+
+
+def commit_files(
+    catalog: Any,
+    store: BlobStore,
+    key: Key,
+    files: list[SourceFile],
+    *,
+    kind: str | None = None,
+    message: str = "",
+    producer: dict[str, Any] | None = None,
+    schema_policy: str = "any",
+    parent: str | None = None,
+    aliases: Iterable[str] = (),
+    cache: HashCache | None = None,
+    progress: Progress | None = None,
+) -> CommitResult:
+    """Commit local files as a new version of the dataset ``key``.
+
+    ``kind`` is ``table`` or ``files``; ``None`` infers it from the files.
+    """
+    aliases = [validate_name(a, "alias") for a in aliases]
+    if LATEST in aliases:
+        raise InvalidSourceError("alias 'latest' is moved by commits only")
+    kind, fmt, schema, rows = describe_source(files, kind, cache)
+    check_policy(schema_policy, None, None)  # validates the policy name early
+    key = Key(key.project, "dataitem", kind, key.name)
+    producer = producer if producer is not None else airflow_producer()
+    _precheck_schema(catalog, key, schema_policy, schema)
+    unchanged = _existing_unchanged(catalog, key, files, kind, fmt, schema, rows, cache)
+    if unchanged is not None:
+        return CommitResult(unchanged, False, 0, len(files))
+    with commit_lease(catalog):
+        entries, written = ingest_all(store, files, cache, progress)
+        manifest = Manifest(kind=kind, format=fmt, files=entries, schema=schema, row_count=rows)
+        if cache is not None and schema is not None and len(entries) == 1:
+            description = {"columns": schema_to_json(schema), "rows": rows}
+            cache.remember_table(entries[0].digest, fmt, description)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with catalog.session() as session:
+                    version, created = _record(
+                        session, key, manifest, message, producer, schema_policy, parent, aliases
+                    )
+                    info = to_info(session, version)
+                return CommitResult(info, created, written, len(entries) - written)
+            except (_Retry, IntegrityError) as exc:
+                if isinstance(exc, IntegrityError) and not _is_race(exc):
+                    raise
+            except DBAPIError as exc:
+                if not _is_transient(exc):
+                    raise
+            time.sleep(min(0.02 * 2**attempt, 1.0) * random.random())
+    raise ConflictError(f"could not commit to {key} after {MAX_ATTEMPTS} attempts under contention")
+
+
+def _precheck_schema(
+    catalog: Any, key: Key, policy: str, schema: list[ColumnSchema] | None
+) -> None:
+    """Refuse a schema-breaking commit before uploading anything (re-checked on record)."""
+    if policy == "any":
+        return
+    with catalog.session() as session:
+        try:
+            dataset = find_dataset(session, key)
+        except NotFoundError:
+            return
+        latest = session.scalars(
+            select(Version.schema_json).where(
+                Version.dataset_id == dataset.id, Version.seq == dataset.latest_seq
+            )
+        ).first()
+    check_policy(policy, latest, schema_to_json(schema))
+
+
+def _existing_unchanged(
+    catalog: Any,
+    key: Key,
+    files: list[SourceFile],
+    kind: str,
+    fmt: str,
+    schema: list[ColumnSchema] | None,
+    rows: int | None,
+    cache: HashCache | None,
+) -> VersionInfo | None:
+    """The existing version when every digest is cached and the content is committed.
+
+    Re-committing unchanged data then costs a ``stat`` per file and one query.
+    """
+    if cache is None:
+        return None
+    entries = []
+    for source in files:
+        stat = source.path.stat()
+        digest = cache.lookup(source.path, stat)
+        if digest is None:
+            return None
+        entries.append(FileEntry(source.relpath, stat.st_size, digest))
+    manifest = Manifest(kind=kind, format=fmt, files=entries, schema=schema, row_count=rows)
+    with catalog.session() as session:
+        try:
+            dataset = find_dataset(session, key)
+        except NotFoundError:
+            return None
+        version = session.scalars(
+            select(Version).where(
+                Version.dataset_id == dataset.id, Version.version_id == manifest.version_id
+            )
+        ).first()
+        return to_info(session, version) if version is not None else None
+
+
+def _is_race(exc: IntegrityError) -> bool:
+    """A unique violation from a concurrent first commit is a race, not bad input."""
+    text = str(exc.orig).lower()
+    return "unique" in text or "duplicate" in text
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return any(s in text for s in ("deadlock", "could not serialize", "database is locked"))
+

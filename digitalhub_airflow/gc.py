@@ -1,0 +1,59 @@
+"""``gc``: delete blobs no version references, once they are older than a grace period.
+
+It runs under the exclusive store lease, so no commit is between finding a blob present
+and referencing it; the grace period additionally spares blobs of commits that crashed
+recently, which a user may want to re-run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from digitalhub_airflow.catalog.engine import Catalog
+from digitalhub_airflow.catalog.models import VersionFile
+from digitalhub_airflow.leases import gc_lease
+from digitalhub_airflow.store.base import BlobStore
+
+
+@dataclass
+class GcReport:
+    scanned: int = 0
+    deleted: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    kept_young: int = 0
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scanned": self.scanned,
+            "deleted": self.deleted,
+            "bytes_freed": self.bytes_freed,
+            "kept_young": self.kept_young,
+            "dry_run": self.dry_run,
+        }
+
+
+def collect_garbage(
+    catalog: Catalog, store: BlobStore, grace: timedelta, dry_run: bool = False
+) -> GcReport:
+    report = GcReport(dry_run=dry_run)
+    cutoff = datetime.now(timezone.utc) - grace
+    with gc_lease(catalog):
+        with catalog.session() as session:
+            referenced = set(session.scalars(select(VersionFile.digest).distinct()))
+        for blob in store.iter_blobs():
+            report.scanned += 1
+            if blob.digest in referenced:
+                continue
+            if blob.modified > cutoff:
+                report.kept_young += 1
+                continue
+            if not dry_run:
+                store.delete(blob.digest)
+            report.deleted.append(blob.digest)
+            report.bytes_freed += blob.size
+    return report

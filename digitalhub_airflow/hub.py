@@ -1,0 +1,231 @@
+"""``DataHub``: the one entry point to the catalog and the store.
+
+The CLI, the Airflow hooks and notebooks all use this class; it holds no Airflow
+concept. Build it from the environment with :meth:`DataHub.from_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from digitalhub_airflow.catalog.engine import Catalog
+from digitalhub_airflow.catalog.migrate import migrate, require_current
+from digitalhub_airflow.catalog.models import Version, VersionFile
+from digitalhub_airflow.commit import CommitResult, Progress, commit_files, move_alias
+from digitalhub_airflow.errors import InvalidKeyError, InvalidSourceError
+from digitalhub_airflow.gc import GcReport, collect_garbage
+from digitalhub_airflow.hashcache import HashCache
+from digitalhub_airflow.keys import Key, parse_key
+from digitalhub_airflow.schema_diff import diff_schemas
+from digitalhub_airflow.settings import Settings, current_user, load_settings
+from digitalhub_airflow.sources import materialised, safe_relpath
+from digitalhub_airflow.store import BlobStore, open_store
+from digitalhub_airflow.verify import VerifyReport, verify_blobs
+from digitalhub_airflow.versions import (
+    LATEST,
+    VersionInfo,
+    aliases_by_version,
+    find_dataset,
+    resolve,
+    to_info,
+)
+
+
+@dataclass
+class VersionDiff:
+    a: VersionInfo
+    b: VersionInfo
+    schema: dict[str, Any]
+    files_added: list[str]
+    files_removed: list[str]
+    files_changed: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "a": self.a.key,
+            "b": self.b.key,
+            "schema": self.schema,
+            "rows": {"a": self.a.row_count, "b": self.b.row_count},
+            "size_bytes": {"a": self.a.size_bytes, "b": self.b.size_bytes},
+            "files_added": self.files_added,
+            "files_removed": self.files_removed,
+            "files_changed": self.files_changed,
+        }
+
+
+def as_key(key: str | Key) -> Key:
+    return key if isinstance(key, Key) else parse_key(key)
+
+
+def as_dataset_key(target: str | Key, kind: str | None = None) -> Key:
+    """A dataset key from a full key or the CLI's short ``project/name`` form."""
+    if isinstance(target, Key):
+        return target
+    if target.startswith("store://"):
+        key = parse_key(target)
+        if key.version or key.alias:
+            raise InvalidKeyError(f"commit to {key.unversioned()}, not to a version or alias")
+        return key
+    project, sep, name = target.partition("/")
+    if not sep or "/" in name:
+        raise InvalidKeyError(f"{target!r} must be <project>/<name> or a store:// key")
+    return Key(project, "dataitem", kind or "table", name)
+
+
+class DataHub:
+    """Versioned datasets on one catalog and one store."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: BlobStore,
+        hash_cache: HashCache | None = None,
+        s3_client: Any | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.hash_cache = hash_cache
+        self._s3_client = s3_client
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> DataHub:
+        settings = settings or load_settings()
+        return cls(
+            Catalog(settings.catalog_url, settings.catalog_schema),
+            open_store(settings.store_url, settings.s3_endpoint_url),
+            HashCache(settings.hash_cache_path),
+        )
+
+    def close(self) -> None:
+        if self.hash_cache is not None:
+            self.hash_cache.close()
+        self.catalog.dispose()
+
+    def __enter__(self) -> DataHub:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- setup -----------------------------------------------------------------------
+    def init(self) -> str:
+        """Create or upgrade the catalog schema; safe to run any number of times."""
+        return migrate(self.catalog)
+
+    # -- writing ---------------------------------------------------------------------
+    def commit(
+        self,
+        target: str | Key,
+        source: Any,
+        *,
+        kind: str | None = None,
+        message: str = "",
+        schema_policy: str = "any",
+        parent: str | None = None,
+        aliases: Iterable[str] = (),
+        producer: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> CommitResult:
+        """Commit a file, folder, glob, ``s3://`` URI, DataFrame or Arrow table."""
+        require_current(self.catalog)
+        key = as_dataset_key(target, kind)
+        explicit = isinstance(target, Key) or target.startswith("store://")
+        kind = kind or (key.kind if explicit else None)  # None: inferred from the source
+        if source is None:
+            raise InvalidSourceError("no source given")
+        with materialised(source, self._s3_client) as files:
+            return commit_files(
+                self.catalog, self.store, key, files, kind=kind, message=message,
+                producer=producer, schema_policy=schema_policy, parent=parent,
+                aliases=aliases, cache=self.hash_cache, progress=progress,
+            )
+
+    def tag(self, key: str | Key, alias: str) -> VersionInfo:
+        """Point ``alias`` at the version ``key`` names; who and when are recorded."""
+        require_current(self.catalog)
+        key = as_key(key)
+        if alias == LATEST:
+            raise InvalidKeyError("alias 'latest' is moved by commits only")
+        Key(key.project, key.entity_type, key.kind, key.name, alias=alias)  # validates alias
+        with self.catalog.session() as session:
+            version = resolve(session, key)
+            find_dataset(session, key, lock=True)
+            move_alias(session, version.dataset_id, alias, version.id, current_user())
+            session.flush()
+            return to_info(session, version)
+
+    # -- reading ---------------------------------------------------------------------
+    def resolve(self, key: str | Key) -> VersionInfo:
+        require_current(self.catalog)
+        with self.catalog.session() as session:
+            return to_info(session, resolve(session, as_key(key)))
+
+    def log(self, key: str | Key, limit: int | None = None) -> list[VersionInfo]:
+        """Versions of a dataset, newest first."""
+        require_current(self.catalog)
+        key = as_key(key).unversioned()
+        with self.catalog.session() as session:
+            dataset = find_dataset(session, key)
+            query = select(Version).where(Version.dataset_id == dataset.id).order_by(Version.seq.desc())
+            if limit:
+                query = query.limit(limit)
+            aliases = aliases_by_version(session, dataset.id)
+            return [to_info(session, v, aliases.get(v.id, [])) for v in session.scalars(query)]
+
+    def files(self, key: str | Key) -> list[dict[str, Any]]:
+        require_current(self.catalog)
+        with self.catalog.session() as session:
+            version = resolve(session, as_key(key))
+            rows = session.scalars(
+                select(VersionFile).where(VersionFile.version_pk == version.id).order_by(VersionFile.path)
+            )
+            return [{"path": f.path, "size": f.size, "digest": f.digest} for f in rows]
+
+    def diff(self, a: str | Key, b: str | Key) -> VersionDiff:
+        """Schema, rows and file differences going from ``a`` to ``b``."""
+        info_a, info_b = self.resolve(a), self.resolve(b)
+        files_a = {f["path"]: f["digest"] for f in self.files(info_a.key)}
+        files_b = {f["path"]: f["digest"] for f in self.files(info_b.key)}
+        return VersionDiff(
+            a=info_a,
+            b=info_b,
+            schema=diff_schemas(info_a.schema, info_b.schema).to_json(),
+            files_added=sorted(files_b.keys() - files_a.keys()),
+            files_removed=sorted(files_a.keys() - files_b.keys()),
+            files_changed=sorted(p for p in files_a.keys() & files_b.keys() if files_a[p] != files_b[p]),
+        )
+
+    def get(self, key: str | Key, dest: str | os.PathLike[str], progress: Progress | None = None) -> list[Path]:
+        """Materialise a version into the folder ``dest``; every file is verified."""
+        root = Path(dest).expanduser().resolve()
+        written = []
+        for entry in self.files(key):
+            target = (root / safe_relpath(entry["path"])).resolve()
+            if root not in target.parents:
+                raise InvalidSourceError(f"file path {entry['path']!r} escapes {root}")
+            self.store.read_to(entry["digest"], target)
+            written.append(target)
+            if progress:
+                progress(entry["size"])
+        return written
+
+    def verify(
+        self, key: str | Key | None = None, progress: Progress | None = None
+    ) -> VerifyReport:
+        """Re-hash one version's blobs, or every blob in the store."""
+        if key is not None:
+            blobs = [(f["digest"], f["size"]) for f in self.files(key)]
+        else:
+            blobs = [(b.digest, b.size) for b in self.store.iter_blobs()]
+        return verify_blobs(self.store, blobs, progress)
+
+    def gc(self, grace: timedelta = timedelta(hours=1), dry_run: bool = False) -> GcReport:
+        require_current(self.catalog)
+        return collect_garbage(self.catalog, self.store, grace, dry_run)

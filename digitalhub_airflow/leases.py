@@ -1,0 +1,84 @@
+"""A readers-writer lock on the blob store, kept in the catalog.
+
+Commits hold shared ``commit`` leases while they upload and reference blobs; ``gc``
+holds the one exclusive ``gc`` lease while it deletes. So ``gc`` can never delete a
+blob that a running commit found present and is about to reference. Leases left by a
+crashed process expire after ``DHUB_LEASE_TTL`` seconds (default one hour).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import delete, select, text
+
+from digitalhub_airflow.catalog.engine import Catalog, catalog_schema, is_sqlite
+from digitalhub_airflow.catalog.models import StoreLease, utcnow
+from digitalhub_airflow.errors import ConflictError
+
+COMMIT = "commit"
+GC = "gc"
+
+
+def lease_ttl() -> timedelta:
+    return timedelta(seconds=float(os.environ.get("DHUB_LEASE_TTL", "3600")))
+
+
+def _try_acquire(catalog: Catalog, owner: str, mode: str) -> str | None:
+    """Insert a lease unless a conflicting live one exists; return the blocker's mode."""
+    with catalog.session() as session:
+        if not is_sqlite(catalog.engine):
+            schema = catalog_schema(catalog.engine)
+            session.execute(text(f'LOCK TABLE "{schema}".dhub_store_leases IN EXCLUSIVE MODE'))
+        stale = datetime.now(timezone.utc) - lease_ttl()
+        session.execute(delete(StoreLease).where(StoreLease.acquired_at < stale))
+        blocking = GC if mode == COMMIT else None
+        query = select(StoreLease.mode)
+        if blocking is not None:
+            query = query.where(StoreLease.mode == blocking)
+        blocker = session.scalars(query.limit(1)).first()
+        if blocker is not None:
+            return blocker
+        session.add(StoreLease(owner=owner, mode=mode, acquired_at=utcnow()))
+    return None
+
+
+def _release(catalog: Catalog, owner: str) -> None:
+    with catalog.session() as session:
+        session.execute(delete(StoreLease).where(StoreLease.owner == owner))
+
+
+@contextmanager
+def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[str]:
+    """Hold a shared lease for a commit, waiting (bounded) while ``gc`` runs."""
+    owner = uuid.uuid4().hex
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while _try_acquire(catalog, owner, COMMIT) is not None:
+        if time.monotonic() > deadline:
+            raise ConflictError(f"gc has held the store for over {wait_s:.0f}s; commit again later")
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 2.0)
+    try:
+        yield owner
+    finally:
+        _release(catalog, owner)
+
+
+@contextmanager
+def gc_lease(catalog: Catalog) -> Iterator[str]:
+    """Hold the exclusive lease for ``gc``; refuse at once while commits are running."""
+    owner = uuid.uuid4().hex
+    blocker = _try_acquire(catalog, owner, GC)
+    if blocker is not None:
+        raise ConflictError(f"a {blocker} is in progress on this store; run gc again later")
+    try:
+        yield owner
+    finally:
+        _release(catalog, owner)

@@ -1,0 +1,134 @@
+"""Blob store on any S3 API (MinIO, Ceph RGW, AWS): ``s3://bucket/prefix``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, closing
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from digitalhub_airflow.errors import NotFoundError, StoreError
+from digitalhub_airflow.hashing import hash_file
+from digitalhub_airflow.store.base import DIGEST_RE, BlobInfo, BlobStore, blob_key
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_CHUNKSIZE = 32 * 1024 * 1024
+MAX_CONCURRENCY = 8
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix``)."""
+    if not url.startswith("s3://"):
+        raise StoreError(f"{url!r} is not an s3:// URL")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not bucket:
+        raise StoreError(f"{url!r} names no bucket")
+    return bucket, prefix.strip("/")
+
+
+class S3BlobStore(BlobStore):
+    def __init__(self, url: str, client: Any) -> None:
+        self.bucket, self.prefix = parse_s3_url(url)
+        self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        self.client = client
+
+    def _key(self, digest: str) -> str:
+        key = blob_key(digest)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fail(self, exc: Exception, action: str) -> StoreError:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchBucket", "404") and action == "access":
+                return StoreError(f"bucket {self.bucket!r} of store {self.url} does not exist")
+            if code in ("AccessDenied", "403"):
+                return StoreError(f"access denied to store {self.url} ({action})")
+            return StoreError(f"store {self.url}: {action} failed: {code or exc}")
+        return StoreError(f"store {self.url} is unreachable: {exc}")
+
+    def _errors(self) -> tuple[type[Exception], ...]:
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        return (BotoCoreError, ClientError, S3UploadFailedError)
+
+    def has(self, digest: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(digest))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._fail(exc, "access") from exc
+        except self._errors() as exc:
+            raise self._fail(exc, "access") from exc
+        return True
+
+    def check_writable(self) -> None:
+        probe = f"{self.prefix}/tmp/.probe" if self.prefix else "tmp/.probe"
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"")
+            self.client.delete_object(Bucket=self.bucket, Key=probe)
+        except self._errors() as exc:
+            raise self._fail(exc, "write") from exc
+
+    def ingest(self, source: Path, digest: str | None) -> tuple[str, bool]:
+        from boto3.s3.transfer import TransferConfig
+
+        before = source.stat()
+        digest = digest or hash_file(source)
+        if self.has(digest):
+            return digest, False
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=MULTIPART_CHUNKSIZE,
+            max_concurrency=MAX_CONCURRENCY,
+            use_threads=True,
+        )
+        try:
+            self.client.upload_file(str(source), self.bucket, self._key(digest), Config=config)
+        except self._errors() as exc:
+            raise self._fail(exc, "write") from exc
+        after = source.stat()
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            self.delete(digest)
+            raise StoreError(f"{source} changed while it was being uploaded; commit again")
+        return digest, True
+
+    def open(self, digest: str) -> AbstractContextManager[BinaryIO]:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(digest))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise NotFoundError(f"blob {digest} is missing from store {self.url}") from exc
+            raise self._fail(exc, "read") from exc
+        except self._errors() as exc:
+            raise self._fail(exc, "read") from exc
+        return closing(response["Body"])
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        prefix = f"{self.prefix}/blobs/" if self.prefix else "blobs/"
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    name = os.path.basename(obj["Key"])
+                    if DIGEST_RE.fullmatch(name):
+                        yield BlobInfo(name, int(obj["Size"]), obj["LastModified"])
+        except self._errors() as exc:
+            raise self._fail(exc, "list") from exc
+
+    def delete(self, digest: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(digest))
+        except self._errors() as exc:
+            raise self._fail(exc, "delete") from exc
+
+    def location(self, digest: str) -> str:
+        return f"s3://{self.bucket}/{self._key(digest)}"
