@@ -1,0 +1,29 @@
+# The two commands: `make demo` (the ingest DAG on the embedded default) and `make test`
+# (the whole suite against real PostgreSQL and S3 servers started on loopback).
+.PHONY: demo test unit bench lint lock venv clean
+
+venv:
+	@scripts/bootstrap.sh
+
+demo: venv
+	@scripts/demo.sh
+
+test: venv
+	@scripts/test.sh
+
+unit: venv
+	@.venv/bin/pytest -q tests/unit
+
+bench: venv
+	@scripts/bench.sh
+
+lint: venv
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+# Re-resolve requirements.lock for every supported Python (needs network to the index).
+lock:
+	python3 -m pip install -q --user uv && python3 -m uv pip compile pyproject.toml \
+	  --extra test --universal --python-version 3.10 --no-header -o requirements.lock
+
+clean:
+	rm -rf .venv .services .dhub-demo test-artifacts
