@@ -22,7 +22,7 @@ from digitalhub_airflow.commit import CommitResult, Progress, commit_files, move
 from digitalhub_airflow.errors import InvalidKeyError, InvalidSourceError
 from digitalhub_airflow.gc import GcReport, collect_garbage
 from digitalhub_airflow.hashcache import HashCache
-from digitalhub_airflow.keys import Key, parse_key
+from digitalhub_airflow.keys import Key, as_dataset_key, as_key
 from digitalhub_airflow.schema_diff import diff_schemas
 from digitalhub_airflow.settings import Settings, current_user, load_settings
 from digitalhub_airflow.sources import materialised, safe_relpath
@@ -58,25 +58,6 @@ class VersionDiff:
             "files_removed": self.files_removed,
             "files_changed": self.files_changed,
         }
-
-
-def as_key(key: str | Key) -> Key:
-    return key if isinstance(key, Key) else parse_key(key)
-
-
-def as_dataset_key(target: str | Key, kind: str | None = None) -> Key:
-    """A dataset key from a full key or the CLI's short ``project/name`` form."""
-    if isinstance(target, Key):
-        return target
-    if target.startswith("store://"):
-        key = parse_key(target)
-        if key.version or key.alias:
-            raise InvalidKeyError(f"commit to {key.unversioned()}, not to a version or alias")
-        return key
-    project, sep, name = target.partition("/")
-    if not sep or "/" in name:
-        raise InvalidKeyError(f"{target!r} must be <project>/<name> or a store:// key")
-    return Key(project, "dataitem", kind or "table", name)
 
 
 class DataHub:
@@ -215,6 +196,12 @@ class DataHub:
             if progress:
                 progress(entry["size"])
         return written
+
+    def read_table(self, key: str | Key, columns: list[str] | None = None) -> Any:
+        """A table version as a ``pyarrow.Table``; ``.to_pandas()`` for a DataFrame."""
+        from digitalhub_airflow.reading import read_table
+
+        return read_table(self, str(key), columns)
 
     def verify(
         self, key: str | Key | None = None, progress: Progress | None = None

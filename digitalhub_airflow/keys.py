@@ -145,3 +145,22 @@ def parse_key(text: str) -> Key:
 def dataset_key(project: str, name: str, kind: str = "table") -> Key:
     """The key of a data item, checking each part."""
     return Key(project=project, entity_type="dataitem", kind=kind, name=name)
+
+
+def as_key(key: str | Key) -> Key:
+    return key if isinstance(key, Key) else parse_key(key)
+
+
+def as_dataset_key(target: str | Key, kind: str | None = None) -> Key:
+    """A dataset key from a full key or the CLI's short ``<project>/<name>`` form."""
+    if isinstance(target, Key):
+        return target
+    if target.startswith(SCHEME):
+        key = parse_key(target)
+        if key.version or key.alias:
+            raise InvalidKeyError(f"use the dataset {key.unversioned()}, not a version or alias")
+        return key
+    project, sep, name = target.partition("/")
+    if not sep or "/" in name:
+        raise InvalidKeyError(f"{target!r} must be <project>/<name> or a store:// key")
+    return dataset_key(project, name, kind or "table")

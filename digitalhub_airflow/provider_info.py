@@ -1,1 +1,42 @@
-def get_provider_info(): return {}
+"""What Airflow's ProvidersManager learns about the suite (``apache_airflow_provider``).
+
+Plain data, no Airflow import: Airflow calls this while it configures itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from digitalhub_airflow import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    integration = "DigitalHub"
+    return {
+        "package-name": "digitalhub-airflow",
+        "name": "DigitalHub",
+        "description": "Versioned datasets, validation, lineage, models and serving on Airflow.",
+        "versions": [__version__],
+        "integrations": [{"integration-name": integration, "tags": ["software"]}],
+        "hooks": [
+            {"integration-name": integration, "python-modules": ["digitalhub_airflow.hooks.digitalhub"]}
+        ],
+        "operators": [
+            {
+                "integration-name": integration,
+                "python-modules": [
+                    "digitalhub_airflow.operators.commit",
+                    "digitalhub_airflow.operators.tag",
+                ],
+            }
+        ],
+        "sensors": [
+            {"integration-name": integration, "python-modules": ["digitalhub_airflow.sensors.version"]}
+        ],
+        "triggers": [
+            {"integration-name": integration, "python-modules": ["digitalhub_airflow.triggers.version"]}
+        ],
+        "plugins": [
+            {"name": "digitalhub", "plugin-class": "digitalhub_airflow.plugins.plugin.DigitalHubPlugin"}
+        ],
+    }

@@ -1,0 +1,52 @@
+"""Datasets as Airflow Assets: the Asset URI is the dataset key without version.
+
+Every commit announces an Asset event whose ``extra`` carries the exact version, so a
+DAG with ``schedule=[dataset_asset(key)]`` runs on each new version and can read which.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Asset
+
+from digitalhub_airflow.keys import Key, as_dataset_key
+
+
+def dataset_asset(target: str | Key, kind: str = "table") -> Asset:
+    """The Asset for a dataset given as a key or as ``<project>/<name>``."""
+    key = as_dataset_key(target, kind).unversioned()
+    return Asset(uri=str(key), name=str(key), group="dhub")
+
+
+def is_templated(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def event_extra(version: dict[str, Any]) -> dict[str, Any]:
+    """The Asset event ``extra`` of a committed version."""
+    return {
+        "version_key": version["key"],
+        "version_id": version["version_id"],
+        "seq": version["seq"],
+        "rows": version["row_count"],
+        "schema_digest": version["schema_digest"],
+        "created": version.get("created", True),
+    }
+
+
+def producer_of(context: Any) -> dict[str, Any]:
+    """The producing task instance, recorded with every version it writes."""
+    ti = context["ti"]
+    return {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "try_number": ti.try_number,
+        **({"map_index": ti.map_index} if getattr(ti, "map_index", -1) not in (-1, None) else {}),
+    }
+
+
+def announce(context: Any, asset: Asset, version: dict[str, Any]) -> None:
+    """Attach the version to the Asset event Airflow emits for this task's outlet."""
+    context["outlet_events"][asset].extra.update(event_extra(version))

@@ -1,0 +1,74 @@
+"""``CommitDatasetOperator``: commit a path, glob or ``s3://`` URI as a new version."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
+from digitalhub_airflow.operators.assets import announce, dataset_asset, is_templated, producer_of
+
+log = logging.getLogger(__name__)
+
+
+def commit_and_announce(
+    context: Any, hook: DigitalHubHook, target: str, source: Any, kind: str, **options: Any
+) -> dict[str, Any]:
+    """Commit, record the producing task, and put the version on the Asset event."""
+    with hook.get_hub() as hub:
+        result = hub.commit(target, source, kind=kind, producer=producer_of(context), **options)
+    data = result.to_json()
+    announce(context, dataset_asset(result.version.dataset), data)
+    state = "committed" if result.created else "unchanged, reusing"
+    log.info("%s v%s: %s", state, data["seq"], data["key"])
+    return data
+
+
+class CommitDatasetOperator(BaseOperator):
+    """Commit ``source`` as a version of ``target``; returns the version as XCom.
+
+    :param target: ``store://<project>/dataitem/<kind>/<name>`` or ``<project>/<name>``.
+    :param source: a file, a folder, a glob or an ``s3://`` URI.
+    :param kind: ``table`` (CSV, Parquet, JSON lines) or ``files``.
+    :param schema_policy: ``any`` or ``additive`` (refuse dropped or retyped columns).
+    :param aliases: aliases to move to the new version, besides ``latest``.
+    """
+
+    template_fields: Sequence[str] = ("target", "source", "message", "aliases")
+    ui_color = "#d6eaf8"
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        source: str,
+        kind: str = "table",
+        message: str = "",
+        schema_policy: str = "any",
+        aliases: Sequence[str] = (),
+        catalog_conn_id: str = "dhub_catalog",
+        store_conn_id: str = "dhub_store",
+        **kwargs: Any,
+    ) -> None:
+        if not is_templated(target):
+            kwargs["outlets"] = [*kwargs.get("outlets", []), dataset_asset(target, kind)]
+        super().__init__(**kwargs)
+        self.target = target
+        self.source = source
+        self.kind = kind
+        self.message = message
+        self.schema_policy = schema_policy
+        self.aliases = list(aliases)
+        self.catalog_conn_id = catalog_conn_id
+        self.store_conn_id = store_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        hook = DigitalHubHook(self.catalog_conn_id, self.store_conn_id)
+        data = commit_and_announce(
+            context, hook, self.target, self.source, self.kind, message=self.message,
+            schema_policy=self.schema_policy, aliases=self.aliases,
+        )
+        return data
