@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from digitalhub_airflow.catalog.models import Alias, AliasEvent, Dataset, Project, Version, VersionFile, utcnow
 from digitalhub_airflow.errors import ConflictError, InvalidSourceError, NotFoundError
+from digitalhub_airflow.failpoints import failpoint
 from digitalhub_airflow.hashcache import HashCache
 from digitalhub_airflow.keys import Key, validate_name
 from digitalhub_airflow.leases import commit_lease
@@ -120,6 +121,7 @@ def ingest_all(
         stat = source.path.stat()
         known = cache.lookup(source.path, stat) if cache else None
         digest, written = store.ingest(source.path, known)
+        failpoint("commit.after_first_blob")
         if cache and known is None:
             cache.remember(source.path, stat, digest)
         if progress:
@@ -223,6 +225,8 @@ def _record(
         raise _Retry()
     for alias in (LATEST, *aliases):
         move_alias(session, dataset.id, alias, version.id, actor)
+    session.flush()
+    failpoint("commit.in_transaction")
     return version, True
 
 
@@ -261,7 +265,9 @@ def commit_files(
     if unchanged is not None:
         return CommitResult(unchanged, False, 0, len(files))
     with commit_lease(catalog):
+        failpoint("commit.before_ingest")
         entries, written = ingest_all(store, files, cache, progress)
+        failpoint("commit.after_ingest")
         manifest = Manifest(kind=kind, format=fmt, files=entries, schema=schema, row_count=rows)
         if cache is not None and schema is not None and len(entries) == 1:
             description = {"columns": schema_to_json(schema), "rows": rows}
@@ -273,6 +279,7 @@ def commit_files(
                         session, key, manifest, message, producer, schema_policy, parent, aliases
                     )
                     info = to_info(session, version)
+                failpoint("commit.after_transaction")
                 return CommitResult(info, created, written, len(entries) - written)
             except (_Retry, IntegrityError) as exc:
                 if isinstance(exc, IntegrityError) and not _is_race(exc):

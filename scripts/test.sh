@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make test`: lint, then the whole suite (unit, integration, e2e) against a real
+# PostgreSQL server and a real S3 server (Ceph radosgw), both started on loopback here
+# and stopped on exit. pytest's "no tests collected" (exit 5) is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PWD/.venv/bin:$PATH
+export DHUB_SERVICES_DIR=${DHUB_SERVICES_DIR:-$PWD/.services}
+mkdir -p test-artifacts
+
+stop_services() {
+  scripts/services/s3.sh stop >/dev/null 2>&1 || true
+  scripts/services/postgres.sh stop >/dev/null 2>&1 || true
+}
+trap stop_services EXIT INT TERM
+
+echo "== ruff"
+ruff check .
+ruff format --check .
+
+echo "== services: PostgreSQL and S3 (radosgw) on 127.0.0.1"
+eval "$(scripts/services/postgres.sh start)"
+eval "$(scripts/services/s3.sh start)"
+: "${DHUB_TEST_PG_URL:?PostgreSQL did not start}" "${DHUB_TEST_S3_ENDPOINT:?S3 did not start}"
+
+echo "== pytest"
+set +e
+pytest -p no:cacheprovider "$@" tests
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "test: pytest collected no tests; that is a failure" >&2
+  exit 1
+fi
+exit "$rc"
