@@ -36,6 +36,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": integration, "python-modules": ["digitalhub_airflow.triggers.version"]}
         ],
+        "asset-uris": [{"schemes": ["store"], "handler": "digitalhub_airflow.asset_uri.sanitize_uri"}],
         "plugins": [
             {"name": "digitalhub", "plugin-class": "digitalhub_airflow.plugins.plugin.DigitalHubPlugin"}
         ],
