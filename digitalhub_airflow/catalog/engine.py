@@ -76,6 +76,8 @@ class Catalog:
         self.url = url
         self.engine = make_engine(url, schema)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: Set once the schema is known to be at a usable revision.
+        self.ready = False
 
     @property
     def safe_url(self) -> str:

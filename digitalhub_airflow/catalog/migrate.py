@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from digitalhub_airflow.catalog.engine import Catalog, catalog_schema
+from digitalhub_airflow.catalog.engine import Catalog, catalog_schema, is_sqlite
 from digitalhub_airflow.errors import CatalogError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -50,11 +50,20 @@ def head_revision() -> str:
 
 
 def require_current(catalog: Catalog) -> None:
-    """Raise a clear error when the catalog was never initialised with ``dhub init``."""
+    """Make sure the catalog is initialised.
+
+    The embedded SQLite catalog is created on first use; a PostgreSQL catalog must be
+    initialised deliberately with ``dhub init``, so this raises a clear error instead.
+    """
+    if catalog.ready:
+        return
     schema = catalog_schema(catalog.engine)
     try:
         tables = inspect(catalog.engine).get_table_names(schema=schema)
     except OperationalError as exc:
         raise CatalogError(f"cannot reach catalog {catalog.safe_url}: {exc.orig}") from exc
     if "dhub_alembic_version" not in tables:
-        raise CatalogError(f"catalog {catalog.safe_url} is not initialised: run `dhub init`")
+        if not is_sqlite(catalog.engine):
+            raise CatalogError(f"catalog {catalog.safe_url} is not initialised: run `dhub init`")
+        migrate(catalog)
+    catalog.ready = True
