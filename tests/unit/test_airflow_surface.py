@@ -1,0 +1,125 @@
+"""What Airflow sees of the suite: provider info, Asset URIs, operator contracts, imports."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.resources
+import importlib.util
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from digitalhub_airflow.asset_uri import sanitize_uri
+from digitalhub_airflow.errors import InvalidKeyError
+from digitalhub_airflow.provider_info import get_provider_info
+from tests.conftest import REPO
+
+HEAVY = ("pandas", "pyarrow", "great_expectations", "mlflow", "sklearn")
+
+
+def test_provider_info_validates_against_airflows_schema() -> None:
+    schema = json.loads(
+        importlib.resources.files("airflow").joinpath("provider_info.schema.json").read_text()
+    )
+    info = get_provider_info()
+    jsonschema.validate(info, schema)
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[section]:
+            for module in entry["python-modules"]:
+                assert importlib.util.find_spec(module) is not None, module
+
+
+def test_asset_uri_handler_accepts_dataset_keys_only() -> None:
+    from urllib.parse import urlsplit
+
+    uri = "store://demo/dataitem/table/wine"
+    assert sanitize_uri(urlsplit(uri)).geturl() == uri
+    for bad in (
+        "store://demo/dataitem/table/Wine",
+        "store://demo/dataitem/table/wine:v1",
+        "store://demo/dataitem/table/wine@prod",
+        "store://demo",
+        "store://demo/dataitem/table/../x",
+    ):
+        with pytest.raises(ValueError):
+            sanitize_uri(urlsplit(bad))
+    assert issubclass(InvalidKeyError, ValueError)
+
+
+def test_operator_modules_and_dag_files_import_no_heavy_library() -> None:
+    code = f"""
+import runpy, sys
+import digitalhub_airflow.operators, digitalhub_airflow.sensors.version
+import digitalhub_airflow.triggers.version, digitalhub_airflow.plugins.plugin
+import digitalhub_airflow.hooks.digitalhub
+for dag_file in {sorted(str(p) for p in (REPO / "dags").glob("*.py"))!r}:
+    runpy.run_path(dag_file)
+print(",".join(m for m in {HEAVY!r} if m in sys.modules))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip().splitlines()[-1:] in ([], [""]), result.stdout
+
+
+def test_template_fields_are_attributes_set_by_init(tmp_path: Path) -> None:
+    from digitalhub_airflow.operators import CommitDatasetOperator, TagDatasetOperator
+    from digitalhub_airflow.sensors.version import NewVersionSensor
+
+    operators = [
+        CommitDatasetOperator(task_id="c", target="demo/wine", source="x.csv"),
+        CommitDatasetOperator(task_id="t", target="{{ params.t }}", source="x.csv"),
+        TagDatasetOperator(task_id="g", key="store://demo/dataitem/table/wine:v1", alias="prod"),
+        NewVersionSensor(task_id="s", dataset="store://demo/dataitem/table/wine"),
+    ]
+    for op in operators:
+        for field in op.template_fields:
+            assert hasattr(op, field), f"{type(op).__name__}.{field}"
+    uris = [a.uri for a in operators[0].outlets]
+    assert uris == ["store://demo/dataitem/table/wine"]
+    assert operators[1].outlets == []  # a templated target cannot be known at parse time
+
+
+def test_new_version_trigger_serialises_and_fires_on_the_next_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.triggers.version import NewVersionTrigger
+
+    monkeypatch.setenv("DHUB_HOME", str(tmp_path))
+    monkeypatch.delenv("DHUB_CATALOG_URL", raising=False)
+    monkeypatch.delenv("DHUB_STORE_URL", raising=False)
+    data = tmp_path / "a.csv"
+    data.write_text("x\n1\n")
+    with DataHub.from_settings() as hub:
+        hub.commit("demo/events", data)
+    trigger = NewVersionTrigger("store://demo/dataitem/table/events", after_seq=1, poll_interval=0.2)
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+
+    def commit_later() -> None:
+        time.sleep(1.0)
+        data.write_text("x\n1\n2\n")
+        with DataHub.from_settings() as hub:
+            hub.commit("demo/events", data)
+
+    async def first_event() -> dict:
+        async for event in rebuilt.run():
+            return event.payload
+        raise AssertionError("trigger ended without an event")
+
+    thread = threading.Thread(target=commit_later)
+    thread.start()
+    payload = asyncio.run(asyncio.wait_for(first_event(), timeout=30))
+    thread.join()
+    assert payload["status"] == "success"
+    assert payload["version"]["seq"] == 2
+    assert payload["version"]["row_count"] == 2
