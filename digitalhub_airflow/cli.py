@@ -84,22 +84,33 @@ def source_size(source: str) -> int:
 
 def cmd_init(hub: DataHub, args: argparse.Namespace) -> int:
     revision = hub.init()
-    emit(args, {"catalog": hub.catalog.safe_url, "store": hub.store.url, "revision": revision},
-         f"catalog {hub.catalog.safe_url} at revision {revision}; store {hub.store.url}")
+    emit(
+        args,
+        {"catalog": hub.catalog.safe_url, "store": hub.store.url, "revision": revision},
+        f"catalog {hub.catalog.safe_url} at revision {revision}; store {hub.store.url}",
+    )
     return 0
 
 
 def cmd_commit(hub: DataHub, args: argparse.Namespace) -> int:
     with progress_bar(source_size(args.source), "commit", not args.json) as progress:
         result = hub.commit(
-            args.target, args.source, kind=args.kind, message=args.message,
-            schema_policy=args.schema_policy, parent=args.parent, aliases=args.alias,
+            args.target,
+            args.source,
+            kind=args.kind,
+            message=args.message,
+            schema_policy=args.schema_policy,
+            parent=args.parent,
+            aliases=args.alias,
             progress=progress,
         )
     state = "committed" if result.created else "unchanged"
-    emit(args, result.to_json(),
-         f"{result.key}\n{state} v{result.version.seq}: {result.blobs_written} blobs written, "
-         f"{result.blobs_skipped} already stored")
+    emit(
+        args,
+        result.to_json(),
+        f"{result.key}\n{state} v{result.version.seq}: {result.blobs_written} blobs written, "
+        f"{result.blobs_skipped} already stored",
+    )
     return 0
 
 
@@ -113,10 +124,13 @@ def cmd_show(hub: DataHub, args: argparse.Namespace) -> int:
     info = hub.resolve(args.key)
     files = hub.files(info.key)
     lines = [
-        info.key, f"sequence  v{info.seq}", f"kind      {info.kind} ({info.format})",
+        info.key,
+        f"sequence  v{info.seq}",
+        f"kind      {info.kind} ({info.format})",
         f"rows      {info.row_count if info.row_count is not None else '-'}",
         f"size      {human_size(info.size_bytes)} in {info.file_count} files",
-        f"parent    {info.parent or '-'}", f"aliases   {', '.join(info.aliases) or '-'}",
+        f"parent    {info.parent or '-'}",
+        f"aliases   {', '.join(info.aliases) or '-'}",
         f"created   {info.created_at.isoformat()} by {info.created_by}",
         f"message   {info.message}",
     ]
@@ -152,8 +166,11 @@ def cmd_get(hub: DataHub, args: argparse.Namespace) -> int:
     info = hub.resolve(args.key)
     with progress_bar(info.size_bytes, "get", not args.json) as progress:
         paths = hub.get(info.key, args.dest, progress)
-    emit(args, {"key": info.key, "files": [str(p) for p in paths]},
-         f"{info.key}: {len(paths)} files verified into {args.dest}")
+    emit(
+        args,
+        {"key": info.key, "files": [str(p) for p in paths]},
+        f"{info.key}: {len(paths)} files verified into {args.dest}",
+    )
     return 0
 
 
@@ -183,9 +200,12 @@ def cmd_verify(hub: DataHub, args: argparse.Namespace) -> int:
 def cmd_gc(hub: DataHub, args: argparse.Namespace) -> int:
     report = hub.gc(args.grace, args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
-    emit(args, report.to_json(),
-         f"scanned {report.scanned} blobs; {verb} {len(report.deleted)} "
-         f"({human_size(report.bytes_freed)}); kept {report.kept_young} younger than {args.grace}")
+    emit(
+        args,
+        report.to_json(),
+        f"scanned {report.scanned} blobs; {verb} {len(report.deleted)} "
+        f"({human_size(report.bytes_freed)}); kept {report.kept_young} younger than {args.grace}",
+    )
     return 0
 
 
@@ -204,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("commit", cmd_commit, "commit a file, folder, glob or s3:// URI as a new version")
     p.add_argument("target", help="<project>/<name> or store://<project>/dataitem/<kind>/<name>")
     p.add_argument("source", help="a file, a folder, a quoted glob or an s3:// URI")
-    p.add_argument("--kind", choices=["table", "files"], help="default: table for CSV/Parquet/JSONL")
+    p.add_argument(
+        "--kind", choices=["table", "files"], help="default: table for CSV/Parquet/JSONL"
+    )
     p.add_argument("-m", "--message", default="")
     p.add_argument("--schema-policy", choices=["any", "additive"], default="any")
     p.add_argument("--parent", help="fail unless the latest version is this id (optimistic lock)")

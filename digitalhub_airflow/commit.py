@@ -22,7 +22,15 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from digitalhub_airflow.catalog.models import Alias, AliasEvent, Dataset, Project, Version, VersionFile, utcnow
+from digitalhub_airflow.catalog.models import (
+    Alias,
+    AliasEvent,
+    Dataset,
+    Project,
+    Version,
+    VersionFile,
+    utcnow,
+)
 from digitalhub_airflow.errors import ConflictError, InvalidSourceError, NotFoundError
 from digitalhub_airflow.failpoints import failpoint
 from digitalhub_airflow.hashcache import HashCache
@@ -79,9 +87,34 @@ def airflow_producer() -> dict[str, Any] | None:
     return found
 
 
+@dataclass(frozen=True)
+class Description:
+    """What a source is, known before anything is stored."""
+
+    kind: str
+    format: str
+    schema: list[ColumnSchema] | None = None
+    rows: int | None = None
+
+    def manifest(self, entries: list[FileEntry]) -> Manifest:
+        return Manifest(self.kind, self.format, entries, self.schema, self.rows)
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """Where a commit goes and what it records besides the content."""
+
+    key: Key
+    message: str = ""
+    producer: dict[str, Any] | None = None
+    schema_policy: str = "any"
+    parent: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
 def describe_source(
     files: list[SourceFile], kind: str | None, cache: HashCache | None
-) -> tuple[str, str, list[ColumnSchema] | None, int | None]:
+) -> Description:
     """Decide kind and format and read the table schema, before anything is stored.
 
     A table file whose content is in the hash cache is described from the cache.
@@ -90,7 +123,7 @@ def describe_source(
     if kind is None:
         kind = "table" if fmt else "files"
     if kind == "files":
-        return kind, "files", None, None
+        return Description(kind, "files")
     if kind != "table":
         raise InvalidSourceError(f"kind must be 'table' or 'files', not {kind!r}")
     if fmt is None:
@@ -109,7 +142,7 @@ def describe_source(
             columns, rows = inspect_table(source.path, fmt)
         described.append((source.path, columns, rows))
     columns, rows = combine_files(described)
-    return kind, fmt, columns, rows
+    return Description(kind, fmt, columns, rows)
 
 
 def ingest_all(
@@ -147,15 +180,19 @@ def _get_or_create_dataset(session: Session, key: Key) -> Dataset:
     ).first()
     if dataset is None:
         session.add(
-            Dataset(project_id=project.id, name=key.name, kind=key.kind, latest_seq=0, created_at=utcnow())
+            Dataset(
+                project_id=project.id,
+                name=key.name,
+                kind=key.kind,
+                latest_seq=0,
+                created_at=utcnow(),
+            )
         )
         session.flush()
     return find_dataset(session, key, lock=True)
 
 
-def move_alias(
-    session: Session, dataset_id: int, alias: str, version_pk: int, actor: str
-) -> None:
+def move_alias(session: Session, dataset_id: int, alias: str, version_pk: int, actor: str) -> None:
     """Point ``alias`` at a version and record the move."""
     current = session.get(Alias, (dataset_id, alias), with_for_update=True)
     previous = current.version_pk if current is not None else None
@@ -163,27 +200,31 @@ def move_alias(
         return
     now = utcnow()
     if current is None:
-        session.add(Alias(dataset_id=dataset_id, name=alias, version_pk=version_pk, updated_by=actor, updated_at=now))
+        session.add(
+            Alias(
+                dataset_id=dataset_id,
+                name=alias,
+                version_pk=version_pk,
+                updated_by=actor,
+                updated_at=now,
+            )
+        )
     else:
         current.version_pk, current.updated_by, current.updated_at = version_pk, actor, now
     session.add(
         AliasEvent(
-            dataset_id=dataset_id, alias=alias, version_pk=version_pk,
-            previous_version_pk=previous, actor=actor, at=now,
+            dataset_id=dataset_id,
+            alias=alias,
+            version_pk=version_pk,
+            previous_version_pk=previous,
+            actor=actor,
+            at=now,
         )
     )
 
 
-def _record(
-    session: Session,
-    key: Key,
-    manifest: Manifest,
-    message: str,
-    producer: dict[str, Any] | None,
-    schema_policy: str,
-    expected_parent: str | None,
-    aliases: Iterable[str],
-) -> tuple[Version, bool]:
+def _record(session: Session, request: CommitRequest, manifest: Manifest) -> tuple[Version, bool]:
+    key, expected_parent = request.key, request.parent
     dataset = _get_or_create_dataset(session, key)
     version_id = manifest.version_id
     existing = session.scalars(
@@ -194,27 +235,46 @@ def _record(
     parent = None
     if dataset.latest_seq:
         parent = session.scalars(
-            select(Version).where(Version.dataset_id == dataset.id, Version.seq == dataset.latest_seq)
+            select(Version).where(
+                Version.dataset_id == dataset.id, Version.seq == dataset.latest_seq
+            )
         ).one()
-    if expected_parent is not None and (parent is None or not parent.version_id.startswith(expected_parent)):
+    if expected_parent is not None and (
+        parent is None or not parent.version_id.startswith(expected_parent)
+    ):
         found = f"v{parent.seq} ({parent.version_id[:12]})" if parent else "no version"
-        raise ConflictError(f"{key.unversioned()} moved on: latest is {found}, not {expected_parent}")
+        raise ConflictError(
+            f"{key.unversioned()} moved on: latest is {found}, not {expected_parent}"
+        )
     schema = schema_to_json(manifest.schema)
-    check_policy(schema_policy, parent.schema_json if parent else None, schema)
+    check_policy(request.schema_policy, parent.schema_json if parent else None, schema)
     actor = current_user()
     seq = dataset.latest_seq + 1
     version = Version(
-        dataset_id=dataset.id, seq=seq, version_id=version_id, kind=manifest.kind,
-        format=manifest.format, schema_json=schema, schema_digest=manifest.schema_digest,
-        row_count=manifest.row_count, size_bytes=manifest.size_bytes,
-        file_count=len(manifest.files), parent_id=parent.id if parent else None,
-        message=message, producer=producer, created_by=actor, created_at=utcnow(),
+        dataset_id=dataset.id,
+        seq=seq,
+        version_id=version_id,
+        kind=manifest.kind,
+        format=manifest.format,
+        schema_json=schema,
+        schema_digest=manifest.schema_digest,
+        row_count=manifest.row_count,
+        size_bytes=manifest.size_bytes,
+        file_count=len(manifest.files),
+        parent_id=parent.id if parent else None,
+        message=request.message,
+        producer=request.producer,
+        created_by=actor,
+        created_at=utcnow(),
     )
     session.add(version)
     session.flush()
     session.execute(
         insert(VersionFile),
-        [{"version_pk": version.id, "path": f.path, "size": f.size, "digest": f.digest} for f in manifest.files],
+        [
+            {"version_pk": version.id, "path": f.path, "size": f.size, "digest": f.digest}
+            for f in manifest.files
+        ],
     )
     moved = session.execute(
         update(Dataset)
@@ -223,7 +283,7 @@ def _record(
     )
     if moved.rowcount != 1:
         raise _Retry()
-    for alias in (LATEST, *aliases):
+    for alias in (LATEST, *request.aliases):
         move_alias(session, dataset.id, alias, version.id, actor)
     session.flush()
     failpoint("commit.in_transaction")
@@ -253,31 +313,35 @@ def commit_files(
 
     ``kind`` is ``table`` or ``files``; ``None`` infers it from the files.
     """
-    aliases = [validate_name(a, "alias") for a in aliases]
-    if LATEST in aliases:
+    checked_aliases = tuple(validate_name(a, "alias") for a in aliases)
+    if LATEST in checked_aliases:
         raise InvalidSourceError("alias 'latest' is moved by commits only")
-    kind, fmt, schema, rows = describe_source(files, kind, cache)
     check_policy(schema_policy, None, None)  # validates the policy name early
-    key = Key(key.project, "dataitem", kind, key.name)
-    producer = producer if producer is not None else airflow_producer()
-    _precheck_schema(catalog, key, schema_policy, schema)
-    unchanged = _existing_unchanged(catalog, key, files, kind, fmt, schema, rows, cache)
+    description = describe_source(files, kind, cache)
+    request = CommitRequest(
+        key=Key(key.project, "dataitem", description.kind, key.name),
+        message=message,
+        producer=producer if producer is not None else airflow_producer(),
+        schema_policy=schema_policy,
+        parent=parent,
+        aliases=checked_aliases,
+    )
+    _precheck_schema(catalog, request, description)
+    unchanged = _existing_unchanged(catalog, request.key, files, description, cache)
     if unchanged is not None:
         return CommitResult(unchanged, False, 0, len(files))
     with commit_lease(catalog):
         failpoint("commit.before_ingest")
         entries, written = ingest_all(store, files, cache, progress)
         failpoint("commit.after_ingest")
-        manifest = Manifest(kind=kind, format=fmt, files=entries, schema=schema, row_count=rows)
-        if cache is not None and schema is not None and len(entries) == 1:
-            description = {"columns": schema_to_json(schema), "rows": rows}
-            cache.remember_table(entries[0].digest, fmt, description)
+        manifest = description.manifest(entries)
+        if cache is not None and description.schema is not None and len(entries) == 1:
+            described = {"columns": schema_to_json(description.schema), "rows": description.rows}
+            cache.remember_table(entries[0].digest, description.format, described)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with catalog.session() as session:
-                    version, created = _record(
-                        session, key, manifest, message, producer, schema_policy, parent, aliases
-                    )
+                    version, created = _record(session, request, manifest)
                     info = to_info(session, version)
                 failpoint("commit.after_transaction")
                 return CommitResult(info, created, written, len(entries) - written)
@@ -288,18 +352,18 @@ def commit_files(
                 if not _is_transient(exc):
                     raise
             time.sleep(min(0.02 * 2**attempt, 1.0) * random.random())
-    raise ConflictError(f"could not commit to {key} after {MAX_ATTEMPTS} attempts under contention")
+    raise ConflictError(
+        f"could not commit to {request.key} after {MAX_ATTEMPTS} attempts under contention"
+    )
 
 
-def _precheck_schema(
-    catalog: Any, key: Key, policy: str, schema: list[ColumnSchema] | None
-) -> None:
+def _precheck_schema(catalog: Any, request: CommitRequest, description: Description) -> None:
     """Refuse a schema-breaking commit before uploading anything (re-checked on record)."""
-    if policy == "any":
+    if request.schema_policy == "any":
         return
     with catalog.session() as session:
         try:
-            dataset = find_dataset(session, key)
+            dataset = find_dataset(session, request.key)
         except NotFoundError:
             return
         latest = session.scalars(
@@ -307,17 +371,14 @@ def _precheck_schema(
                 Version.dataset_id == dataset.id, Version.seq == dataset.latest_seq
             )
         ).first()
-    check_policy(policy, latest, schema_to_json(schema))
+    check_policy(request.schema_policy, latest, schema_to_json(description.schema))
 
 
 def _existing_unchanged(
     catalog: Any,
     key: Key,
     files: list[SourceFile],
-    kind: str,
-    fmt: str,
-    schema: list[ColumnSchema] | None,
-    rows: int | None,
+    description: Description,
     cache: HashCache | None,
 ) -> VersionInfo | None:
     """The existing version when every digest is cached and the content is committed.
@@ -333,7 +394,7 @@ def _existing_unchanged(
         if digest is None:
             return None
         entries.append(FileEntry(source.relpath, stat.st_size, digest))
-    manifest = Manifest(kind=kind, format=fmt, files=entries, schema=schema, row_count=rows)
+    manifest = description.manifest(entries)
     with catalog.session() as session:
         try:
             dataset = find_dataset(session, key)
@@ -356,4 +417,3 @@ def _is_race(exc: IntegrityError) -> bool:
 def _is_transient(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
     return any(s in text for s in ("deadlock", "could not serialize", "database is locked"))
-

@@ -123,9 +123,18 @@ class DataHub:
             raise InvalidSourceError("no source given")
         with materialised(source, self._s3_client) as files:
             return commit_files(
-                self.catalog, self.store, key, files, kind=kind, message=message,
-                producer=producer, schema_policy=schema_policy, parent=parent,
-                aliases=aliases, cache=self.hash_cache, progress=progress,
+                self.catalog,
+                self.store,
+                key,
+                files,
+                kind=kind,
+                message=message,
+                producer=producer,
+                schema_policy=schema_policy,
+                parent=parent,
+                aliases=aliases,
+                cache=self.hash_cache,
+                progress=progress,
             )
 
     def tag(self, key: str | Key, alias: str) -> VersionInfo:
@@ -154,7 +163,9 @@ class DataHub:
         key = as_key(key).unversioned()
         with self.catalog.session() as session:
             dataset = find_dataset(session, key)
-            query = select(Version).where(Version.dataset_id == dataset.id).order_by(Version.seq.desc())
+            query = (
+                select(Version).where(Version.dataset_id == dataset.id).order_by(Version.seq.desc())
+            )
             if limit:
                 query = query.limit(limit)
             aliases = aliases_by_version(session, dataset.id)
@@ -165,7 +176,9 @@ class DataHub:
         with self.catalog.session() as session:
             version = resolve(session, as_key(key))
             rows = session.scalars(
-                select(VersionFile).where(VersionFile.version_pk == version.id).order_by(VersionFile.path)
+                select(VersionFile)
+                .where(VersionFile.version_pk == version.id)
+                .order_by(VersionFile.path)
             )
             return [{"path": f.path, "size": f.size, "digest": f.digest} for f in rows]
 
@@ -180,10 +193,14 @@ class DataHub:
             schema=diff_schemas(info_a.schema, info_b.schema).to_json(),
             files_added=sorted(files_b.keys() - files_a.keys()),
             files_removed=sorted(files_a.keys() - files_b.keys()),
-            files_changed=sorted(p for p in files_a.keys() & files_b.keys() if files_a[p] != files_b[p]),
+            files_changed=sorted(
+                p for p in files_a.keys() & files_b.keys() if files_a[p] != files_b[p]
+            ),
         )
 
-    def get(self, key: str | Key, dest: str | os.PathLike[str], progress: Progress | None = None) -> list[Path]:
+    def get(
+        self, key: str | Key, dest: str | os.PathLike[str], progress: Progress | None = None
+    ) -> list[Path]:
         """Materialise a version into the folder ``dest``; every file is verified."""
         root = Path(dest).expanduser().resolve()
         written = []

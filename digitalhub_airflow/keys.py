@@ -38,7 +38,9 @@ def validate_name(value: str, what: str = "name") -> str:
     if _NAME_RE.fullmatch(value) and value not in {".", ".."} and ".." not in value:
         return value
     if len(value) > 63:
-        raise InvalidKeyError(f"{what} {value[:20]!r}... is {len(value)} characters long; at most 63")
+        raise InvalidKeyError(
+            f"{what} {value[:20]!r}... is {len(value)} characters long; at most 63"
+        )
     if value != value.lower():
         raise InvalidKeyError(f"{what} {value!r} has uppercase letters; names are lowercase")
     raise InvalidKeyError(
@@ -80,7 +82,8 @@ class Key:
                 )
             if self.kind not in kinds:
                 raise InvalidKeyError(
-                    f"kind {self.kind!r} is not valid for {self.entity_type}; one of {sorted(kinds)}"
+                    f"kind {self.kind!r} is not valid for {self.entity_type}; "
+                    f"one of {sorted(kinds)}"
                 )
             validate_name(self.name or "", "name")
         if self.version is not None and self.alias is not None:

@@ -19,7 +19,10 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [{"integration-name": integration, "tags": ["software"]}],
         "hooks": [
-            {"integration-name": integration, "python-modules": ["digitalhub_airflow.hooks.digitalhub"]}
+            {
+                "integration-name": integration,
+                "python-modules": ["digitalhub_airflow.hooks.digitalhub"],
+            }
         ],
         "operators": [
             {
@@ -31,13 +34,24 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [
-            {"integration-name": integration, "python-modules": ["digitalhub_airflow.sensors.version"]}
+            {
+                "integration-name": integration,
+                "python-modules": ["digitalhub_airflow.sensors.version"],
+            }
         ],
         "triggers": [
-            {"integration-name": integration, "python-modules": ["digitalhub_airflow.triggers.version"]}
+            {
+                "integration-name": integration,
+                "python-modules": ["digitalhub_airflow.triggers.version"],
+            }
         ],
-        "asset-uris": [{"schemes": ["store"], "handler": "digitalhub_airflow.asset_uri.sanitize_uri"}],
+        "asset-uris": [
+            {"schemes": ["store"], "handler": "digitalhub_airflow.asset_uri.sanitize_uri"}
+        ],
         "plugins": [
-            {"name": "digitalhub", "plugin-class": "digitalhub_airflow.plugins.plugin.DigitalHubPlugin"}
+            {
+                "name": "digitalhub",
+                "plugin-class": "digitalhub_airflow.plugins.plugin.DigitalHubPlugin",
+            }
         ],
     }

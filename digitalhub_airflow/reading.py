@@ -28,5 +28,3 @@ def read_table(hub: DataHub, key: str, columns: list[str] | None = None) -> Any:
 
 def read_dataframe(hub: DataHub, key: str, columns: list[str] | None = None) -> Any:
     return read_table(hub, key, columns).to_pandas()
-
-

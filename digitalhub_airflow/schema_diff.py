@@ -24,9 +24,7 @@ class SchemaDiff:
         return {"added": self.added, "removed": self.removed, "retyped": self.retyped}
 
 
-def diff_schemas(
-    old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | None
-) -> SchemaDiff:
+def diff_schemas(old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | None) -> SchemaDiff:
     """Columns added, removed and retyped going from ``old`` to ``new``."""
     before = {c["name"]: c for c in old or []}
     after = {c["name"]: c for c in new or []}

@@ -31,7 +31,9 @@ def safe_relpath(relpath: str) -> str:
     """A normalised relative POSIX path, refusing absolute paths and ``..``."""
     pure = PurePosixPath(relpath.replace("\\", "/"))
     if pure.is_absolute() or not pure.parts or any(p in ("..", "") for p in pure.parts):
-        raise InvalidSourceError(f"file path {relpath!r} must be relative and stay inside the version")
+        raise InvalidSourceError(
+            f"file path {relpath!r} must be relative and stay inside the version"
+        )
     if any(ord(c) < 32 for c in relpath):
         raise InvalidSourceError(f"file path {relpath!r} contains control characters")
     return pure.as_posix()
@@ -112,7 +114,9 @@ def _downloaded(url: str, client: Any | None) -> Iterator[list[SourceFile]]:
                 if not obj["Key"].endswith("/")
             ]
             exact = [k for k in keys if k == prefix]
-            keys = exact or [k for k in keys if k.startswith(prefix.rstrip("/") + "/") or not prefix]
+            keys = exact or [
+                k for k in keys if k.startswith(prefix.rstrip("/") + "/") or not prefix
+            ]
             if not keys:
                 raise InvalidSourceError(f"{url} matches no object")
             base = prefix if not exact else prefix.rpartition("/")[0]

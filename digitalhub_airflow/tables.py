@@ -89,7 +89,9 @@ def write_parquet(data: Any, path: Path) -> None:
         try:
             table = pa.Table.from_pandas(data, preserve_index=False)
         except (TypeError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise InvalidSourceError(f"cannot convert {type(data).__name__} to a table: {exc}") from exc
+            raise InvalidSourceError(
+                f"cannot convert {type(data).__name__} to a table: {exc}"
+            ) from exc
     if table.num_columns == 0:
         raise InvalidSourceError("the table has no columns")
     pq.write_table(table, path, compression="zstd")

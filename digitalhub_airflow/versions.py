@@ -55,9 +55,7 @@ def find_dataset(session: Session, key: Key, lock: bool = False) -> Dataset:
     if key.entity_type != "dataitem" or key.name is None:
         raise InvalidKeyError(f"{key} does not name a data item")
     query = (
-        select(Dataset)
-        .join(Project)
-        .where(Project.name == key.project, Dataset.name == key.name)
+        select(Dataset).join(Project).where(Project.name == key.project, Dataset.name == key.name)
     )
     if lock:
         query = query.with_for_update(of=Dataset)
@@ -91,7 +89,9 @@ def resolve(session: Session, key: Key) -> Version:
         if not matches:
             raise NotFoundError(f"version {key.version} of {key.unversioned()} does not exist")
         if len(matches) > 1:
-            raise InvalidKeyError(f"version prefix {key.version} of {key.unversioned()} is ambiguous")
+            raise InvalidKeyError(
+                f"version prefix {key.version} of {key.unversioned()} is ambiguous"
+            )
         return matches[0]
     alias = key.alias or LATEST
     version = session.scalars(

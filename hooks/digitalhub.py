@@ -69,7 +69,6 @@ class DigitalHubHook(BaseHook):
         from digitalhub_airflow.catalog.engine import Catalog
         from digitalhub_airflow.hashcache import HashCache
         from digitalhub_airflow.hub import DataHub
-        from digitalhub_airflow.store import open_store
 
         settings = load_settings()
         catalog_url, schema = settings.catalog_url, settings.catalog_schema

@@ -68,7 +68,13 @@ class CommitDatasetOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         hook = DigitalHubHook(self.catalog_conn_id, self.store_conn_id)
         data = commit_and_announce(
-            context, hook, self.target, self.source, self.kind, message=self.message,
-            schema_policy=self.schema_policy, aliases=self.aliases,
+            context,
+            hook,
+            self.target,
+            self.source,
+            self.kind,
+            message=self.message,
+            schema_policy=self.schema_policy,
+            aliases=self.aliases,
         )
         return data

@@ -35,8 +35,13 @@ def dataset_task(
             data = func(*args, **kwargs)
             hook = DigitalHubHook(catalog_conn_id, store_conn_id)
             return commit_and_announce(
-                get_current_context(), hook, target, data, "table",
-                message=message, schema_policy=schema_policy,
+                get_current_context(),
+                hook,
+                target,
+                data,
+                "table",
+                message=message,
+                schema_policy=schema_policy,
             )
 
         outlets = [asset, *task_kwargs.pop("outlets", [])]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from airflow.plugins_manager import AirflowPlugin
 
 
@@ -19,4 +21,4 @@ def dhub_version(key: str) -> str:
 
 class DigitalHubPlugin(AirflowPlugin):
     name = "digitalhub"
-    macros = [dhub_version]
+    macros: ClassVar[list] = [dhub_version]

@@ -32,7 +32,7 @@ class RealServices:
     s3_access_key: str
     s3_secret_key: str
 
-    def client(self):  # noqa: ANN201 - a boto3 client
+    def client(self):
         import boto3
 
         session = boto3.session.Session(
@@ -140,7 +140,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     home = tmp_path / "dhub-home"
     home.mkdir()
     if request.param == "embedded":
-        return Backend("embedded", f"sqlite:///{home / 'catalog.sqlite'}", None, str(home / "store"), home)
+        return Backend(
+            "embedded", f"sqlite:///{home / 'catalog.sqlite'}", None, str(home / "store"), home
+        )
     services = request.getfixturevalue("real_services")
     schema = request.getfixturevalue("pg_schema")
     bucket = request.getfixturevalue("s3_bucket")

@@ -41,9 +41,7 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
-        return engine.execution_options(
-            schema_translate_map={None: schema or DEFAULT_PG_SCHEMA}
-        )
+        return engine.execution_options(schema_translate_map={None: schema or DEFAULT_PG_SCHEMA})
     raise CatalogError(
         f"catalog backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql"
     )

@@ -34,19 +34,30 @@ def catalog_env(backend: Backend) -> dict[str, str]:
 
     url = make_url(backend.catalog_url)
     catalog = {
-        "conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username,
-        "password": url.password, "schema": url.database,
+        "conn_type": "postgres",
+        "host": url.host,
+        "port": url.port,
+        "login": url.username,
+        "password": url.password,
+        "schema": url.database,
         "extra": {"schema": backend.catalog_schema},
     }
     store = {
-        "conn_type": "aws", "login": backend.services.s3_access_key,
+        "conn_type": "aws",
+        "login": backend.services.s3_access_key,
         "password": backend.services.s3_secret_key,
         "extra": {
-            "endpoint_url": backend.services.s3_endpoint, "store_url": backend.store_url,
+            "endpoint_url": backend.services.s3_endpoint,
+            "store_url": backend.store_url,
             "region_name": "us-east-1",
         },
     }
-    for name in ("DHUB_CATALOG_URL", "DHUB_STORE_URL", "DHUB_CATALOG_SCHEMA", "AWS_ENDPOINT_URL_S3"):
+    for name in (
+        "DHUB_CATALOG_URL",
+        "DHUB_STORE_URL",
+        "DHUB_CATALOG_SCHEMA",
+        "AWS_ENDPOINT_URL_S3",
+    ):
         env.pop(name, None)
     env["AIRFLOW_CONN_DHUB_CATALOG"] = json.dumps(catalog)
     env["AIRFLOW_CONN_DHUB_STORE"] = json.dumps(store)
@@ -117,9 +128,7 @@ def test_sensors_defer_and_poke_until_a_version_exists(
 
 
 @pytest.mark.timeout(300)
-def test_asset_scheduled_dag_runs_on_each_new_version(
-    airflow: AirflowEnv, tmp_path: Path
-) -> None:
+def test_asset_scheduled_dag_runs_on_each_new_version(airflow: AirflowEnv, tmp_path: Path) -> None:
     """A real scheduler + API server: committing a version triggers the consumer DAG."""
     home = tmp_path / "dhub"
     out = tmp_path / "out"
@@ -137,27 +146,32 @@ def test_asset_scheduled_dag_runs_on_each_new_version(
     logs.mkdir()
     procs = [
         subprocess.Popen(
-            [str(VENV_BIN / "airflow"), "api-server", "-p", str(port)], env=full_env,
-            stdout=(logs / "api.log").open("w"), stderr=subprocess.STDOUT,
+            [str(VENV_BIN / "airflow"), "api-server", "-p", str(port)],
+            env=full_env,
+            stdout=(logs / "api.log").open("w"),
+            stderr=subprocess.STDOUT,
         )
     ]
     try:
         _wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 90)
         procs.append(
             subprocess.Popen(
-                [str(VENV_BIN / "airflow"), "scheduler"], env={
+                [str(VENV_BIN / "airflow"), "scheduler"],
+                env={
                     **full_env,
-                    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL":
-                        f"http://127.0.0.1:{port}/execution/",
+                    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
                 },
-                stdout=(logs / "scheduler.log").open("w"), stderr=subprocess.STDOUT,
+                stdout=(logs / "scheduler.log").open("w"),
+                stderr=subprocess.STDOUT,
             )
         )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not list(out.glob("*.json")):
             time.sleep(2)
         files = list(out.glob("*.json"))
-        assert files, "the Asset-scheduled DAG did not run:\n" + (logs / "scheduler.log").read_text()[-3000:]
+        assert files, (
+            "the Asset-scheduled DAG did not run:\n" + (logs / "scheduler.log").read_text()[-3000:]
+        )
         extras = [e for f in files for e in json.loads(f.read_text())]
         with DataHub.from_settings(load_settings_for(home)) as hub:
             committed = {v.key: v.seq for v in hub.log(WINE)}

@@ -100,7 +100,9 @@ def test_new_version_trigger_serialises_and_fires_on_the_next_commit(
     data.write_text("x\n1\n")
     with DataHub.from_settings() as hub:
         hub.commit("demo/events", data)
-    trigger = NewVersionTrigger("store://demo/dataitem/table/events", after_seq=1, poll_interval=0.2)
+    trigger = NewVersionTrigger(
+        "store://demo/dataitem/table/events", after_seq=1, poll_interval=0.2
+    )
     classpath, kwargs = trigger.serialize()
     module, _, name = classpath.rpartition(".")
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
