@@ -133,7 +133,9 @@ def describe_source(
         )
     described = []
     for source in files:
-        digest = cache.lookup(source.path, source.path.stat()) if cache else None
+        digest = (
+            cache.lookup(source.path, source.path.stat()) if cache and source.cacheable else None
+        )
         cached = cache.table(digest, fmt) if cache and digest else None
         if cached is not None:
             columns = [ColumnSchema(**c) for c in cached["columns"]]
@@ -152,10 +154,11 @@ def ingest_all(
 
     def one(source: SourceFile) -> tuple[FileEntry, bool]:
         stat = source.path.stat()
-        known = cache.lookup(source.path, stat) if cache else None
+        use_cache = cache if source.cacheable else None
+        known = use_cache.lookup(source.path, stat) if use_cache else None
         digest, written = store.ingest(source.path, known)
         failpoint("commit.after_first_blob")
-        if cache and known is None:
+        if use_cache and known is None:
             cache.remember(source.path, stat, digest)
         if progress:
             progress(stat.st_size)
@@ -385,7 +388,7 @@ def _existing_unchanged(
 
     Re-committing unchanged data then costs a ``stat`` per file and one query.
     """
-    if cache is None:
+    if cache is None or not all(f.cacheable for f in files):
         return None
     entries = []
     for source in files:

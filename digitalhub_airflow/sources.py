@@ -25,6 +25,8 @@ GLOB_CHARS = set("*?[")
 class SourceFile:
     relpath: str
     path: Path
+    #: False for temporary copies (downloads, serialised tables): never worth caching.
+    cacheable: bool = True
 
 
 def safe_relpath(relpath: str) -> str:
@@ -90,7 +92,7 @@ def materialised(source: Any, s3_client: Any | None = None) -> Iterator[list[Sou
         with tempfile.TemporaryDirectory(prefix="dhub-table-") as tmp:
             path = Path(tmp) / "data.parquet"
             write_parquet(source, path)
-            yield [SourceFile("data.parquet", path)]
+            yield [SourceFile("data.parquet", path, cacheable=False)]
 
 
 @contextmanager
@@ -125,7 +127,7 @@ def _downloaded(url: str, client: Any | None) -> Iterator[list[SourceFile]]:
                 local = Path(tmp) / rel
                 local.parent.mkdir(parents=True, exist_ok=True)
                 client.download_file(bucket, key, str(local))
-                files.append(SourceFile(rel, local))
+                files.append(SourceFile(rel, local, cacheable=False))
         except (BotoCoreError, ClientError) as exc:
             raise InvalidSourceError(f"cannot read {url}: {exc}") from exc
         yield files

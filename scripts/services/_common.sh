@@ -11,11 +11,15 @@
 SERVICES_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SERVICES_SCRIPT_DIR/../.." && pwd)"
 SERVICES_DIR="${DHUB_SERVICES_DIR:-$REPO_ROOT/.services}"
+case "$SERVICES_DIR" in
+    /*) ;;
+    *) SERVICES_DIR="$PWD/$SERVICES_DIR" ;; # daemons chdir to /, so absolutise
+esac
 LOOPBACK=127.0.0.1
 
 export DEBIAN_FRONTEND=noninteractive
 
-log() { printf '[%s] %s\n' "${LOG_TAG:-services}" "$*" >&2; }
+log() { printf '[%s +%ss] %s\n' "${LOG_TAG:-services}" "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # Print `export NAME=value` with the value shell-quoted.
@@ -138,6 +142,23 @@ kill_pid() {
     done
     log "WARNING: pid $pid still alive"
     return 1
+}
+
+# Escape a string for use as a literal inside an extended regex (pgrep -f).
+ere_escape() { printf '%s' "$1" | sed 's/[][\\.*^$+?(){}|]/\\&/g'; }
+
+# Run a command with every file descriptor above 2 closed, so that daemons it
+# starts do not keep the caller's pipes (CI log pipes, our lock) open.
+run_closed_fds() {
+    (
+        local f n
+        for f in /proc/"$BASHPID"/fd/*; do
+            n="${f##*/}"
+            case "$n" in '' | *[!0-9]*) continue ;; esac
+            if [ "$n" -gt 2 ]; then eval "exec $n>&-" 2>/dev/null || true; fi
+        done
+        exec "$@"
+    )
 }
 
 # Serialise start/stop of one service (e.g. parallel pytest workers).

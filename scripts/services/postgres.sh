@@ -47,6 +47,15 @@ as_pg() {
     fi
 }
 
+# Same, with no inherited file descriptors above 2 (for the postmaster).
+run_closed_fds_as_pg() {
+    if is_root; then
+        (cd / && run_closed_fds runuser -u "$OS_USER" -- "$@")
+    else
+        (cd / && run_closed_fds "$@")
+    fi
+}
+
 find_pgbin() {
     local d
     if [ -n "${DHUB_PG_BIN:-}" ]; then
@@ -237,8 +246,8 @@ cmd_start() {
     as_pg sh -c 'printf "%s\n" "$2" >"$1"' sh "$PGHOME/data/dhub_runtime.conf" "$conf"
 
     log "starting PostgreSQL on $LOOPBACK:$port (log: $PGHOME/postgres.log)"
-    if ! as_pg "$PGBIN/pg_ctl" -D "$PGHOME/data" -l "$PGHOME/postgres.log" -w -t 60 start \
-        </dev/null >&2 9>&-; then
+    if ! run_closed_fds_as_pg "$PGBIN/pg_ctl" -D "$PGHOME/data" -l "$PGHOME/postgres.log" \
+        -w -t 60 start </dev/null >&2; then
         tail -n 30 "$PGHOME/postgres.log" >&2 || true
         die "pg_ctl start failed"
     fi
