@@ -159,7 +159,7 @@ def ingest_all(
         digest, written = store.ingest(source.path, known)
         failpoint("commit.after_first_blob")
         if use_cache and known is None:
-            cache.remember(source.path, stat, digest)
+            use_cache.remember(source.path, stat, digest)
         if progress:
             progress(stat.st_size)
         return FileEntry(source.relpath, stat.st_size, digest), written
