@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PWD/.venv/bin:$PATH
 export DHUB_SERVICES_DIR=${DHUB_SERVICES_DIR:-$PWD/.services}
+export NO_PROXY=${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost no_proxy=${no_proxy:+$no_proxy,}127.0.0.1,localhost
 mkdir -p test-artifacts
 
 stop_services() {

@@ -125,6 +125,15 @@ pid_alive() {
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]
 }
 
+# pid_cmdline_has PID STRING: the process' command line contains STRING
+# (guards against pid files that outlived a reboot and now name another process).
+pid_cmdline_has() {
+    local cmd
+    cmd="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+    case "$cmd" in *"$2"*) return 0 ;; esac
+    return 1
+}
+
 # kill_pid PID [SIGNAL] [GRACE_SECONDS]: signal, wait, then SIGKILL.
 kill_pid() {
     local pid="$1" sig="${2:-TERM}" grace="${3:-10}" i

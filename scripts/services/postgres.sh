@@ -144,7 +144,12 @@ locate_sockdir() {
 }
 
 running() {
-    [ -n "$PGHOME" ] && [ -f "$PGHOME/data/PG_VERSION" ] \
+    local pid
+    [ -n "$PGHOME" ] && [ -f "$PGHOME/data/PG_VERSION" ] && [ -f "$PGHOME/data/postmaster.pid" ] \
+        || return 1
+    pid="$(head -n1 "$PGHOME/data/postmaster.pid" 2>/dev/null || true)"
+    # pg_ctl only checks that *some* process has that pid.
+    pid_alive "$pid" && pid_cmdline_has "$pid" "$PGHOME/data" \
         && as_pg "$PGBIN/pg_ctl" -D "$PGHOME/data" status >/dev/null 2>&1
 }
 
@@ -193,11 +198,21 @@ SELECT format('CREATE DATABASE %s OWNER %s', $(sql_lit "$d"), $(sql_lit "$u")) W
 SQL
 }
 
+on_start_failure() {
+    local rc=$?
+    [ "$rc" -ne 0 ] || return 0
+    log "start failed (rc=$rc); stopping the server if it runs (log: $PGHOME/postgres.log)"
+    if [ -n "$PGBIN" ] && [ -f "$PGHOME/data/postmaster.pid" ]; then
+        as_pg "$PGBIN/pg_ctl" -D "$PGHOME/data" -m immediate -w -t 30 stop >&2 9>&- || true
+    fi
+}
+
 cmd_start() {
     local t0 port conf
     t0="$(now_s)"
     mkdir -p "$STATE"
     take_lock "$STATE/lock"
+    trap on_start_failure EXIT
     ensure_binaries
     ensure_os_user
     locate_home create
@@ -207,6 +222,7 @@ cmd_start() {
         port="$(cat "$STATE/port" 2>/dev/null || true)"
         if [ -n "$port" ] && [ -f "$STATE/env.sh" ]; then
             log "already running on $LOOPBACK:$port"
+            trap - EXIT
             setup_role_and_db "$port"
             print_env "$port"
             return 0
@@ -253,6 +269,7 @@ cmd_start() {
     fi
     printf '%s\n' "$port" >"$STATE/port"
     setup_role_and_db "$port"
+    trap - EXIT
     log "ready in $(($(now_s) - t0))s"
     print_env "$port"
 }
@@ -273,7 +290,9 @@ cmd_stop() {
                 || as_pg "$PGBIN/pg_ctl" -D "$PGHOME/data" -m immediate -w -t 30 stop >&2 9>&- \
                 || true
         fi
-        kill_pid "$pid" TERM 10 || true
+        if pid_alive "$pid" && pid_cmdline_has "$pid" "$PGHOME/data"; then
+            kill_pid "$pid" TERM 10 || true
+        fi
     else
         log "not running"
     fi

@@ -55,17 +55,22 @@ ceph_cli() { timeout 60 ceph -c "$CONF" --connect-timeout 20 "$@" </dev/null 9>&
 
 run_dir() { short_dir_for "$C/run" "$C/run.location" 60; }
 
+# pid of one of our daemons (mon|osd|rgw), empty unless it runs with our conf.
 pid_of() {
-    local f
+    local f pid
     f="$(run_dir)/$1.pid"
-    if [ -f "$f" ]; then cat "$f" 2>/dev/null || true; fi
+    [ -f "$f" ] || return 0
+    pid="$(cat "$f" 2>/dev/null || true)"
+    if [ -n "$pid" ] && pid_alive "$pid" && pid_cmdline_has "$pid" "$CONF"; then
+        printf '%s\n' "$pid"
+    fi
 }
 
 http_probe() {
     # True when the S3 endpoint answers with an S3 XML document.
     local port="$1" body
     if command -v curl >/dev/null 2>&1; then
-        body="$(curl -s --max-time 5 "http://$LOOPBACK:$port/" 2>/dev/null || true)"
+        body="$(curl -s --noproxy "*" --max-time 5 "http://$LOOPBACK:$port/" 2>/dev/null || true)"
     else
         body="$(
             exec 3<>"/dev/tcp/$LOOPBACK/$port" 2>/dev/null || exit 0
@@ -138,8 +143,9 @@ cluster addr = $LOOPBACK
 ms bind ipv6 = false
 ms bind ipv4 = true
 
-# No cephx at all; with auth none the messenger must prefer crc over secure
-# mode, otherwise clients cannot talk to the mon.
+# No cephx at all. With auth none the messenger must prefer crc over secure
+# mode: with the default ("secure crc") radosgw never authenticates to the
+# mon (get_initial_auth_request returned -13) and hangs.
 auth cluster required = none
 auth service required = none
 auth client required = none
@@ -210,7 +216,9 @@ start_daemon() {
     shift
     pidf="$(run_dir)/$name.pid"
     rm -f "$pidf"
-    run_closed_fds "$@" -c "$CONF" </dev/null >>"$C/log/$name.stdout" 2>&1 \
+    # The parent returns once the daemon forked; radosgw only forks after it
+    # reached the cluster, hence the timeout.
+    run_closed_fds timeout "$TIMEOUT" "$@" -c "$CONF" </dev/null >>"$C/log/$name.stdout" 2>&1 \
         || { tail -n 25 "$C/log/$name.stdout" "$C"/log/*"$name"*.log >&2 2>/dev/null || true; die "$name failed to start"; }
     wait_for "$name pid file" test -s "$pidf" || die "$name did not write $pidf"
     log "$name started (pid $(cat "$pidf"))"
@@ -261,11 +269,19 @@ remove_state() {
     rm -rf "${C:?}"
 }
 
+on_start_failure() {
+    local rc=$?
+    [ "$rc" -ne 0 ] || return 0
+    log "start failed (rc=$rc); killing the daemons, logs kept in $C/log"
+    stop_all kill || true
+}
+
 cmd_start() {
     local t0 fsid mon_port rgw_port key secret osd_uuid osd_id run
     t0="$(now_s)"
     mkdir -p "$SERVICES_DIR"
     take_lock "$LOCK"
+    trap on_start_failure EXIT
 
     if [ -f "$C/env.sh" ] && all_running && http_probe "$(cat "$C/rgw.port")"; then
         log "already running on $LOOPBACK:$(cat "$C/rgw.port")"
@@ -303,7 +319,7 @@ cmd_start() {
     ceph-authtool "$C/keyring" --gen-key -n client.admin \
         --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >&2
     monmaptool --create --addv a "[v2:$LOOPBACK:$mon_port]" --fsid "$fsid" "$C/monmap" >&2
-    ceph-mon -c "$CONF" --mkfs -i a --monmap "$C/monmap" --keyring "$C/keyring" \
+    timeout "$TIMEOUT" ceph-mon -c "$CONF" --mkfs -i a --monmap "$C/monmap" --keyring "$C/keyring" \
         </dev/null >>"$C/log/mon.stdout" 2>&1 || { cat "$C/log/mon.stdout" >&2; die "ceph-mon --mkfs failed"; }
     start_daemon mon ceph-mon -i a
     wait_for "monitor quorum" ceph_cli mon stat || die "monitor did not come up"
@@ -313,7 +329,7 @@ cmd_start() {
     osd_id="$(ceph_cli osd new "$osd_uuid")" || die "ceph osd new failed"
     [ "$osd_id" = 0 ] || die "unexpected OSD id '$osd_id'"
     mkdir -p "$C/osd/ceph-0"
-    ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" </dev/null >>"$C/log/osd.stdout" 2>&1 9>&- \
+    timeout "$TIMEOUT" ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" </dev/null >>"$C/log/osd.stdout" 2>&1 9>&- \
         || { cat "$C/log/osd.stdout" >&2; die "ceph-osd --mkfs failed"; }
     start_daemon osd ceph-osd -i 0
     wait_for "OSD up" osd_up || die "OSD did not come up"
@@ -324,6 +340,7 @@ cmd_start() {
     wait_for "S3 endpoint http://$LOOPBACK:$rgw_port" http_probe "$rgw_port" \
         || die "radosgw did not answer"
     create_user "$key" "$secret" || die "radosgw-admin user create failed"
+    trap - EXIT
     log "ready in $(($(now_s) - t0))s"
     print_env
 }
