@@ -42,7 +42,13 @@ from digitalhub_airflow.settings import current_user
 from digitalhub_airflow.sources import SourceFile, common_table_format
 from digitalhub_airflow.store.base import BlobStore
 from digitalhub_airflow.tables import combine_files, inspect_table
-from digitalhub_airflow.versions import LATEST, VersionInfo, find_dataset, to_info
+from digitalhub_airflow.versions import (
+    LATEST,
+    VersionInfo,
+    find_dataset,
+    find_dataset_or_none,
+    to_info,
+)
 
 MAX_ATTEMPTS = 30
 INGEST_THREADS = 16
@@ -227,7 +233,7 @@ def move_alias(session: Session, dataset_id: int, alias: str, version_pk: int, a
 
 
 def _record(session: Session, request: CommitRequest, manifest: Manifest) -> tuple[Version, bool]:
-    key, expected_parent = request.key, request.parent
+    key = request.key
     dataset = _get_or_create_dataset(session, key)
     version_id = manifest.version_id
     existing = session.scalars(
@@ -242,13 +248,7 @@ def _record(session: Session, request: CommitRequest, manifest: Manifest) -> tup
                 Version.dataset_id == dataset.id, Version.seq == dataset.latest_seq
             )
         ).one()
-    if expected_parent is not None and (
-        parent is None or not parent.version_id.startswith(expected_parent)
-    ):
-        found = f"v{parent.seq} ({parent.version_id[:12]})" if parent else "no version"
-        raise ConflictError(
-            f"{key.unversioned()} moved on: latest is {found}, not {expected_parent}"
-        )
+    _check_parent(request, parent)
     schema = schema_to_json(manifest.schema)
     check_policy(request.schema_policy, parent.schema_json if parent else None, schema)
     actor = current_user()
@@ -329,7 +329,7 @@ def commit_files(
         parent=parent,
         aliases=checked_aliases,
     )
-    _precheck_schema(catalog, request, description)
+    _precheck(catalog, request, description)
     unchanged = _existing_unchanged(catalog, request.key, files, description, cache)
     if unchanged is not None:
         return CommitResult(unchanged, False, 0, len(files))
@@ -360,21 +360,37 @@ def commit_files(
     )
 
 
-def _precheck_schema(catalog: Any, request: CommitRequest, description: Description) -> None:
-    """Refuse a schema-breaking commit before uploading anything (re-checked on record)."""
-    if request.schema_policy == "any":
-        return
+def _precheck(catalog: Any, request: CommitRequest, description: Description) -> None:
+    """Refuse a commit that cannot succeed before uploading anything.
+
+    Kind, optimistic parent and schema policy are checked against the dataset as it is
+    now; ``_record`` checks them again inside the transaction.
+    """
     with catalog.session() as session:
-        try:
-            dataset = find_dataset(session, request.key)
-        except NotFoundError:
+        dataset = find_dataset_or_none(session, request.key)
+        if dataset is None:
+            if request.parent is not None:
+                raise ConflictError(f"{request.key} has no version yet, not {request.parent}")
             return
         latest = session.scalars(
-            select(Version.schema_json).where(
+            select(Version).where(
                 Version.dataset_id == dataset.id, Version.seq == dataset.latest_seq
             )
         ).first()
-    check_policy(request.schema_policy, latest, schema_to_json(description.schema))
+        _check_parent(request, latest)
+        check_policy(
+            request.schema_policy,
+            latest.schema_json if latest else None,
+            schema_to_json(description.schema),
+        )
+
+
+def _check_parent(request: CommitRequest, latest: Version | None) -> None:
+    if request.parent is None:
+        return
+    if latest is None or not latest.version_id.startswith(request.parent):
+        found = f"v{latest.seq} ({latest.version_id[:12]})" if latest else "no version"
+        raise ConflictError(f"{request.key} moved on: latest is {found}, not {request.parent}")
 
 
 def _existing_unchanged(

@@ -25,6 +25,7 @@ class GcReport:
     deleted: list[str] = field(default_factory=list)
     bytes_freed: int = 0
     kept_young: int = 0
+    partials_removed: int = 0
     dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -33,6 +34,7 @@ class GcReport:
             "deleted": self.deleted,
             "bytes_freed": self.bytes_freed,
             "kept_young": self.kept_young,
+            "partials_removed": self.partials_removed,
             "dry_run": self.dry_run,
         }
 
@@ -56,4 +58,6 @@ def collect_garbage(
                 store.delete(blob.digest)
             report.deleted.append(blob.digest)
             report.bytes_freed += blob.size
+        if not dry_run:
+            report.partials_removed = store.sweep_partial(cutoff)
     return report

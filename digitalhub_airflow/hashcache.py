@@ -46,7 +46,7 @@ class HashCache:
                     "CREATE TABLE IF NOT EXISTS tables (digest TEXT, format TEXT,"
                     " description TEXT, PRIMARY KEY (digest, format))"
                 )
-            except sqlite3.Error:
+            except (sqlite3.Error, OSError):
                 self._path = None  # an unusable cache only costs speed
                 return None
             self._db = db

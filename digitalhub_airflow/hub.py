@@ -32,6 +32,7 @@ from digitalhub_airflow.versions import (
     LATEST,
     VersionInfo,
     aliases_by_version,
+    expand_short_key,
     find_dataset,
     resolve,
     to_info,
@@ -140,7 +141,7 @@ class DataHub:
     def tag(self, key: str | Key, alias: str) -> VersionInfo:
         """Point ``alias`` at the version ``key`` names; who and when are recorded."""
         require_current(self.catalog)
-        key = as_key(key)
+        key = self.key(key)
         if alias == LATEST:
             raise InvalidKeyError("alias 'latest' is moved by commits only")
         Key(key.project, key.entity_type, key.kind, key.name, alias=alias)  # validates alias
@@ -152,15 +153,24 @@ class DataHub:
             return to_info(session, version)
 
     # -- reading ---------------------------------------------------------------------
-    def resolve(self, key: str | Key) -> VersionInfo:
+    def key(self, text: str | Key) -> Key:
+        """A full key, also from the short ``<project>/<name>[:<version>|@<alias>]`` form."""
+        if isinstance(text, Key) or text.startswith("store://"):
+            return as_key(text)
         require_current(self.catalog)
         with self.catalog.session() as session:
-            return to_info(session, resolve(session, as_key(key)))
+            return expand_short_key(session, text)
+
+    def resolve(self, key: str | Key) -> VersionInfo:
+        require_current(self.catalog)
+        key = self.key(key)
+        with self.catalog.session() as session:
+            return to_info(session, resolve(session, key))
 
     def log(self, key: str | Key, limit: int | None = None) -> list[VersionInfo]:
         """Versions of a dataset, newest first."""
         require_current(self.catalog)
-        key = as_key(key).unversioned()
+        key = self.key(key).unversioned()
         with self.catalog.session() as session:
             dataset = find_dataset(session, key)
             query = (
@@ -173,8 +183,9 @@ class DataHub:
 
     def files(self, key: str | Key) -> list[dict[str, Any]]:
         require_current(self.catalog)
+        key = self.key(key)
         with self.catalog.session() as session:
-            version = resolve(session, as_key(key))
+            version = resolve(session, key)
             rows = session.scalars(
                 select(VersionFile)
                 .where(VersionFile.version_pk == version.id)

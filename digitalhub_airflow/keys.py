@@ -138,6 +138,8 @@ def parse_key(text: str) -> Key:
         )
     project, entity_type, kind, last = segments
     version = alias = None
+    if "@" in last and ":" in last:
+        raise InvalidKeyError(f"key {text!r} has both a version and an alias; give one")
     if "@" in last:
         last, alias = last.split("@", 1)
     elif ":" in last:
@@ -157,9 +159,13 @@ def as_key(key: str | Key) -> Key:
 def as_dataset_key(target: str | Key, kind: str | None = None) -> Key:
     """A dataset key from a full key or the CLI's short ``<project>/<name>`` form."""
     if isinstance(target, Key):
+        if target.entity_type != "dataitem":
+            raise InvalidKeyError(f"{target} is not a data item key")
         return target
     if target.startswith(SCHEME):
         key = parse_key(target)
+        if key.entity_type != "dataitem":
+            raise InvalidKeyError(f"{target} is not a data item key (store://<p>/dataitem/...)")
         if key.version or key.alias:
             raise InvalidKeyError(f"use the dataset {key.unversioned()}, not a version or alias")
         return key

@@ -43,7 +43,9 @@ def check_policy(
 ) -> None:
     """Raise :class:`SchemaPolicyError` listing the columns that break ``policy``."""
     if policy not in SCHEMA_POLICIES:
-        raise ValueError(f"schema_policy must be one of {SCHEMA_POLICIES}, not {policy!r}")
+        raise SchemaPolicyError(
+            f"schema_policy must be one of {', '.join(SCHEMA_POLICIES)}, not {policy!r}", []
+        )
     if policy == "any" or old is None:
         return
     diff = diff_schemas(old, new)

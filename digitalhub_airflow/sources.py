@@ -68,6 +68,8 @@ def collect_local(source: str | os.PathLike[str]) -> list[SourceFile]:
             raise InvalidSourceError(f"folder {path} holds no file")
         return files
     if path.is_file():
+        if path.stat().st_size == 0:
+            raise InvalidSourceError(f"{path} is empty")
         return [SourceFile(safe_relpath(path.name), path)]
     raise InvalidSourceError(f"source {path} does not exist")
 

@@ -50,8 +50,16 @@ def inspect_table(path: Path, fmt: str) -> tuple[list[ColumnSchema], int]:
         else:
             raise InvalidSourceError(f"{path}: unknown table format {fmt!r}")
         rows = 0
-        for batch in reader:
-            rows += batch.num_rows
+        try:
+            for batch in reader:
+                rows += batch.num_rows
+        except pa.ArrowInvalid:
+            if fmt != "csv":
+                raise
+            # Streaming fixes column types from the first block; a later block may need
+            # a wider type. The whole-file reader infers types over every block.
+            table = pacsv.read_csv(path)
+            return columns_of(table.schema), table.num_rows
         return columns_of(reader.schema), rows
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise InvalidSourceError(f"{path} is not valid {fmt}: {_first_line(exc)}") from exc

@@ -52,6 +52,14 @@ def dataset_key_of(dataset: Dataset) -> Key:
 
 def find_dataset(session: Session, key: Key, lock: bool = False) -> Dataset:
     """The dataset a key names; its kind must match."""
+    dataset = find_dataset_or_none(session, key, lock)
+    if dataset is None:
+        raise NotFoundError(f"dataset {key.unversioned()} does not exist")
+    return dataset
+
+
+def find_dataset_or_none(session: Session, key: Key, lock: bool = False) -> Dataset | None:
+    """Like :func:`find_dataset`, but ``None`` when absent (a kind mismatch still raises)."""
     if key.entity_type != "dataitem" or key.name is None:
         raise InvalidKeyError(f"{key} does not name a data item")
     query = (
@@ -61,13 +69,32 @@ def find_dataset(session: Session, key: Key, lock: bool = False) -> Dataset:
         query = query.with_for_update(of=Dataset)
     dataset = session.scalars(query).first()
     if dataset is None:
-        raise NotFoundError(f"dataset {key.unversioned()} does not exist")
+        return None
     if dataset.kind != key.kind:
         raise NotFoundError(
             f"dataset {key.project}/{key.name} is of kind {dataset.kind!r}, not {key.kind!r}: "
             f"use {dataset_key_of(dataset)}"
         )
     return dataset
+
+
+def expand_short_key(session: Session, text: str) -> Key:
+    """``<project>/<name>[:<version>|@<alias>]`` -> the full key, kind looked up."""
+    project, sep, rest = text.partition("/")
+    if not sep or "/" in rest:
+        raise InvalidKeyError(f"{text!r} must be a store:// key or <project>/<name>")
+    name, version, alias = rest, None, None
+    if "@" in rest:
+        name, _, alias = rest.partition("@")
+    elif ":" in rest:
+        name, _, version = rest.partition(":")
+    probe = Key(project, "dataitem", "table", name, version, alias)  # validates every part
+    kind = session.scalars(
+        select(Dataset.kind).join(Project).where(Project.name == project, Dataset.name == name)
+    ).first()
+    if kind is None:
+        raise NotFoundError(f"dataset {project}/{name} does not exist")
+    return Key(project, "dataitem", kind, name, probe.version, probe.alias)
 
 
 def resolve(session: Session, key: Key) -> Version:

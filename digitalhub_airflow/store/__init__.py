@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from digitalhub_airflow.store.base import BlobInfo, BlobStore, blob_key
@@ -21,9 +22,10 @@ def s3_client(
     import boto3
     from botocore.config import Config
 
+    attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
     config = Config(
         max_pool_connections=max_pool_connections,
-        retries={"max_attempts": 5, "mode": "standard"},
+        retries={"max_attempts": attempts, "mode": "standard"},
         s3={"addressing_style": "path"},
         connect_timeout=10,
         read_timeout=120,

@@ -68,6 +68,10 @@ class BlobStore(ABC):
         """The physical URI of a blob (``file://…`` or ``s3://…``)."""
 
     @abstractmethod
+    def sweep_partial(self, older_than: datetime) -> int:
+        """Remove leftovers of interrupted writes started before ``older_than``."""
+
+    @abstractmethod
     def check_writable(self) -> None:
         """Raise :class:`StoreError` unless blobs can be written now."""
 

@@ -81,12 +81,26 @@ class LocalBlobStore(BlobStore):
         if not base.is_dir():
             return
         for shard in sorted(base.iterdir()):
+            if not shard.is_dir():
+                continue  # a stray file (e.g. .DS_Store) is not a shard
             for entry in os.scandir(shard):
                 if DIGEST_RE.fullmatch(entry.name):
                     st = entry.stat()
                     yield BlobInfo(
                         entry.name, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)
                     )
+
+    def sweep_partial(self, older_than: datetime) -> int:
+        removed = 0
+        tmp = self.root / "tmp"
+        if not tmp.is_dir():
+            return 0
+        for entry in os.scandir(tmp):
+            modified = datetime.fromtimestamp(entry.stat().st_mtime, timezone.utc)
+            if entry.is_file() and modified < older_than:
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def delete(self, digest: str) -> None:
         self._path(digest).unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -123,6 +124,23 @@ class S3BlobStore(BlobStore):
                         yield BlobInfo(name, int(obj["Size"]), obj["LastModified"])
         except self._errors() as exc:
             raise self._fail(exc, "list") from exc
+
+    def sweep_partial(self, older_than: datetime) -> int:
+        """Abort multipart uploads of blobs that an interrupted commit left open."""
+        prefix = f"{self.prefix}/blobs/" if self.prefix else "blobs/"
+        removed = 0
+        try:
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < older_than:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        removed += 1
+        except self._errors() as exc:
+            raise self._fail(exc, "list") from exc
+        return removed
 
     def delete(self, digest: str) -> None:
         try:
