@@ -23,7 +23,8 @@ log=$ROOT/.dhub-demo/dags-test.log
 if ! airflow dags test dhub_ingest_wine >"$log" 2>&1; then
   tail -n 60 "$log"; echo "demo: the ingest DAG failed (full log: $log)" >&2; exit 1
 fi
-grep -E "committed v|unchanged, reusing v" "$log" | sed -E 's/.*(committed|unchanged, reusing)/\1/' || true
+grep -E "(committed|unchanged, reusing) v[0-9]+: store://" "$log" \
+  | sed -E 's/.*((committed|unchanged, reusing) v[0-9]+: store:[^ ]*).*/  \1/' || true
 
 say "dhub log $WINE"
 dhub log "$WINE"
