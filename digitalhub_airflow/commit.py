@@ -34,8 +34,9 @@ from digitalhub_airflow.catalog.models import (
 from digitalhub_airflow.errors import ConflictError, InvalidSourceError, NotFoundError
 from digitalhub_airflow.failpoints import failpoint
 from digitalhub_airflow.hashcache import HashCache
+from digitalhub_airflow.hashing import hash_file
 from digitalhub_airflow.keys import Key, validate_name
-from digitalhub_airflow.leases import commit_lease
+from digitalhub_airflow.leases import commit_lease, hold
 from digitalhub_airflow.manifest import ColumnSchema, FileEntry, Manifest, schema_to_json
 from digitalhub_airflow.schema_diff import check_policy
 from digitalhub_airflow.settings import current_user
@@ -156,26 +157,66 @@ def describe_source(
 def ingest_all(
     store: BlobStore, files: list[SourceFile], cache: HashCache | None, progress: Progress | None
 ) -> tuple[list[FileEntry], int]:
-    """Store every file the store lacks, in parallel; return entries and blobs written."""
+    """Store every distinct content the store lacks, in parallel.
 
-    def one(source: SourceFile) -> tuple[FileEntry, bool]:
+    Returns the entries and the number of blobs written. A store that names blobs before
+    writing them (S3) gets every digest first, so identical files are uploaded once.
+    """
+
+    def cache_for(source: SourceFile) -> HashCache | None:
+        return cache if cache is not None and source.cacheable else None
+
+    def digest_of(source: SourceFile) -> tuple[os.stat_result, str | None]:
         stat = source.path.stat()
-        use_cache = cache if source.cacheable else None
-        known = use_cache.lookup(source.path, stat) if use_cache else None
+        use = cache_for(source)
+        known = use.lookup(source.path, stat) if use else None
+        if known is None and store.hashes_before_write:
+            known = hash_file(source.path)
+            if use:
+                use.remember(source.path, stat, known)
+        return stat, known
+
+    def store_one(index: int) -> tuple[str, bool]:
+        source, (before, known) = files[index], described[index]
         digest, written = store.ingest(source.path, known)
         failpoint("commit.after_first_blob")
-        if use_cache and known is None:
-            use_cache.remember(source.path, stat, digest)
+        after = source.path.stat()
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            if written and store.hashes_before_write:
+                store.delete(digest)  # its content may not match its name
+            raise InvalidSourceError(f"{source.path} changed while it was being committed")
+        use = cache_for(source)
+        if use and known is None:
+            use.remember(source.path, before, digest)
         if progress:
-            progress(stat.st_size)
-        return FileEntry(source.relpath, stat.st_size, digest), written
+            progress(before.st_size)
+        return digest, written
 
     threads = min(INGEST_THREADS, max(1, len(files)))
     with ThreadPoolExecutor(threads, thread_name_prefix="dhub-ingest") as pool:
-        results = list(pool.map(one, files))
+        described = list(pool.map(digest_of, files))
+        first_of: dict[str, int] = {}
+        todo = []
+        for index, (_, known) in enumerate(described):
+            if known is None or known not in first_of:
+                todo.append(index)
+                if known is not None:
+                    first_of[known] = index
+        stored = dict(zip(todo, pool.map(store_one, todo), strict=True))
     if cache:
         cache.flush()
-    return [entry for entry, _ in results], sum(written for _, written in results)
+    entries, written = [], 0
+    for index, source in enumerate(files):
+        stat, known = described[index]
+        if index in stored:
+            digest, was_written = stored[index]
+            written += was_written
+        else:
+            digest = str(known)  # a duplicate of content stored above
+            if progress:
+                progress(stat.st_size)
+        entries.append(FileEntry(source.relpath, stat.st_size, digest))
+    return entries, written
 
 
 def _get_or_create_dataset(session: Session, key: Key) -> Dataset:
@@ -232,7 +273,9 @@ def move_alias(session: Session, dataset_id: int, alias: str, version_pk: int, a
     )
 
 
-def _record(session: Session, request: CommitRequest, manifest: Manifest) -> tuple[Version, bool]:
+def _record(
+    session: Session, request: CommitRequest, manifest: Manifest, lease: str
+) -> tuple[Version, bool]:
     key = request.key
     dataset = _get_or_create_dataset(session, key)
     version_id = manifest.version_id
@@ -241,6 +284,7 @@ def _record(session: Session, request: CommitRequest, manifest: Manifest) -> tup
     ).first()
     if existing is not None:
         return existing, False
+    hold(session, lease)
     parent = None
     if dataset.latest_seq:
         parent = session.scalars(
@@ -333,7 +377,7 @@ def commit_files(
     unchanged = _existing_unchanged(catalog, request.key, files, description, cache)
     if unchanged is not None:
         return CommitResult(unchanged, False, 0, len(files))
-    with commit_lease(catalog):
+    with commit_lease(catalog) as lease:
         failpoint("commit.before_ingest")
         entries, written = ingest_all(store, files, cache, progress)
         failpoint("commit.after_ingest")
@@ -344,7 +388,7 @@ def commit_files(
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with catalog.session() as session:
-                    version, created = _record(session, request, manifest)
+                    version, created = _record(session, request, manifest, lease)
                     info = to_info(session, version)
                 failpoint("commit.after_transaction")
                 return CommitResult(info, created, written, len(entries) - written)

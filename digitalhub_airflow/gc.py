@@ -58,6 +58,5 @@ def collect_garbage(
                 store.delete(blob.digest)
             report.deleted.append(blob.digest)
             report.bytes_freed += blob.size
-        if not dry_run:
-            report.partials_removed = store.sweep_partial(cutoff)
+        report.partials_removed = store.sweep_partial(cutoff, dry_run)
     return report

@@ -236,10 +236,18 @@ class DataHub:
     ) -> VerifyReport:
         """Re-hash one version's blobs, or every blob in the store."""
         if key is not None:
-            blobs = [(f["digest"], f["size"]) for f in self.files(key)]
+            blobs = {f["digest"]: f["size"] for f in self.files(key)}
         else:
-            blobs = [(b.digest, b.size) for b in self.store.iter_blobs()]
-        return verify_blobs(self.store, blobs, progress)
+            # Every blob present, and every blob a version references (it may be lost).
+            blobs = {b.digest: b.size for b in self.store.iter_blobs()}
+            require_current(self.catalog)
+            with self.catalog.session() as session:
+                referenced = session.execute(
+                    select(VersionFile.digest, VersionFile.size).distinct()
+                )
+                for digest, size in referenced:
+                    blobs.setdefault(digest, size)
+        return verify_blobs(self.store, sorted(blobs.items()), progress)
 
     def gc(self, grace: timedelta = timedelta(hours=1), dry_run: bool = False) -> GcReport:
         require_current(self.catalog)

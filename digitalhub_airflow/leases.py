@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.orm import Session
 
 from digitalhub_airflow.catalog.engine import Catalog, catalog_schema, is_sqlite
 from digitalhub_airflow.catalog.models import StoreLease, utcnow
 from digitalhub_airflow.errors import ConflictError
+
+
+class LeaseLostError(ConflictError):
+    """A commit's lease expired before it could record its version."""
+
 
 COMMIT = "commit"
 GC = "gc"
@@ -54,9 +61,51 @@ def _release(catalog: Catalog, owner: str) -> None:
         session.execute(delete(StoreLease).where(StoreLease.owner == owner))
 
 
+def renew(catalog: Catalog, owner: str) -> bool:
+    """Refresh a lease's time; ``False`` when it is gone (expired and removed)."""
+    with catalog.session() as session:
+        result = session.execute(
+            update(StoreLease).where(StoreLease.owner == owner).values(acquired_at=utcnow())
+        )
+        return bool(result.rowcount)
+
+
+def hold(session: Session, owner: str) -> None:
+    """Inside a commit's transaction: lock our lease row, or fail if it expired.
+
+    The row lock makes a concurrent ``gc`` (which removes expired leases before it
+    scans) wait for this transaction, so it then sees the version this commit adds.
+    """
+    held = session.scalars(
+        select(StoreLease.owner).where(StoreLease.owner == owner).with_for_update()
+    ).first()
+    if held is None:
+        raise LeaseLostError(
+            "this commit's store lease expired (DHUB_LEASE_TTL) and gc may have run; commit again"
+        )
+
+
+class _Renewer(threading.Thread):
+    """Renews a lease every third of its TTL while a long commit runs."""
+
+    def __init__(self, catalog: Catalog, owner: str) -> None:
+        super().__init__(name="dhub-lease-renewer", daemon=True)
+        self.catalog, self.owner = catalog, owner
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = max(lease_ttl().total_seconds() / 3, 0.05)
+        while not self.stopped.wait(interval):
+            try:
+                if not renew(self.catalog, self.owner):
+                    return
+            except Exception:  # a failed renewal is caught by hold() at the end
+                continue
+
+
 @contextmanager
 def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[str]:
-    """Hold a shared lease for a commit, waiting (bounded) while ``gc`` runs."""
+    """Hold a shared, self-renewing lease for a commit, waiting (bounded) while gc runs."""
     owner = uuid.uuid4().hex
     deadline = time.monotonic() + wait_s
     delay = 0.05
@@ -65,9 +114,13 @@ def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[str]:
             raise ConflictError(f"gc has held the store for over {wait_s:.0f}s; commit again later")
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 2.0)
+    renewer = _Renewer(catalog, owner)
+    renewer.start()
     try:
         yield owner
     finally:
+        renewer.stopped.set()
+        renewer.join()
         _release(catalog, owner)
 
 

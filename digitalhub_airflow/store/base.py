@@ -42,6 +42,8 @@ class BlobStore(ABC):
 
     #: A URL naming the store root, for messages and lineage (no credentials).
     url: str
+    #: True when a blob's digest must be known before it is written (object stores).
+    hashes_before_write: bool = False
 
     @abstractmethod
     def has(self, digest: str) -> bool: ...
@@ -68,8 +70,8 @@ class BlobStore(ABC):
         """The physical URI of a blob (``file://…`` or ``s3://…``)."""
 
     @abstractmethod
-    def sweep_partial(self, older_than: datetime) -> int:
-        """Remove leftovers of interrupted writes started before ``older_than``."""
+    def sweep_partial(self, older_than: datetime, dry_run: bool = False) -> int:
+        """Remove (or, dry, count) leftovers of interrupted writes before ``older_than``."""
 
     @abstractmethod
     def check_writable(self) -> None:

@@ -58,10 +58,17 @@ class LocalBlobStore(BlobStore):
                 with tmp.open("rb") as handle:
                     os.fsync(handle.fileno())
             final = self._path(actual)
-            if final.exists():
-                return actual, False
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
+            try:
+                os.link(tmp, final)  # atomic and never replaces: one writer wins
+            except FileExistsError:
+                return actual, False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                    raise
+                if final.exists():  # no hard links here: rename, last writer wins
+                    return actual, False
+                os.replace(tmp, final)
             return actual, True
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOSPC):
@@ -90,7 +97,7 @@ class LocalBlobStore(BlobStore):
                         entry.name, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)
                     )
 
-    def sweep_partial(self, older_than: datetime) -> int:
+    def sweep_partial(self, older_than: datetime, dry_run: bool = False) -> int:
         removed = 0
         tmp = self.root / "tmp"
         if not tmp.is_dir():
@@ -98,7 +105,8 @@ class LocalBlobStore(BlobStore):
         for entry in os.scandir(tmp):
             modified = datetime.fromtimestamp(entry.stat().st_mtime, timezone.utc)
             if entry.is_file() and modified < older_than:
-                Path(entry.path).unlink(missing_ok=True)
+                if not dry_run:
+                    Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         return removed
 

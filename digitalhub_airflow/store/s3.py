@@ -13,6 +13,7 @@ from digitalhub_airflow.errors import NotFoundError, StoreError
 from digitalhub_airflow.hashing import hash_file
 from digitalhub_airflow.store.base import DIGEST_RE, BlobInfo, BlobStore, blob_key
 
+_KNOWN_CODES = ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 32 * 1024 * 1024
 MAX_CONCURRENCY = 8
@@ -29,6 +30,8 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 
 class S3BlobStore(BlobStore):
+    hashes_before_write = True
+
     def __init__(self, url: str, client: Any) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
@@ -41,9 +44,13 @@ class S3BlobStore(BlobStore):
     def _fail(self, exc: Exception, action: str) -> StoreError:
         from botocore.exceptions import ClientError
 
+        code = ""
         if isinstance(exc, ClientError):
             code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchBucket", "404") and action == "access":
+        else:  # boto3 wraps upload errors in S3UploadFailedError("... (Code) ...")
+            code = next((c for c in _KNOWN_CODES if f"({c})" in str(exc)), "")
+        if code:
+            if code == "NoSuchBucket" or (code == "404" and action == "access"):
                 return StoreError(f"bucket {self.bucket!r} of store {self.url} does not exist")
             if code in ("AccessDenied", "403"):
                 return StoreError(f"access denied to store {self.url} ({action})")
@@ -80,7 +87,6 @@ class S3BlobStore(BlobStore):
     def ingest(self, source: Path, digest: str | None) -> tuple[str, bool]:
         from boto3.s3.transfer import TransferConfig
 
-        before = source.stat()
         digest = digest or hash_file(source)
         if self.has(digest):
             return digest, False
@@ -94,10 +100,6 @@ class S3BlobStore(BlobStore):
             self.client.upload_file(str(source), self.bucket, self._key(digest), Config=config)
         except self._errors() as exc:
             raise self._fail(exc, "write") from exc
-        after = source.stat()
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-            self.delete(digest)
-            raise StoreError(f"{source} changed while it was being uploaded; commit again")
         return digest, True
 
     def open(self, digest: str) -> AbstractContextManager[BinaryIO]:
@@ -125,7 +127,7 @@ class S3BlobStore(BlobStore):
         except self._errors() as exc:
             raise self._fail(exc, "list") from exc
 
-    def sweep_partial(self, older_than: datetime) -> int:
+    def sweep_partial(self, older_than: datetime, dry_run: bool = False) -> int:
         """Abort multipart uploads of blobs that an interrupted commit left open."""
         prefix = f"{self.prefix}/blobs/" if self.prefix else "blobs/"
         removed = 0
@@ -134,9 +136,10 @@ class S3BlobStore(BlobStore):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for upload in page.get("Uploads", []):
                     if upload["Initiated"] < older_than:
-                        self.client.abort_multipart_upload(
-                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                        )
+                        if not dry_run:
+                            self.client.abort_multipart_upload(
+                                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                            )
                         removed += 1
         except self._errors() as exc:
             raise self._fail(exc, "list") from exc
