@@ -115,6 +115,39 @@ class Backend:
             store = S3BlobStore(self.store_url, client)
         return DataHub(catalog, store, HashCache(self.home / "hashes.sqlite"), s3_client=client)
 
+    def connections(self, store_url: str | None = None) -> tuple[dict, dict]:
+        """Airflow connections (catalog, store) naming this backend, as JSON-able dicts."""
+        store_url = store_url or self.store_url
+        if self.services is None:
+            catalog_path = self.catalog_url.removeprefix("sqlite:///")
+            return {"conn_type": "sqlite", "host": catalog_path}, {
+                "conn_type": "fs",
+                "host": store_url,
+            }
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.catalog_url)
+        catalog = {
+            "conn_type": "postgres",
+            "host": url.host,
+            "port": url.port,
+            "login": url.username,
+            "password": url.password,
+            "schema": url.database,
+            "extra": {"schema": self.catalog_schema},
+        }
+        store = {
+            "conn_type": "aws",
+            "login": self.services.s3_access_key,
+            "password": self.services.s3_secret_key,
+            "extra": {
+                "endpoint_url": self.services.s3_endpoint,
+                "store_url": store_url,
+                "region_name": "us-east-1",
+            },
+        }
+        return catalog, store
+
     def env(self) -> dict[str, str]:
         """Environment for a ``dhub`` subprocess or an Airflow task on this backend."""
         env = {

@@ -30,28 +30,7 @@ def catalog_env(backend: Backend) -> dict[str, str]:
     env = backend.env()
     if backend.services is None:
         return env
-    from sqlalchemy.engine import make_url
-
-    url = make_url(backend.catalog_url)
-    catalog = {
-        "conn_type": "postgres",
-        "host": url.host,
-        "port": url.port,
-        "login": url.username,
-        "password": url.password,
-        "schema": url.database,
-        "extra": {"schema": backend.catalog_schema},
-    }
-    store = {
-        "conn_type": "aws",
-        "login": backend.services.s3_access_key,
-        "password": backend.services.s3_secret_key,
-        "extra": {
-            "endpoint_url": backend.services.s3_endpoint,
-            "store_url": backend.store_url,
-            "region_name": "us-east-1",
-        },
-    }
+    catalog, store = backend.connections()
     for name in (
         "DHUB_CATALOG_URL",
         "DHUB_STORE_URL",

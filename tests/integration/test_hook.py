@@ -75,28 +75,9 @@ def _connections(backend: Backend) -> tuple[dict[str, Any], dict[str, Any], str]
         store_root = str(backend.home / "p")
         catalog = {"conn_type": "sqlite", "host": str(backend.home / "hook-catalog.sqlite")}
         return catalog, {"conn_type": "fs", "host": store_root}, store_root
-    url = make_url(backend.catalog_url)
-    catalog = {
-        "conn_type": "postgres",
-        "host": url.host,
-        "port": url.port,
-        "login": url.username,
-        "password": url.password,
-        "schema": url.database,
-        "extra": {"schema": backend.catalog_schema},
-    }
     bucket = backend.store_url.removeprefix("s3://").split("/", 1)[0]
     store_url = f"s3://{bucket}/p"
-    store = {
-        "conn_type": "aws",
-        "login": backend.services.s3_access_key,
-        "password": backend.services.s3_secret_key,
-        "extra": {
-            "endpoint_url": backend.services.s3_endpoint,
-            "store_url": store_url,
-            "region_name": "us-east-1",
-        },
-    }
+    catalog, store = backend.connections(store_url)
     return catalog, store, store_url
 
 
