@@ -203,6 +203,7 @@ def ingest_all(
                 if known is not None:
                     first_of[known] = index
         stored = dict(zip(todo, pool.map(store_one, todo), strict=True))
+    store.sync()
     if cache:
         cache.flush()
     entries, written = [], 0

@@ -57,6 +57,10 @@ class BlobStore(ABC):
         """
 
     @abstractmethod
+    def sync(self) -> None:
+        """Make the blobs written so far durable (before the catalog references them)."""
+
+    @abstractmethod
     def open(self, digest: str) -> AbstractContextManager[BinaryIO]: ...
 
     @abstractmethod

@@ -6,6 +6,7 @@ import errno
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -14,8 +15,36 @@ from pathlib import Path
 from typing import BinaryIO
 
 from digitalhub_airflow.errors import NotFoundError, StoreError
-from digitalhub_airflow.hashing import hash_file
+from digitalhub_airflow.hashing import hash_bytes, hash_file
 from digitalhub_airflow.store.base import DIGEST_RE, BlobInfo, BlobStore, blob_key
+
+#: Files up to this size are read once into memory, hashed and written in one go.
+SMALL_FILE = 1 << 20
+
+
+def _syncfs(folder: Path) -> bool:
+    """Flush the whole filesystem holding ``folder`` (Linux ``syncfs``); ``False`` if absent."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        return syncfs(fd) == 0
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class LocalBlobStore(BlobStore):
@@ -23,6 +52,14 @@ class LocalBlobStore(BlobStore):
         self.root = Path(root).expanduser().resolve()
         self.url = self.root.as_uri()
         self.fsync = fsync
+        self._lock = threading.Lock()
+        self._unsynced: list[Path] = []
+
+    def verify(self, digest: str) -> bool:
+        try:
+            return hash_file(self._path(digest)) == digest
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"blob {digest} is missing from store {self.url}") from exc
 
     def _path(self, digest: str) -> Path:
         return self.root / blob_key(digest)
@@ -46,17 +83,20 @@ class LocalBlobStore(BlobStore):
         try:
             tmp_dir.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="ingest-")
-            os.close(fd)
         except OSError as exc:
             raise StoreError(f"store {self.url} is not writable: {exc.strerror or exc}") from exc
         tmp = Path(tmp_name)
         try:
-            shutil.copyfile(source, tmp)
-            # Hash the copy, not the source: the digest names exactly what is stored.
-            actual = hash_file(tmp)
-            if self.fsync:
-                with tmp.open("rb") as handle:
-                    os.fsync(handle.fileno())
+            # Hash what is written, not the source: the digest names exactly what is stored.
+            if source.stat().st_size <= SMALL_FILE:
+                data = source.read_bytes()
+                os.write(fd, data)
+                actual = hash_bytes(data)
+            else:
+                shutil.copyfile(source, tmp)
+                actual = hash_file(tmp)
+            os.close(fd)
+            fd = -1
             final = self._path(actual)
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -69,13 +109,31 @@ class LocalBlobStore(BlobStore):
                 if final.exists():  # no hard links here: rename, last writer wins
                     return actual, False
                 os.replace(tmp, final)
+            with self._lock:
+                self._unsynced.append(final)
             return actual, True
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOSPC):
                 raise StoreError(f"cannot write to store {self.url}: {exc.strerror}") from exc
             raise
         finally:
+            if fd >= 0:
+                os.close(fd)
             tmp.unlink(missing_ok=True)
+
+    def sync(self) -> None:
+        """Make every blob written so far durable: one ``syncfs`` on Linux, else fsyncs."""
+        with self._lock:
+            written, self._unsynced = self._unsynced, []
+        if not written or not self.fsync:
+            return
+        if _syncfs(self.root):
+            return
+        for path in written:
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+        for shard in {p.parent for p in written}:
+            _fsync_dir(shard)
 
     def open(self, digest: str) -> AbstractContextManager[BinaryIO]:
         try:
