@@ -88,16 +88,10 @@ class S3BlobStore(BlobStore):
         from boto3.s3.transfer import TransferConfig
 
         digest = digest or hash_file(source)
+        if source.stat().st_size < MULTIPART_THRESHOLD:
+            return digest, self._put_if_absent(source, digest)
         if self.has(digest):
             return digest, False
-        if source.stat().st_size < MULTIPART_THRESHOLD:
-            # One PUT; a TransferManager per small file costs more than the upload.
-            try:
-                with source.open("rb") as body:
-                    self.client.put_object(Bucket=self.bucket, Key=self._key(digest), Body=body)
-            except self._errors() as exc:
-                raise self._fail(exc, "write") from exc
-            return digest, True
         config = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
             multipart_chunksize=MULTIPART_CHUNKSIZE,
@@ -112,6 +106,24 @@ class S3BlobStore(BlobStore):
 
     def sync(self) -> None:
         """Nothing to do: S3 acknowledges a PUT or a multipart completion once durable."""
+
+    def _put_if_absent(self, source: Path, digest: str) -> bool:
+        """One conditional PUT (``If-None-Match: *``): the existence check and the upload
+        in a single round trip. A store that ignores the condition rewrites the same bytes."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with source.open("rb") as body:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._key(digest), Body=body, IfNoneMatch="*"
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return False
+            raise self._fail(exc, "write") from exc
+        except self._errors() as exc:
+            raise self._fail(exc, "write") from exc
+        return True
 
     def open(self, digest: str) -> AbstractContextManager[BinaryIO]:
         from botocore.exceptions import ClientError
