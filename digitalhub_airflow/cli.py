@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from digitalhub_airflow.errors import DhubError, IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
+
+from digitalhub_airflow.errors import CatalogError, DhubError, IntegrityError
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.versions import VersionInfo
 
@@ -261,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DhubError as exc:
         print(f"dhub: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SQLAlchemyError as exc:  # the catalog went away mid-command
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"dhub: error: catalog: {detail}", file=sys.stderr)
+        return CatalogError.exit_code
     except KeyboardInterrupt:
         print("dhub: interrupted", file=sys.stderr)
         return 130

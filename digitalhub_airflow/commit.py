@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -35,12 +36,12 @@ from digitalhub_airflow.errors import ConflictError, InvalidSourceError, NotFoun
 from digitalhub_airflow.failpoints import failpoint
 from digitalhub_airflow.hashcache import HashCache
 from digitalhub_airflow.hashing import hash_file
-from digitalhub_airflow.keys import Key, validate_name
+from digitalhub_airflow.keys import Key, validate_name, validate_version
 from digitalhub_airflow.leases import commit_lease, hold
 from digitalhub_airflow.manifest import ColumnSchema, FileEntry, Manifest, schema_to_json
 from digitalhub_airflow.schema_diff import check_policy
 from digitalhub_airflow.settings import current_user
-from digitalhub_airflow.sources import SourceFile, common_table_format
+from digitalhub_airflow.sources import SourceFile, check_unique, common_table_format
 from digitalhub_airflow.store.base import BlobStore
 from digitalhub_airflow.tables import combine_files, inspect_table
 from digitalhub_airflow.versions import (
@@ -48,6 +49,7 @@ from digitalhub_airflow.versions import (
     VersionInfo,
     find_dataset,
     find_dataset_or_none,
+    latest_version,
     to_info,
 )
 
@@ -120,7 +122,10 @@ class CommitRequest:
 
 
 def describe_source(
-    files: list[SourceFile], kind: str | None, cache: HashCache | None
+    files: list[SourceFile],
+    kind: str | None,
+    cache: HashCache | None,
+    initial: dict[Path, os.stat_result],
 ) -> Description:
     """Decide kind and format and read the table schema, before anything is stored.
 
@@ -141,7 +146,7 @@ def describe_source(
     described = []
     for source in files:
         digest = (
-            cache.lookup(source.path, source.path.stat()) if cache and source.cacheable else None
+            cache.lookup(source.path, initial[source.path]) if cache and source.cacheable else None
         )
         cached = cache.table(digest, fmt) if cache and digest else None
         if cached is not None:
@@ -155,19 +160,25 @@ def describe_source(
 
 
 def ingest_all(
-    store: BlobStore, files: list[SourceFile], cache: HashCache | None, progress: Progress | None
+    store: BlobStore,
+    files: list[SourceFile],
+    initial: dict[Path, os.stat_result],
+    cache: HashCache | None,
+    progress: Progress | None,
 ) -> tuple[list[FileEntry], int]:
     """Store every distinct content the store lacks, in parallel.
 
     Returns the entries and the number of blobs written. A store that names blobs before
     writing them (S3) gets every digest first, so identical files are uploaded once.
+    ``initial`` holds each file's stat from before it was described: a file that changes
+    after that is refused, so schema, rows and content always describe the same bytes.
     """
 
     def cache_for(source: SourceFile) -> HashCache | None:
         return cache if cache is not None and source.cacheable else None
 
     def digest_of(source: SourceFile) -> tuple[os.stat_result, str | None]:
-        stat = source.path.stat()
+        stat = initial[source.path]
         use = cache_for(source)
         known = use.lookup(source.path, stat) if use else None
         if known is None and store.hashes_before_write:
@@ -182,8 +193,9 @@ def ingest_all(
         failpoint("commit.after_first_blob")
         after = source.path.stat()
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-            if written and store.hashes_before_write:
-                store.delete(digest)  # its content may not match its name
+            # What was stored is consistent with its name; it is just not the file any
+            # more. Nothing references it, so gc reclaims it: never delete here, another
+            # version may share that blob.
             raise InvalidSourceError(f"{source.path} changed while it was being committed")
         use = cache_for(source)
         if use and known is None:
@@ -283,20 +295,18 @@ def _record(
     existing = session.scalars(
         select(Version).where(Version.dataset_id == dataset.id, Version.version_id == version_id)
     ).first()
+    actor = current_user()
     if existing is not None:
+        # The content is already a version: point `latest` (and any requested alias) at
+        # it, so going back to earlier content is seen downstream; nothing else changes.
+        for alias in (LATEST, *request.aliases):
+            move_alias(session, dataset.id, alias, existing.id, actor)
         return existing, False
     hold(session, lease)
-    parent = None
-    if dataset.latest_seq:
-        parent = session.scalars(
-            select(Version).where(
-                Version.dataset_id == dataset.id, Version.seq == dataset.latest_seq
-            )
-        ).one()
+    parent = latest_version(session, dataset.id)
     _check_parent(request, parent)
     schema = schema_to_json(manifest.schema)
     check_policy(request.schema_policy, parent.schema_json if parent else None, schema)
-    actor = current_user()
     seq = dataset.latest_seq + 1
     version = Version(
         dataset_id=dataset.id,
@@ -365,7 +375,9 @@ def commit_files(
     if LATEST in checked_aliases:
         raise InvalidSourceError("alias 'latest' is moved by commits only")
     check_policy(schema_policy, None, None)  # validates the policy name early
-    description = describe_source(files, kind, cache)
+    check_unique(files)
+    initial = {f.path: f.path.stat() for f in files}
+    description = describe_source(files, kind, cache, initial)
     request = CommitRequest(
         key=Key(key.project, "dataitem", description.kind, key.name),
         message=message,
@@ -376,11 +388,11 @@ def commit_files(
     )
     _precheck(catalog, request, description)
     unchanged = _existing_unchanged(catalog, request.key, files, description, cache)
-    if unchanged is not None:
+    if unchanged is not None and LATEST in unchanged.aliases and not request.aliases:
         return CommitResult(unchanged, False, 0, len(files))
     with commit_lease(catalog) as lease:
         failpoint("commit.before_ingest")
-        entries, written = ingest_all(store, files, cache, progress)
+        entries, written = ingest_all(store, files, initial, cache, progress)
         failpoint("commit.after_ingest")
         manifest = description.manifest(entries)
         if cache is not None and description.schema is not None and len(entries) == 1:
@@ -417,11 +429,7 @@ def _precheck(catalog: Any, request: CommitRequest, description: Description) ->
             if request.parent is not None:
                 raise ConflictError(f"{request.key} has no version yet, not {request.parent}")
             return
-        latest = session.scalars(
-            select(Version).where(
-                Version.dataset_id == dataset.id, Version.seq == dataset.latest_seq
-            )
-        ).first()
+        latest = latest_version(session, dataset.id)
         _check_parent(request, latest)
         check_policy(
             request.schema_policy,
@@ -431,9 +439,16 @@ def _precheck(catalog: Any, request: CommitRequest, description: Description) ->
 
 
 def _check_parent(request: CommitRequest, latest: Version | None) -> None:
+    """The optimistic lock: ``parent`` (an id, a prefix or ``v<N>``) must be the latest."""
     if request.parent is None:
         return
-    if latest is None or not latest.version_id.startswith(request.parent):
+    expected = validate_version(request.parent)
+    matches = latest is not None and (
+        latest.seq == int(expected[1:])
+        if expected.startswith("v")
+        else latest.version_id.startswith(expected)
+    )
+    if not matches:
         found = f"v{latest.seq} ({latest.version_id[:12]})" if latest else "no version"
         raise ConflictError(f"{request.key} moved on: latest is {found}, not {request.parent}")
 

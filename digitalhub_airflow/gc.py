@@ -7,6 +7,7 @@ recently, which a user may want to re-run.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.catalog.models import VersionFile
-from digitalhub_airflow.leases import gc_lease
+from digitalhub_airflow.leases import LeaseLostError, gc_lease, still_held
 from digitalhub_airflow.store.base import BlobStore
 
 
@@ -44,7 +45,8 @@ def collect_garbage(
 ) -> GcReport:
     report = GcReport(dry_run=dry_run)
     cutoff = datetime.now(timezone.utc) - grace
-    with gc_lease(catalog):
+    # A dry run deletes nothing, so it takes no lease and never holds commits up.
+    with nullcontext() if dry_run else gc_lease(catalog) as lease:
         with catalog.session() as session:
             referenced = set(session.scalars(select(VersionFile.digest).distinct()))
         for blob in store.iter_blobs():
@@ -55,6 +57,8 @@ def collect_garbage(
                 report.kept_young += 1
                 continue
             if not dry_run:
+                if not still_held(catalog, lease):
+                    raise LeaseLostError("gc's lease expired; nothing more was deleted")
                 store.delete(blob.digest)
             report.deleted.append(blob.digest)
             report.bytes_freed += blob.size

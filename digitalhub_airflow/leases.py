@@ -126,12 +126,30 @@ def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[str]:
 
 @contextmanager
 def gc_lease(catalog: Catalog) -> Iterator[str]:
-    """Hold the exclusive lease for ``gc``; refuse at once while commits are running."""
+    """Hold the exclusive, self-renewing lease for gc; refuse while commits are running."""
     owner = uuid.uuid4().hex
     blocker = _try_acquire(catalog, owner, GC)
     if blocker is not None:
         raise ConflictError(f"a {blocker} is in progress on this store; run gc again later")
+    renewer = _Renewer(catalog, owner)
+    renewer.start()
     try:
         yield owner
     finally:
+        renewer.stopped.set()
+        renewer.join()
         _release(catalog, owner)
+
+
+def still_held(catalog: Catalog, owner: str | None, every_s: float = 1.0) -> bool:
+    """Whether a lease still exists (re-checked at most every ``every_s`` seconds)."""
+    if owner is None:
+        return True
+    now = time.monotonic()
+    if now - _last_check.get(owner, 0.0) < every_s:
+        return True
+    _last_check[owner] = now
+    return renew(catalog, owner)
+
+
+_last_check: dict[str, float] = {}

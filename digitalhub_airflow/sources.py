@@ -19,6 +19,7 @@ from digitalhub_airflow.errors import InvalidSourceError
 from digitalhub_airflow.tables import table_format, write_parquet
 
 GLOB_CHARS = set("*?[")
+MAX_PATH = 1024
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,21 @@ def safe_relpath(relpath: str) -> str:
         )
     if any(ord(c) < 32 for c in relpath):
         raise InvalidSourceError(f"file path {relpath!r} contains control characters")
+    if len(pure.as_posix()) > MAX_PATH:
+        raise InvalidSourceError(f"file path {relpath[:40]!r}... is longer than {MAX_PATH}")
     return pure.as_posix()
+
+
+def check_unique(files: list[SourceFile]) -> list[SourceFile]:
+    """Refuse two files that would get the same path inside the version."""
+    seen: dict[str, Path] = {}
+    for source in files:
+        if source.relpath in seen:
+            raise InvalidSourceError(
+                f"{seen[source.relpath]} and {source.path} both map to {source.relpath!r}"
+            )
+        seen[source.relpath] = source.path
+    return files
 
 
 def _walk(folder: Path) -> list[SourceFile]:

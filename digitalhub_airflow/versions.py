@@ -133,6 +133,15 @@ def resolve(session: Session, key: Key) -> Version:
     return version
 
 
+def latest_version(session: Session, dataset_id: int) -> Version | None:
+    """The version ``latest`` points at (normally the newest; earlier after a revert)."""
+    return session.scalars(
+        select(Version)
+        .join(Alias, Alias.version_pk == Version.id)
+        .where(Alias.dataset_id == dataset_id, Alias.name == LATEST)
+    ).first()
+
+
 def aliases_by_version(session: Session, dataset_id: int) -> dict[int, list[str]]:
     rows = session.execute(
         select(Alias.version_pk, Alias.name).where(Alias.dataset_id == dataset_id)

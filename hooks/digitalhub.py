@@ -19,6 +19,17 @@ if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
 
 
+#: Connection extras passed on to libpq (TLS and friends).
+LIBPQ_OPTIONS = (
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "connect_timeout",
+    "application_name",
+)
+
+
 def catalog_url_from_connection(conn: Any) -> tuple[str, str | None]:
     """SQLAlchemy URL and PostgreSQL schema from a postgres or sqlite connection."""
     from sqlalchemy.engine import URL
@@ -27,6 +38,7 @@ def catalog_url_from_connection(conn: Any) -> tuple[str, str | None]:
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host}", None
     if conn.conn_type in ("postgres", "postgresql"):
+        options = {k: str(v) for k, v in extra.items() if k in LIBPQ_OPTIONS}
         url = URL.create(
             "postgresql+psycopg2",
             username=conn.login or None,
@@ -34,6 +46,7 @@ def catalog_url_from_connection(conn: Any) -> tuple[str, str | None]:
             host=conn.host or None,
             port=conn.port or None,
             database=conn.schema or None,
+            query=options,
         )
         return url.render_as_string(hide_password=False), extra.get("schema")
     raise ValueError(
@@ -91,7 +104,12 @@ class DigitalHubHook(BaseHook):
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
             aws = S3Hook(aws_conn_id=self.store_conn_id)
-            url = extra.get("store_url") or settings.store_url
+            url = extra.get("store_url", "")
+            if not url.startswith("s3://"):
+                raise ValueError(
+                    f"connection {self.store_conn_id!r} is an aws connection without an "
+                    "extra 'store_url' naming the store (s3://bucket/prefix)"
+                )
             endpoint = aws.conn_config.get_service_endpoint_url(service_name="s3")
             client = s3_client(endpoint, session=aws.get_session())
             return open_store(url, client=client), client

@@ -32,6 +32,10 @@ class NewVersionSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if self.mode == "reschedule" and after_seq is None:
+            # Each reschedule builds the operator anew; a baseline taken then would
+            # silently skip a version committed between two pokes.
+            raise ValueError("NewVersionSensor in reschedule mode needs after_seq")
         self.dataset = dataset
         self.after_seq = after_seq
         self.deferrable = deferrable

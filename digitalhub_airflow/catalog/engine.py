@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from digitalhub_airflow.errors import CatalogError
 
 DEFAULT_PG_SCHEMA = "dhub"
+#: Schema names are put into DDL (CREATE SCHEMA, LOCK TABLE): only plain identifiers.
+SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -30,8 +33,10 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         raise CatalogError(f"catalog URL is invalid: {exc}") from exc
+    if schema is not None and not SCHEMA_RE.fullmatch(schema):
+        raise CatalogError(f"catalog schema {schema!r} is invalid: use [a-z_][a-z0-9_]{{0,62}}")
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -84,11 +85,12 @@ class BlobStore(ABC):
     def read_to(self, digest: str, dest: Path) -> int:
         """Copy a blob to ``dest``, verifying its digest; nothing is left on mismatch."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.dhub-partial")
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        tmp = Path(tmp_name)
         hasher = new_hasher()
         size = 0
         try:
-            with self.open(digest) as src, tmp.open("wb") as out:
+            with self.open(digest) as src, os.fdopen(fd, "wb") as out:
                 for chunk in iter_chunks(src):
                     hasher.update(chunk)
                     out.write(chunk)

@@ -90,13 +90,15 @@ class LocalBlobStore(BlobStore):
             # Hash what is written, not the source: the digest names exactly what is stored.
             if source.stat().st_size <= SMALL_FILE:
                 data = source.read_bytes()
-                os.write(fd, data)
+                with os.fdopen(fd, "wb") as out:  # write() loops until all is written
+                    fd = -1
+                    out.write(data)
                 actual = hash_bytes(data)
             else:
+                os.close(fd)
+                fd = -1
                 shutil.copyfile(source, tmp)
                 actual = hash_file(tmp)
-            os.close(fd)
-            fd = -1
             final = self._path(actual)
             final.parent.mkdir(parents=True, exist_ok=True)
             try:

@@ -9,11 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from digitalhub_airflow.errors import NotFoundError, StoreError
-from digitalhub_airflow.hashing import hash_file
+from digitalhub_airflow.errors import InvalidSourceError, NotFoundError, StoreError
+from digitalhub_airflow.hashing import hash_bytes, hash_file, new_hasher
 from digitalhub_airflow.store.base import DIGEST_RE, BlobInfo, BlobStore, blob_key
 
 _KNOWN_CODES = ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+#: Blobs up to this size are read once, verified and sent in one conditional PUT.
+IN_MEMORY = 16 * 1024 * 1024
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 32 * 1024 * 1024
 MAX_CONCURRENCY = 8
@@ -27,6 +29,24 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if not bucket:
         raise StoreError(f"{url!r} names no bucket")
     return bucket, prefix.strip("/")
+
+
+class _VerifyingReader:
+    """A forward-only reader that hashes what is uploaded and fails at EOF on a mismatch,
+    so a file changed after hashing aborts the multipart upload instead of storing bytes
+    under the wrong name. It has no ``seek``: s3transfer then reads it in order."""
+
+    def __init__(self, raw: BinaryIO, digest: str, source: Path) -> None:
+        self.raw, self.digest, self.source = raw, digest, source
+        self.hasher = new_hasher()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.raw.read(size)
+        if chunk:
+            self.hasher.update(chunk)
+        elif self.hasher.hexdigest() != self.digest:
+            raise InvalidSourceError(f"{self.source} changed while it was being committed")
+        return chunk
 
 
 class S3BlobStore(BlobStore):
@@ -88,8 +108,11 @@ class S3BlobStore(BlobStore):
         from boto3.s3.transfer import TransferConfig
 
         digest = digest or hash_file(source)
-        if source.stat().st_size < MULTIPART_THRESHOLD:
-            return digest, self._put_if_absent(source, digest)
+        if source.stat().st_size <= IN_MEMORY:
+            data = source.read_bytes()  # the bytes hashed are the bytes sent
+            if hash_bytes(data) != digest:
+                raise InvalidSourceError(f"{source} changed while it was being committed")
+            return digest, self._put_if_absent(data, digest)
         if self.has(digest):
             return digest, False
         config = TransferConfig(
@@ -99,7 +122,9 @@ class S3BlobStore(BlobStore):
             use_threads=True,
         )
         try:
-            self.client.upload_file(str(source), self.bucket, self._key(digest), Config=config)
+            with source.open("rb") as raw:
+                reader = _VerifyingReader(raw, digest, source)
+                self.client.upload_fileobj(reader, self.bucket, self._key(digest), Config=config)
         except self._errors() as exc:
             raise self._fail(exc, "write") from exc
         return digest, True
@@ -107,19 +132,21 @@ class S3BlobStore(BlobStore):
     def sync(self) -> None:
         """Nothing to do: S3 acknowledges a PUT or a multipart completion once durable."""
 
-    def _put_if_absent(self, source: Path, digest: str) -> bool:
+    def _put_if_absent(self, data: bytes, digest: str) -> bool:
         """One conditional PUT (``If-None-Match: *``): the existence check and the upload
         in a single round trip. A store that ignores the condition rewrites the same bytes."""
         from botocore.exceptions import ClientError
 
         try:
-            with source.open("rb") as body:
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self._key(digest), Body=body, IfNoneMatch="*"
-                )
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(digest), Body=data, IfNoneMatch="*"
+            )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412"):
                 return False
+            if code in ("ConditionalRequestConflict", "409") and self.has(digest):
+                return False  # a concurrent writer of the same content won
             raise self._fail(exc, "write") from exc
         except self._errors() as exc:
             raise self._fail(exc, "write") from exc
