@@ -6,7 +6,7 @@
            the same client (``store.s3_client``)
 (b) a folder of 10,000 files of 4 KiB (2,000 with --quick), kind ``files``
     local: vs ``shutil.copytree`` (and, for information, copytree + fsync of each file)
-    S3:    vs a ThreadPoolExecutor of ``commit.INGEST_THREADS`` workers running
+    S3:    vs a ThreadPoolExecutor of ``S3BlobStore.ingest_threads`` workers running
            ``upload_file`` (and, for information, ``put_object``: first run only,
            with --extra or --quick; ~50 s at 10,000 files)
 (c) re-committing the unchanged big file and folder vs their first commit.
@@ -54,11 +54,13 @@ from benchlib import (
 )
 
 from digitalhub_airflow.catalog.engine import Catalog
-from digitalhub_airflow.commit import INGEST_THREADS
 from digitalhub_airflow.hashcache import HashCache
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import LocalBlobStore
 from digitalhub_airflow.store import s3 as s3store
+from digitalhub_airflow.store.s3 import S3BlobStore
+
+INGEST_THREADS = S3BlobStore.ingest_threads
 
 COMMIT_RATIO_TARGET = "<= 1.3"
 RECOMMIT_RATIO_TARGET = "<= 0.1"

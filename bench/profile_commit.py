@@ -118,13 +118,11 @@ def main() -> int:
     parser.add_argument("case", choices=["local-big", "local-small", "s3-big", "s3-small"])
     parser.add_argument("--mib", type=int, default=1024, help="big file size (1024)")
     parser.add_argument("--count", type=int, default=10_000, help="small files (10000)")
-    parser.add_argument("--threads", type=int, help="override commit.INGEST_THREADS")
+    parser.add_argument("--threads", type=int, help="override the store's ingest_threads")
     args = parser.parse_args()
     s3 = S3Env.from_environ() if args.case.startswith("s3") else None
     if args.case.startswith("s3") and s3 is None:
         raise SystemExit("set DHUB_TEST_S3_ENDPOINT/ACCESS_KEY/SECRET_KEY (scripts/bench.sh does)")
-    if args.threads:
-        commit_mod.INGEST_THREADS = args.threads
     with temp_dir("dhub-profile-") as work:
         if args.case.endswith("big"):
             source = make_big_file(work / "big.bin", args.mib * MIB)
@@ -144,7 +142,7 @@ def main() -> int:
                     wall, result = timed(lambda: hub.commit("bench/profile", source))
                     report(
                         f"{title} of {args.case} ({result.blobs_written} blobs written, "
-                        f"threads {commit_mod.INGEST_THREADS})",
+                        f"threads {hub.store.ingest_threads})",
                         wall,
                         cpu_now() - c0,
                     )

@@ -54,7 +54,6 @@ from digitalhub_airflow.versions import (
 )
 
 MAX_ATTEMPTS = 30
-INGEST_THREADS = 16
 
 #: Called with the number of bytes each time a file has been stored or skipped.
 Progress = Callable[[int], None]
@@ -204,7 +203,7 @@ def ingest_all(
             progress(before.st_size)
         return digest, written
 
-    threads = min(INGEST_THREADS, max(1, len(files)))
+    threads = min(store.ingest_threads, max(1, len(files)))
     with ThreadPoolExecutor(threads, thread_name_prefix="dhub-ingest") as pool:
         described = list(pool.map(digest_of, files))
         first_of: dict[str, int] = {}

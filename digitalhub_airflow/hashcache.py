@@ -54,13 +54,14 @@ class HashCache:
 
     def lookup(self, path: Path, stat: os.stat_result) -> str | None:
         """The cached digest when the file's stamp is unchanged, else ``None``."""
+        key = os.path.abspath(path)  # no syscalls; the inode in the stamp guards the rest
         with self._lock:
             db = self._connect()
             if db is None:
                 return None
             row = db.execute(
                 "SELECT size, mtime_ns, ctime_ns, inode, digest FROM hashes WHERE path = ?",
-                (str(path.resolve()),),
+                (key,),
             ).fetchone()
         if row is not None and tuple(row[:4]) == _stamp(stat):
             return str(row[4])
@@ -70,8 +71,9 @@ class HashCache:
         """Queue a digest for :meth:`flush`, unless the file changed too recently."""
         if time.time() - stat.st_mtime_ns / 1e9 <= RACY_WINDOW_S:
             return
+        entry = (os.path.abspath(path), *_stamp(stat), digest)
         with self._lock:
-            self._pending.append((str(path.resolve()), *_stamp(stat), digest))
+            self._pending.append(entry)
 
     def flush(self) -> None:
         """Write queued digests in one transaction."""

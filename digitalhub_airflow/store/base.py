@@ -45,6 +45,8 @@ class BlobStore(ABC):
     url: str
     #: True when a blob's digest must be known before it is written (object stores).
     hashes_before_write: bool = False
+    #: Parallel writers: many for network round trips, few for a local disk.
+    ingest_threads: int = min(4, os.cpu_count() or 1)
 
     @abstractmethod
     def has(self, digest: str) -> bool: ...

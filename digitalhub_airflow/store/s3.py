@@ -51,6 +51,7 @@ class _VerifyingReader:
 
 class S3BlobStore(BlobStore):
     hashes_before_write = True
+    ingest_threads = 16
 
     def __init__(self, url: str, client: Any) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
