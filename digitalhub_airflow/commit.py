@@ -386,7 +386,9 @@ def commit_files(
         aliases=checked_aliases,
     )
     _precheck(catalog, request, description)
-    unchanged = _existing_unchanged(catalog, request.key, files, description, cache)
+    unchanged = _existing_unchanged(
+        catalog, request.key, files, description, cache, initial=initial
+    )
     if unchanged is not None and LATEST in unchanged.aliases and not request.aliases:
         return CommitResult(unchanged, False, 0, len(files))
     with commit_lease(catalog) as lease:
@@ -458,6 +460,8 @@ def _existing_unchanged(
     files: list[SourceFile],
     description: Description,
     cache: HashCache | None,
+    *,
+    initial: dict[Path, os.stat_result],
 ) -> VersionInfo | None:
     """The existing version when every digest is cached and the content is committed.
 
@@ -465,13 +469,16 @@ def _existing_unchanged(
     """
     if cache is None or not all(f.cacheable for f in files):
         return None
-    entries = []
-    for source in files:
-        stat = source.path.stat()
-        digest = cache.lookup(source.path, stat)
-        if digest is None:
-            return None
-        entries.append(FileEntry(source.relpath, stat.st_size, digest))
+    stats = [initial[source.path] for source in files]
+    digests = cache.lookup_many(
+        [(source.path, stat) for source, stat in zip(files, stats, strict=True)]
+    )
+    if any(digest is None for digest in digests):
+        return None
+    entries = [
+        FileEntry(source.relpath, stat.st_size, str(digest))
+        for source, stat, digest in zip(files, stats, digests, strict=True)
+    ]
     manifest = description.manifest(entries)
     with catalog.session() as session:
         try:

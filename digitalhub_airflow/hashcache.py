@@ -67,6 +67,28 @@ class HashCache:
             return str(row[4])
         return None
 
+    def lookup_many(self, items: list[tuple[Path, os.stat_result]]) -> list[str | None]:
+        """:meth:`lookup` for many files in a few queries (re-commits of big trees)."""
+        keys = [os.path.abspath(path) for path, _ in items]
+        rows: dict[str, tuple[Any, ...]] = {}
+        with self._lock:
+            db = self._connect()
+            if db is None:
+                return [None] * len(items)
+            for start in range(0, len(keys), 500):
+                batch = keys[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                query = (
+                    "SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM hashes "
+                    f"WHERE path IN ({marks})"
+                )
+                rows.update((row[0], row[1:]) for row in db.execute(query, batch))
+        found: list[str | None] = []
+        for key, (_, stat) in zip(keys, items, strict=True):
+            row = rows.get(key)
+            found.append(str(row[4]) if row is not None and row[:4] == _stamp(stat) else None)
+        return found
+
     def remember(self, path: Path, stat: os.stat_result, digest: str) -> None:
         """Queue a digest for :meth:`flush`, unless the file changed too recently."""
         if time.time() - stat.st_mtime_ns / 1e9 <= RACY_WINDOW_S:

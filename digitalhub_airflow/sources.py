@@ -56,14 +56,17 @@ def check_unique(files: list[SourceFile]) -> list[SourceFile]:
     return files
 
 
-def _walk(folder: Path) -> list[SourceFile]:
+def _walk(folder: Path, prefix: str = "") -> list[SourceFile]:
+    """Regular files below ``folder`` in path order; ``scandir`` avoids a stat per entry."""
     files = []
-    for root, dirs, names in os.walk(folder):
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(root) / name
-            if path.is_file():
-                files.append(SourceFile(safe_relpath(path.relative_to(folder).as_posix()), path))
+    with os.scandir(folder) as entries:
+        ordered = sorted(entries, key=lambda e: e.name)
+    for entry in ordered:
+        relpath = prefix + entry.name
+        if entry.is_dir():
+            files.extend(_walk(Path(entry.path), relpath + "/"))
+        elif entry.is_file():
+            files.append(SourceFile(safe_relpath(relpath), Path(entry.path)))
     return files
 
 
