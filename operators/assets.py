@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 from digitalhub_airflow.keys import Key, as_dataset_key
 
@@ -48,5 +48,21 @@ def producer_of(context: Any) -> dict[str, Any]:
 
 
 def announce(context: Any, asset: Asset, version: dict[str, Any]) -> None:
-    """Attach the version to the Asset event Airflow emits for this task's outlet."""
-    context["outlet_events"][asset].extra.update(event_extra(version))
+    """Attach the version to the Asset event Airflow emits for this task.
+
+    A dataset known at parse time is a static outlet: its event gets the extra. A
+    templated one is only known now, so it is emitted through the task's AssetAlias.
+    """
+    extra = event_extra(version)
+    outlets = list(getattr(context.get("task"), "outlets", None) or [])
+    if not any(isinstance(o, Asset) and o.uri == asset.uri for o in outlets):
+        alias = next((o for o in outlets if isinstance(o, AssetAlias)), None)
+        if alias is not None:
+            context["outlet_events"][alias].add(asset, extra=extra)
+            return
+    context["outlet_events"][asset].extra.update(extra)
+
+
+def commit_alias(task_id: str) -> AssetAlias:
+    """The alias a commit with a templated target emits its dataset's event through."""
+    return AssetAlias(name=f"dhub-commit:{task_id}")

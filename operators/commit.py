@@ -9,7 +9,13 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
-from digitalhub_airflow.operators.assets import announce, dataset_asset, is_templated, producer_of
+from digitalhub_airflow.operators.assets import (
+    announce,
+    commit_alias,
+    dataset_asset,
+    is_templated,
+    producer_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +59,10 @@ class CommitDatasetOperator(BaseOperator):
         store_conn_id: str = "dhub_store",
         **kwargs: Any,
     ) -> None:
-        if not is_templated(target):
-            kwargs["outlets"] = [*kwargs.get("outlets", []), dataset_asset(target, kind)]
+        outlet = (
+            commit_alias(kwargs["task_id"]) if is_templated(target) else dataset_asset(target, kind)
+        )
+        kwargs["outlets"] = [*kwargs.get("outlets", []), outlet]
         super().__init__(**kwargs)
         self.target = target
         self.source = source

@@ -102,6 +102,14 @@ def test_sensors_defer_and_poke_until_a_version_exists(
     assert "DEFERRED" in out or "deferred" in out.lower()
     info = hub.resolve("store://demo/dataitem/table/events@checked")
     assert info.seq == 1 and info.row_count == 3
+    # The target was templated: the Asset event still names the dataset and the version.
+    with airflow_db(airflow) as db:
+        rows = db.execute(
+            "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE a.uri = ? AND e.source_task_id = 'commit'",
+            ("store://demo/dataitem/table/events",),
+        ).fetchall()
+    assert info.key in [json.loads(r[0])["version_key"] for r in rows]
     assert hub.resolve("store://demo/dataitem/table/events@nightly").key == info.key
     assert info.message.startswith("run manual__")
 

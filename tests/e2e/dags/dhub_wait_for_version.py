@@ -10,13 +10,14 @@ from digitalhub_airflow.operators import CommitDatasetOperator, TagDatasetOperat
 from digitalhub_airflow.sensors.version import NewVersionSensor
 
 DATASET = "store://demo/dataitem/table/events"
+TEMPLATED = "store://demo/dataitem/table/{{ params.dataset }}"
 
 
-@dag(schedule=None, catchup=False, tags=["test"], params={"alias": "nightly"})
+@dag(schedule=None, catchup=False, tags=["test"], params={"alias": "nightly", "dataset": "events"})
 def dhub_wait_for_version() -> None:
     commit = CommitDatasetOperator(
         task_id="commit",
-        target=DATASET,
+        target=TEMPLATED,
         source=os.environ.get("DHUB_TEST_SOURCE", "/nonexistent"),
         message="run {{ run_id }}",
         aliases=["{{ params.alias }}"],
