@@ -37,7 +37,7 @@ from digitalhub_airflow.failpoints import failpoint
 from digitalhub_airflow.hashcache import HashCache
 from digitalhub_airflow.hashing import hash_file
 from digitalhub_airflow.keys import Key, validate_name, validate_version
-from digitalhub_airflow.leases import commit_lease, hold
+from digitalhub_airflow.leases import Lease, commit_lease, hold
 from digitalhub_airflow.manifest import ColumnSchema, FileEntry, Manifest, schema_to_json
 from digitalhub_airflow.schema_diff import check_policy
 from digitalhub_airflow.settings import current_user
@@ -286,7 +286,7 @@ def move_alias(session: Session, dataset_id: int, alias: str, version_pk: int, a
 
 
 def _record(
-    session: Session, request: CommitRequest, manifest: Manifest, lease: str
+    session: Session, request: CommitRequest, manifest: Manifest, lease: Lease
 ) -> tuple[Version, bool]:
     key = request.key
     dataset = _get_or_create_dataset(session, key)
@@ -301,7 +301,7 @@ def _record(
         for alias in (LATEST, *request.aliases):
             move_alias(session, dataset.id, alias, existing.id, actor)
         return existing, False
-    hold(session, lease)
+    hold(session, lease.owner)
     parent = latest_version(session, dataset.id)
     _check_parent(request, parent)
     schema = schema_to_json(manifest.schema)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.catalog.models import VersionFile
-from digitalhub_airflow.leases import LeaseLostError, gc_lease, still_held
+from digitalhub_airflow.leases import LeaseLostError, gc_lease
 from digitalhub_airflow.store.base import BlobStore
 
 
@@ -57,7 +57,7 @@ def collect_garbage(
                 report.kept_young += 1
                 continue
             if not dry_run:
-                if not still_held(catalog, lease):
+                if not lease.held():
                     raise LeaseLostError("gc's lease expired; nothing more was deleted")
                 store.delete(blob.digest)
             report.deleted.append(blob.digest)

@@ -85,26 +85,47 @@ def hold(session: Session, owner: str) -> None:
         )
 
 
-class _Renewer(threading.Thread):
-    """Renews a lease every third of its TTL while a long commit runs."""
+class Lease(threading.Thread):
+    """A held lease, renewed every third of its TTL by this thread until released."""
 
     def __init__(self, catalog: Catalog, owner: str) -> None:
         super().__init__(name="dhub-lease-renewer", daemon=True)
         self.catalog, self.owner = catalog, owner
         self.stopped = threading.Event()
+        self.lost = False
+        self.renewed_at = time.monotonic()
 
     def run(self) -> None:
         interval = max(lease_ttl().total_seconds() / 3, 0.05)
         while not self.stopped.wait(interval):
             try:
                 if not renew(self.catalog, self.owner):
+                    self.lost = True
                     return
-            except Exception:  # a failed renewal is caught by hold() at the end
+                self.renewed_at = time.monotonic()
+            except Exception:  # a failed renewal shows in held() and in hold()
                 continue
+
+    def held(self) -> bool:
+        """Whether the lease is surely still ours (renewed within two thirds of its TTL)."""
+        fresh = time.monotonic() - self.renewed_at < lease_ttl().total_seconds() * 2 / 3
+        return not self.lost and fresh
 
 
 @contextmanager
-def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[str]:
+def _holding(catalog: Catalog, owner: str) -> Iterator[Lease]:
+    lease = Lease(catalog, owner)
+    lease.start()
+    try:
+        yield lease
+    finally:
+        lease.stopped.set()
+        lease.join()
+        _release(catalog, owner)
+
+
+@contextmanager
+def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[Lease]:
     """Hold a shared, self-renewing lease for a commit, waiting (bounded) while gc runs."""
     owner = uuid.uuid4().hex
     deadline = time.monotonic() + wait_s
@@ -114,42 +135,16 @@ def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[str]:
             raise ConflictError(f"gc has held the store for over {wait_s:.0f}s; commit again later")
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 2.0)
-    renewer = _Renewer(catalog, owner)
-    renewer.start()
-    try:
-        yield owner
-    finally:
-        renewer.stopped.set()
-        renewer.join()
-        _release(catalog, owner)
+    with _holding(catalog, owner) as lease:
+        yield lease
 
 
 @contextmanager
-def gc_lease(catalog: Catalog) -> Iterator[str]:
+def gc_lease(catalog: Catalog) -> Iterator[Lease]:
     """Hold the exclusive, self-renewing lease for gc; refuse while commits are running."""
     owner = uuid.uuid4().hex
     blocker = _try_acquire(catalog, owner, GC)
     if blocker is not None:
         raise ConflictError(f"a {blocker} is in progress on this store; run gc again later")
-    renewer = _Renewer(catalog, owner)
-    renewer.start()
-    try:
-        yield owner
-    finally:
-        renewer.stopped.set()
-        renewer.join()
-        _release(catalog, owner)
-
-
-def still_held(catalog: Catalog, owner: str | None, every_s: float = 1.0) -> bool:
-    """Whether a lease still exists (re-checked at most every ``every_s`` seconds)."""
-    if owner is None:
-        return True
-    now = time.monotonic()
-    if now - _last_check.get(owner, 0.0) < every_s:
-        return True
-    _last_check[owner] = now
-    return renew(catalog, owner)
-
-
-_last_check: dict[str, float] = {}
+    with _holding(catalog, owner) as lease:
+        yield lease

@@ -8,7 +8,7 @@ no-op. Everything else (message, time, producer) is metadata outside the id.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from digitalhub_airflow.hashing import hash_bytes
@@ -39,7 +39,6 @@ class Manifest:
     files: list[FileEntry]
     schema: list[ColumnSchema] | None = None
     row_count: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.files = sorted(self.files)
@@ -72,12 +71,6 @@ def schema_to_json(schema: list[ColumnSchema] | None) -> list[dict[str, Any]] | 
     if schema is None:
         return None
     return [asdict(c) for c in schema]
-
-
-def schema_from_json(data: list[dict[str, Any]] | None) -> list[ColumnSchema] | None:
-    if data is None:
-        return None
-    return [ColumnSchema(**c) for c in data]
 
 
 def short_id(version_id: str) -> str:

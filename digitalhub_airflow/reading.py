@@ -24,7 +24,3 @@ def read_table(hub: DataHub, key: str, columns: list[str] | None = None) -> Any:
         paths = hub.get(info.key, tmp)
         dataset = ds.dataset([str(p) for p in paths], format=FORMATS[info.format])
         return dataset.to_table(columns=columns)
-
-
-def read_dataframe(hub: DataHub, key: str, columns: list[str] | None = None) -> Any:
-    return read_table(hub, key, columns).to_pandas()

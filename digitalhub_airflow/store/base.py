@@ -80,10 +80,6 @@ class BlobStore(ABC):
     def sweep_partial(self, older_than: datetime, dry_run: bool = False) -> int:
         """Remove (or, dry, count) leftovers of interrupted writes before ``older_than``."""
 
-    @abstractmethod
-    def check_writable(self) -> None:
-        """Raise :class:`StoreError` unless blobs can be written now."""
-
     def read_to(self, digest: str, dest: Path) -> int:
         """Copy a blob to ``dest``, verifying its digest; nothing is left on mismatch."""
         dest.parent.mkdir(parents=True, exist_ok=True)

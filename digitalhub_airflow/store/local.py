@@ -7,7 +7,6 @@ import os
 import shutil
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
@@ -66,15 +65,6 @@ class LocalBlobStore(BlobStore):
 
     def has(self, digest: str) -> bool:
         return self._path(digest).is_file()
-
-    def check_writable(self) -> None:
-        try:
-            (self.root / "tmp").mkdir(parents=True, exist_ok=True)
-            probe = self.root / "tmp" / f".probe-{uuid.uuid4().hex}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise StoreError(f"store {self.url} is not writable: {exc.strerror or exc}") from exc
 
     def ingest(self, source: Path, digest: str | None) -> tuple[str, bool]:
         if digest is not None and self.has(digest):

@@ -97,14 +97,6 @@ class S3BlobStore(BlobStore):
             raise self._fail(exc, "access") from exc
         return True
 
-    def check_writable(self) -> None:
-        probe = f"{self.prefix}/tmp/.probe" if self.prefix else "tmp/.probe"
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"")
-            self.client.delete_object(Bucket=self.bucket, Key=probe)
-        except self._errors() as exc:
-            raise self._fail(exc, "write") from exc
-
     def ingest(self, source: Path, digest: str | None) -> tuple[str, bool]:
         from boto3.s3.transfer import TransferConfig
 
