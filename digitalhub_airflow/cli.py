@@ -7,19 +7,19 @@ one line on stderr and a non-zero exit code that says which kind of failure it w
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from digitalhub_airflow.cli_support import describe, emit, human_size
 from digitalhub_airflow.errors import CatalogError, DhubError, IntegrityError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.versions import VersionInfo
+from digitalhub_airflow.lineage import cli as lineage_cli
+from digitalhub_airflow.quality import cli as quality_cli
 
 PROGRESS_MIN_BYTES = 64 * 1024 * 1024
 DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -34,17 +34,6 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{UNITS[match.group(2)]: float(match.group(1))})
 
 
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 @contextmanager
 def progress_bar(total: int, label: str, enabled: bool) -> Iterator[Callable[[int], None] | None]:
     """A tqdm bar on stderr for long transfers, only on a terminal."""
@@ -55,22 +44,6 @@ def progress_bar(total: int, label: str, enabled: bool) -> Iterator[Callable[[in
 
     with tqdm(total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr) as bar:
         yield bar.update
-
-
-def describe(info: VersionInfo) -> str:
-    rows = f"{info.row_count} rows" if info.row_count is not None else f"{info.file_count} files"
-    aliases = f" [{', '.join(info.aliases)}]" if info.aliases else ""
-    return (
-        f"v{info.seq:<4} {info.short_id}  {info.created_at:%Y-%m-%d %H:%M:%S}  {rows:>12}  "
-        f"{human_size(info.size_bytes):>10}{aliases}  {info.message}"
-    )
-
-
-def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2, sort_keys=True, default=str))
-    else:
-        print(text)
 
 
 def source_size(source: str) -> int:
@@ -252,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("gc", cmd_gc, "delete unreferenced blobs older than a grace period")
     p.add_argument("--grace", type=parse_duration, default=timedelta(hours=1))
     p.add_argument("--dry-run", action="store_true")
+    quality_cli.register(add)
+    lineage_cli.register(add)
     return parser
 
 

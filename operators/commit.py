@@ -6,8 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
-
+from digitalhub_airflow.commit import CommitResult
 from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
 from digitalhub_airflow.operators.assets import (
     announce,
@@ -16,13 +15,14 @@ from digitalhub_airflow.operators.assets import (
     is_templated,
     producer_of,
 )
+from digitalhub_airflow.operators.base import DigitalHubOperator
 
 log = logging.getLogger(__name__)
 
 
 def commit_and_announce(
     context: Any, hook: DigitalHubHook, target: str, source: Any, kind: str, **options: Any
-) -> dict[str, Any]:
+) -> CommitResult:
     """Commit, record the producing task, and put the version on the Asset event."""
     with hook.get_hub() as hub:
         result = hub.commit(target, source, kind=kind, producer=producer_of(context), **options)
@@ -30,10 +30,10 @@ def commit_and_announce(
     announce(context, dataset_asset(result.version.dataset), data)
     state = "committed" if result.created else "unchanged, reusing"
     log.info("%s v%s: %s", state, data["seq"], data["key"])
-    return data
+    return result
 
 
-class CommitDatasetOperator(BaseOperator):
+class CommitDatasetOperator(DigitalHubOperator):
     """Commit ``source`` as a version of ``target``; returns the version as XCom.
 
     :param target: ``store://<project>/dataitem/<kind>/<name>`` or ``<project>/<name>``.
@@ -55,8 +55,6 @@ class CommitDatasetOperator(BaseOperator):
         message: str = "",
         schema_policy: str = "any",
         aliases: Sequence[str] = (),
-        catalog_conn_id: str = "dhub_catalog",
-        store_conn_id: str = "dhub_store",
         **kwargs: Any,
     ) -> None:
         outlet = (
@@ -70,14 +68,11 @@ class CommitDatasetOperator(BaseOperator):
         self.message = message
         self.schema_policy = schema_policy
         self.aliases = list(aliases)
-        self.catalog_conn_id = catalog_conn_id
-        self.store_conn_id = store_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        hook = DigitalHubHook(self.catalog_conn_id, self.store_conn_id)
-        data = commit_and_announce(
+        result = commit_and_announce(
             context,
-            hook,
+            self.hook,
             self.target,
             self.source,
             self.kind,
@@ -85,4 +80,5 @@ class CommitDatasetOperator(BaseOperator):
             schema_policy=self.schema_policy,
             aliases=self.aliases,
         )
-        return data
+        self.task_io.wrote(result.version)
+        return result.to_json()

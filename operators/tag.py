@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
-
-from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
+from digitalhub_airflow.operators.base import DigitalHubOperator
 
 
-class TagDatasetOperator(BaseOperator):
+class TagDatasetOperator(DigitalHubOperator):
     """Move ``alias`` to the version ``key`` names (``:vN``, ``:<id>``, ``@alias``, latest)."""
 
     template_fields: Sequence[str] = ("key", "alias")
@@ -20,18 +18,15 @@ class TagDatasetOperator(BaseOperator):
         *,
         key: str,
         alias: str,
-        catalog_conn_id: str = "dhub_catalog",
-        store_conn_id: str = "dhub_store",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.key = key
         self.alias = alias
-        self.catalog_conn_id = catalog_conn_id
-        self.store_conn_id = store_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        with DigitalHubHook(self.catalog_conn_id, self.store_conn_id).get_hub() as hub:
+        with self.hook.get_hub() as hub:
             info = hub.tag(self.key, self.alias)
+        self.task_io.read(info)  # an alias move writes no version
         self.log.info("@%s -> %s (v%s)", self.alias, info.key, info.seq)
         return info.to_json()

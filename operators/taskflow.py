@@ -42,7 +42,7 @@ def dataset_task(
                 "table",
                 message=message,
                 schema_policy=schema_policy,
-            )
+            ).to_json()
 
         outlets = [asset, *task_kwargs.pop("outlets", [])]
         return task(outlets=outlets, **task_kwargs)(run_and_commit)

@@ -49,21 +49,34 @@ def head_revision() -> str:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head() or ""
 
 
-def require_current(catalog: Catalog) -> None:
-    """Make sure the catalog is initialised.
+def current_revision(catalog: Catalog) -> str | None:
+    """The revision the catalog is at; None when it was never initialised."""
+    schema = catalog_schema(catalog.engine)
+    try:
+        if "dhub_alembic_version" not in inspect(catalog.engine).get_table_names(schema=schema):
+            return None
+        table = f'"{schema}".dhub_alembic_version' if schema else "dhub_alembic_version"
+        with catalog.engine.connect() as connection:
+            return connection.execute(text(f"SELECT version_num FROM {table}")).scalar() or ""
+    except OperationalError as exc:
+        raise CatalogError(f"cannot reach catalog {catalog.safe_url}: {exc.orig}") from exc
 
-    The embedded SQLite catalog is created on first use; a PostgreSQL catalog must be
-    initialised deliberately with ``dhub init``, so this raises a clear error instead.
+
+def require_current(catalog: Catalog) -> None:
+    """Make sure the catalog is initialised and at the schema this code needs.
+
+    The embedded SQLite catalog is created or upgraded on first use; a PostgreSQL
+    catalog is shared, so it must be upgraded deliberately with ``dhub init`` and
+    this raises a clear error instead.
     """
     if catalog.ready:
         return
-    schema = catalog_schema(catalog.engine)
-    try:
-        tables = inspect(catalog.engine).get_table_names(schema=schema)
-    except OperationalError as exc:
-        raise CatalogError(f"cannot reach catalog {catalog.safe_url}: {exc.orig}") from exc
-    if "dhub_alembic_version" not in tables:
+    revision, head = current_revision(catalog), head_revision()
+    if revision != head:
         if not is_sqlite(catalog.engine):
-            raise CatalogError(f"catalog {catalog.safe_url} is not initialised: run `dhub init`")
+            state = "is not initialised" if revision is None else f"is at revision {revision}"
+            raise CatalogError(
+                f"catalog {catalog.safe_url} {state}, this code needs {head}: run `dhub init`"
+            )
         migrate(catalog)
     catalog.ready = True

@@ -1,0 +1,1 @@
+"""Lineage: runs, relationships between versions and runs, idempotent transforms."""

@@ -1,0 +1,1 @@
+"""Data quality: Great Expectations suites, validation results, profiles and drift."""
