@@ -67,3 +67,15 @@ class CatalogError(DhubError):
     """The catalog database cannot be reached or is not initialised."""
 
     exit_code = 9
+
+
+class QueryError(DhubError, ValueError):
+    """A SQL transform is not one read-only SELECT over ``ds('<key>')`` datasets."""
+
+    exit_code = 20
+
+
+class TransformError(DhubError):
+    """A transformation's own code failed; its run is recorded as failed, nothing committed."""
+
+    exit_code = 21

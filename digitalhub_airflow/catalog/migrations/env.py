@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from digitalhub_airflow.catalog.models import Base
+from digitalhub_airflow.lineage import records as _lineage_records  # noqa: F401
 
 connection = context.config.attributes["connection"]
 schema = context.config.attributes.get("schema")

@@ -1,0 +1,67 @@
+"""SQL over dataset versions with DuckDB in-process: ``SELECT … FROM ds('<key>')``.
+
+Each ``ds('<key>')`` is pinned to one exact version and registered as an Arrow view;
+the query must be a single SELECT, and DuckDB runs with external access disabled and
+its configuration locked, so a query can read nothing but the pinned versions and
+write nothing at all. The caller commits the result.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from digitalhub_airflow.errors import QueryError
+
+DS_CALL = re.compile(r"""\bds\(\s*'([^']*)'\s*\)""", re.IGNORECASE)
+MAX_QUERY_LENGTH = 100_000
+
+
+def referenced_keys(query: str) -> list[str]:
+    """The dataset keys a query names through ``ds('<key>')``, in order, once each."""
+    if not isinstance(query, str) or not query.strip():
+        raise QueryError("the SQL query is empty")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise QueryError(
+            f"the SQL query is {len(query)} characters long; at most {MAX_QUERY_LENGTH}"
+        )
+    keys = list(dict.fromkeys(DS_CALL.findall(query)))
+    if not keys:
+        raise QueryError("the query reads no dataset: name each one as ds('store://…')")
+    return keys
+
+
+def check_single_select(query: str) -> None:
+    """Refuse anything but exactly one SELECT statement (no COPY, ATTACH, SET, DDL…)."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(DS_CALL.sub("t", query))
+    except duckdb.Error as exc:
+        raise QueryError(f"the SQL query does not parse: {exc}") from exc
+    if len(statements) != 1:
+        raise QueryError(f"a transform is one SELECT statement; got {len(statements)} statements")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise QueryError(f"only SELECT is allowed; got a {statements[0].type.name} statement")
+
+
+def run_query(query: str, tables: dict[str, Any]) -> Any:
+    """Run ``query`` with each ``ds('<key>')`` bound to ``tables[key]`` (Arrow tables)."""
+    import duckdb
+
+    check_single_select(query)
+    views = {key: f"__dhub_ds_{index}" for index, key in enumerate(tables)}
+    rewritten = DS_CALL.sub(lambda m: views[m.group(1)], query)
+    connection = duckdb.connect(":memory:")
+    try:
+        for key, view in views.items():
+            connection.register(view, tables[key])
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
+        return connection.execute(rewritten).to_arrow_table()
+    except duckdb.PermissionException as exc:
+        raise QueryError(f"the query may only read ds('<key>') datasets: {exc}") from exc
+    except duckdb.Error as exc:
+        raise QueryError(f"the query failed: {exc}") from exc
+    finally:
+        connection.close()
