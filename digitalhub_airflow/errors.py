@@ -6,6 +6,8 @@ API) can map it to an exit code or HTTP status without parsing messages.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DhubError(Exception):
     """Base class: a clear, one-line message naming the problem."""
@@ -69,6 +71,39 @@ class CatalogError(DhubError):
     exit_code = 9
 
 
+class SuiteError(DhubError, ValueError):
+    """An expectation suite file is missing, malformed or names an unknown expectation."""
+
+    exit_code = 10
+
+
+class ValidationFailedError(DhubError):
+    """A dataset version failed its expectation suite; ``failures`` lists each expectation
+    that failed with its column and unexpected examples."""
+
+    exit_code = 11
+
+    def __init__(self, message: str, failures: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+class QuarantinedError(DhubError):
+    """A named alias points at a quarantined version: nothing downstream may use it."""
+
+    exit_code = 12
+
+
+class DriftError(DhubError):
+    """Two versions' distributions differ beyond the failing thresholds."""
+
+    exit_code = 13
+
+    def __init__(self, message: str, columns: list[str]) -> None:
+        super().__init__(message)
+        self.columns = columns
+
+
 class QueryError(DhubError, ValueError):
     """A SQL transform is not one read-only SELECT over ``ds('<key>')`` datasets."""
 
@@ -79,3 +114,28 @@ class TransformError(DhubError):
     """A transformation's own code failed; its run is recorded as failed, nothing committed."""
 
     exit_code = 21
+
+
+class InvalidOptionError(DhubError, ValueError):
+    """An option has a value outside the ones it accepts (e.g. ``on_failure``)."""
+
+    exit_code = 2
+
+
+class TrainingInputError(DhubError, ValueError):
+    """Training data or settings are unusable: unknown target or feature column,
+    non-numeric features without a pipeline, an unknown metric, estimator or task."""
+
+    exit_code = 20
+
+
+class TrainingFunctionError(DhubError):
+    """The training entrypoint cannot be loaded, raised, or returned no fitted model."""
+
+    exit_code = 21
+
+
+class TrackingError(DhubError):
+    """The MLflow tracking server or model registry is unreachable or refused a call."""
+
+    exit_code = 22

@@ -10,11 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digitalhub_airflow.catalog.models import Alias, Dataset, Project, Version
-from digitalhub_airflow.errors import InvalidKeyError, NotFoundError
+from digitalhub_airflow.errors import InvalidKeyError, NotFoundError, QuarantinedError
 from digitalhub_airflow.keys import Key
 from digitalhub_airflow.manifest import short_id
+from digitalhub_airflow.quality.records import VersionQuality
 
 LATEST = "latest"
+#: The quality state that hides a version from ``latest`` and named aliases.
+QUARANTINED = "quarantined"
 
 
 @dataclass
@@ -39,6 +42,9 @@ class VersionInfo:
     created_by: str
     created_at: datetime
     aliases: list[str] = field(default_factory=list)
+    #: ``passed``, ``warned``, ``failed``, ``quarantined``, ``released`` or None (never
+    #: validated): the latest validation outcome, or a person's release.
+    quality: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -98,7 +104,14 @@ def expand_short_key(session: Session, text: str) -> Key:
 
 
 def resolve(session: Session, key: Key) -> Version:
-    """The version a key names: ``:<id or prefix>``, ``:v<N>``, ``@alias`` or the latest."""
+    """The version a key names: ``:<id or prefix>``, ``:v<N>``, ``@alias`` or the latest.
+
+    Quarantined versions (failed validation, held for review) resolve only by explicit
+    id or ``v<N>``: ``latest`` falls back to the newest earlier version that is not
+    quarantined, and a named alias on a quarantined version raises
+    :class:`QuarantinedError`, since silently serving other data under a name a person
+    chose would be worse than stopping.
+    """
     dataset = find_dataset(session, key)
     base = select(Version).where(Version.dataset_id == dataset.id)
     if key.sequence is not None:
@@ -130,7 +143,42 @@ def resolve(session: Session, key: Key) -> Version:
         if alias == LATEST:
             raise NotFoundError(f"dataset {key.unversioned()} has no version yet")
         raise NotFoundError(f"alias @{alias} of {key.unversioned()} does not exist")
-    return version
+    if quality_state(session, version.id) != QUARANTINED:
+        return version
+    if alias != LATEST:
+        raise QuarantinedError(
+            f"@{alias} of {key.unversioned()} points at v{version.seq}, which is quarantined: "
+            f"`dhub release {key.unversioned()}:v{version.seq}` after review, or name it "
+            "explicitly to inspect it"
+        )
+    return _newest_usable_before(session, dataset, version)
+
+
+def _newest_usable_before(session: Session, dataset: Dataset, version: Version) -> Version:
+    """What ``latest`` means while the version it points at is quarantined: the newest
+    earlier version that is not, so downstream keeps reading the last good data."""
+    quarantined = select(VersionQuality.version_pk).where(VersionQuality.state == QUARANTINED)
+    usable = session.scalars(
+        select(Version)
+        .where(
+            Version.dataset_id == dataset.id,
+            Version.seq < version.seq,
+            Version.id.not_in(quarantined),
+        )
+        .order_by(Version.seq.desc())
+        .limit(1)
+    ).first()
+    if usable is None:
+        raise QuarantinedError(
+            f"latest of {dataset_key_of(dataset)} is v{version.seq}, which is quarantined, "
+            "and no earlier version is usable"
+        )
+    return usable
+
+
+def quality_state(session: Session, version_pk: int) -> str | None:
+    row = session.get(VersionQuality, version_pk)
+    return row.state if row is not None else None
 
 
 def latest_version(session: Session, dataset_id: int) -> Version | None:
@@ -180,4 +228,5 @@ def to_info(session: Session, version: Version, aliases: list[str] | None = None
         created_by=version.created_by,
         created_at=version.created_at,
         aliases=aliases,
+        quality=quality_state(session, version.id),
     )

@@ -1,0 +1,169 @@
+"""Validating one exact dataset version with one suite version, idempotently.
+
+The result is stored whole, linked to (dataset version, suite version, result format);
+running the same pair again reuses it unless ``force``. The outcome moves the version's
+quality state (see :mod:`digitalhub_airflow.quality.state`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from digitalhub_airflow.catalog.migrate import require_current
+from digitalhub_airflow.errors import InvalidOptionError, ValidationFailedError
+from digitalhub_airflow.keys import as_key
+from digitalhub_airflow.quality import results
+from digitalhub_airflow.quality.gx import RESULT_FORMATS
+from digitalhub_airflow.quality.jsonable import jsonable
+from digitalhub_airflow.quality.records import ValidationRecord
+from digitalhub_airflow.quality.state import ON_FAILURE, after_validation
+from digitalhub_airflow.quality.suites import SuiteInfo, load_suite
+from digitalhub_airflow.settings import current_user
+from digitalhub_airflow.versions import VersionInfo, resolve, to_info
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
+
+
+@dataclass
+class ValidationOutcome:
+    """What one validation found, and what it did to the version's state."""
+
+    version: VersionInfo
+    suite: SuiteInfo
+    on_failure: str
+    result: dict[str, Any]
+    engine: str
+    reused: bool
+    result_id: int
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return bool(self.result.get("success"))
+
+    @property
+    def statistics(self) -> dict[str, Any]:
+        return self.result.get("statistics", {})
+
+    @property
+    def assertions(self) -> list[dict[str, Any]]:
+        return results.assertions(self.result)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version.key,
+            "suite": self.suite.key,
+            "success": self.success,
+            "state": self.version.quality,
+            "on_failure": self.on_failure,
+            "statistics": self.statistics,
+            "engine": self.engine,
+            "reused": self.reused,
+            "result_id": self.result_id,
+            "failed_expectations": self.failures,
+        }
+
+    def report(self) -> str:
+        """A readable report: verdict, statistics, one line per failed expectation."""
+        stats = self.statistics
+        verdict = "PASSED" if self.success else "FAILED"
+        lines = [
+            f"{verdict}: {self.version.key} (v{self.version.seq}) against {self.suite.key}",
+            f"  {stats.get('successful_expectations', 0)} of "
+            f"{stats.get('evaluated_expectations', 0)} expectations met; "
+            f"state {self.version.quality}" + ("; stored result reused" if self.reused else ""),
+        ]
+        lines += [f"  - {results.describe_failure(f)}" for f in self.failures]
+        return "\n".join(lines)
+
+    def raise_for_failure(self) -> None:
+        """With ``on_failure="fail"``, a failed validation is an error listing each failure."""
+        if not self.success and self.on_failure == "fail":
+            raise ValidationFailedError(self.report(), self.failures)
+
+
+def check_options(on_failure: str, result_format: str) -> str:
+    if on_failure not in ON_FAILURE:
+        raise InvalidOptionError(
+            f"on_failure must be one of {', '.join(ON_FAILURE)}, not {on_failure!r}"
+        )
+    result_format = str(result_format).upper()
+    if result_format not in RESULT_FORMATS:
+        raise InvalidOptionError(
+            f"result_format must be one of {', '.join(RESULT_FORMATS)}, not {result_format!r}"
+        )
+    return result_format
+
+
+def validate_dataset(
+    hub: DataHub,
+    key: str,
+    suite: str | Path,
+    *,
+    on_failure: str = "fail",
+    result_format: str = "SUMMARY",
+    force: bool = False,
+) -> ValidationOutcome:
+    """Validate the version ``key`` names with ``suite`` (a file or a suite key)."""
+    result_format = check_options(on_failure, result_format)
+    require_current(hub.catalog)
+    version_key = as_key(hub.resolve(key).key)
+    suite_info = load_suite(hub, version_key.project, suite)
+    with hub.catalog.session() as session:
+        version = resolve(session, version_key)
+        stored = (
+            None
+            if force
+            else results.find_reusable(session, version.id, suite_info.pk, result_format)
+        )
+    if stored is None:
+        engine, result = run_checks(hub, str(version_key), suite_info.content, result_format)
+    else:
+        engine, result = stored.engine, stored.result
+    with hub.catalog.session() as session:
+        version = resolve(session, version_key)
+        if stored is None:
+            stored = ValidationRecord(
+                version_pk=version.id,
+                suite_pk=suite_info.pk,
+                result_format=result_format,
+                engine=engine,
+                success=bool(result["success"]),
+                statistics=result.get("statistics", {}),
+                result=result,
+                created_by=current_user(),
+            )
+            session.add(stored)
+            session.flush()
+            reused = False
+        else:
+            reused = True
+        reason = f"{'passed' if result['success'] else 'failed'} {suite_info.key}"
+        after_validation(session, version.id, bool(result["success"]), on_failure, reason)
+        session.flush()
+        info = to_info(session, version)
+        return ValidationOutcome(
+            version=info,
+            suite=suite_info,
+            on_failure=on_failure,
+            result=result,
+            engine=engine,
+            reused=reused,
+            result_id=stored.id,
+            failures=results.failures(result),
+        )
+
+
+def run_checks(
+    hub: DataHub, key: str, content: dict[str, Any], result_format: str
+) -> tuple[str, dict[str, Any]]:
+    """Run the suite on the version's data with GX; the result as plain JSON."""
+    from digitalhub_airflow.quality.gx import run_suite
+
+    frame = hub.read_table(key).to_pandas()
+    result = run_suite(frame, content, result_format)
+    return "gx", jsonable(json.loads(json.dumps(result, default=str)))
