@@ -1,17 +1,62 @@
 """``DigitalHubOperator``: what every operator of the suite shares.
 
 Connections to the catalog and store, and a :class:`TaskIO` that records the versions
-the task read and wrote, from which lineage and OpenLineage facets are built.
+the task read and wrote. From that record, for every subclass without code of its own:
+a catalog ``run`` with ``consumes``/``produced_by`` edges (success or failure), and the
+OpenLineage facets the provider's DefaultExtractor asks for.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
 from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
 from digitalhub_airflow.task_io import TaskIO
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    from digitalhub_airflow.lineage.runs import RunSpec
+
+#: ``DHUB_LINEAGE=off`` turns catalog run recording off (OpenLineage has its own switch).
+LINEAGE_SWITCH = "DHUB_LINEAGE"
+
+
+def lineage_enabled() -> bool:
+    return os.environ.get(LINEAGE_SWITCH, "on").lower() not in {"off", "false", "0", "no"}
+
+
+def _recorded(execute: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a subclass's ``execute`` so its run is recorded however it ends."""
+
+    @functools.wraps(execute)
+    def wrapper(self: DigitalHubOperator, *args: Any, **kwargs: Any) -> Any:
+        if self._run_started is not None:  # a subclass calling super().execute()
+            return execute(self, *args, **kwargs)
+        from digitalhub_airflow.catalog.models import utcnow
+
+        self._run_started = utcnow()
+        context = kwargs.get("context", args[0] if args else None)
+        try:
+            result = execute(self, *args, **kwargs)
+        except Exception as exc:
+            self._record_run(context, exc)
+            raise
+        else:
+            self._record_run(context, None)
+        finally:
+            self._run_started = None
+        return result
+
+    wrapper._dhub_recorded = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 class DigitalHubOperator(BaseOperator):
@@ -20,6 +65,9 @@ class DigitalHubOperator(BaseOperator):
     :param catalog_conn_id: the catalog connection (postgres or sqlite); embedded if absent.
     :param store_conn_id: the store connection (aws or a folder); embedded if absent.
     """
+
+    #: Transforms record their run themselves (pinned inputs, cache key) through the core.
+    records_own_run: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -32,7 +80,105 @@ class DigitalHubOperator(BaseOperator):
         self.catalog_conn_id = catalog_conn_id
         self.store_conn_id = store_conn_id
         self.task_io = TaskIO()
+        self.run_key: str | None = None
+        self.cache_hit = False
+        self._run_started: datetime | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        execute = cls.__dict__.get("execute")
+        if execute is not None and not getattr(execute, "_dhub_recorded", False):
+            cls.execute = _recorded(execute)  # type: ignore[method-assign]
 
     @property
     def hook(self) -> DigitalHubHook:
         return DigitalHubHook(self.catalog_conn_id, self.store_conn_id)
+
+    # -- lineage: what a subclass may declare ---------------------------------------------
+    def declared_io(self) -> tuple[list[str], list[str]]:
+        """Dataset keys this task will read and write, known before it runs (for START)."""
+        return [], []
+
+    def run_spec(self, context: Any, project: str) -> RunSpec:
+        parameters = {f: getattr(self, f, None) for f in self.template_fields}
+        return task_run_spec(context, project, type(self), parameters)
+
+    def _project(self) -> str | None:
+        from digitalhub_airflow.keys import as_key
+
+        keys = [i.key for i in (*self.task_io.outputs, *self.task_io.inputs)]
+        keys += [k for group in self.declared_io() for k in group if k.startswith("store://")]
+        return as_key(keys[0]).project if keys else None
+
+    def _record_run(self, context: Any, error: BaseException | None) -> None:
+        if self.records_own_run or not lineage_enabled() or context is None:
+            return
+        from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
+
+        from digitalhub_airflow.lineage.runs import FAILED, SKIPPED, SUCCESS, RunOutcome, record_run
+
+        if isinstance(error, TaskDeferred):
+            return  # not over yet: the resumed execute records the run
+        project = self._project()
+        if project is None:
+            self.log.info("no dataset read or written: no catalog run recorded")
+            return
+        state = SKIPPED if isinstance(error, AirflowSkipException) else FAILED
+        outcome = RunOutcome(
+            state if error else SUCCESS,
+            inputs=[i.key for i in self.task_io.inputs],
+            outputs=[o.key for o in self.task_io.outputs],
+            error=f"{type(error).__name__}: {error}" if error else None,
+        )
+        with self.hook.get_hub() as hub, hub.catalog.session() as session:
+            self.run_key = record_run(
+                session, self.run_spec(context, project), outcome, self._run_started
+            )
+
+    # -- OpenLineage (called by the provider's DefaultExtractor) ---------------------------
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        from digitalhub_airflow.operators.openlineage import started_lineage
+
+        return started_lineage(*self.declared_io())
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        from digitalhub_airflow.operators.openlineage import finished_lineage
+
+        with self.hook.get_hub() as hub:
+            return finished_lineage(self.task_io, hub, self.run_key, self.cache_hit)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        return self.get_openlineage_facets_on_complete(task_instance)
+
+
+def task_run_spec(
+    context: Any, project: str, code: type | Callable[..., Any], parameters: dict[str, Any]
+) -> RunSpec:
+    """The catalog run of a task instance: one key per dag run, task, map index and try."""
+    from digitalhub_airflow.lineage.runs import RunSpec, digest_text
+
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    return RunSpec(
+        project=project,
+        name=f"{ti.dag_id}.{ti.task_id}",
+        uid=digest_text(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number)[:16],
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        try_number=ti.try_number,
+        operator=f"{code.__module__}.{code.__qualname__}",
+        code_digest=code_digest(code),
+        parameters=parameters,
+    )
+
+
+@functools.cache
+def code_digest(code: type | Callable[..., Any]) -> str:
+    """The digest of an operator class's or a function's source: which code a run ran."""
+    from digitalhub_airflow.lineage.runs import digest_text
+
+    try:
+        return digest_text(inspect.getsource(code))
+    except (OSError, TypeError):
+        return digest_text(f"{code.__module__}.{code.__qualname__}")

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import get_current_context, task
 
 from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
+from digitalhub_airflow.keys import as_dataset_key
 from digitalhub_airflow.operators.assets import dataset_asset
+from digitalhub_airflow.operators.base import lineage_enabled, task_run_spec
 from digitalhub_airflow.operators.commit import commit_and_announce
+
+
+def version_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    """Keys of the versions handed to the task (upstream version XComs): its inputs."""
+    return [
+        value["key"]
+        for value in (*args, *kwargs.values())
+        if isinstance(value, dict) and "version_id" in value and "key" in value
+    ]
 
 
 def dataset_task(
@@ -25,26 +37,84 @@ def dataset_task(
     """Decorate a function returning a pandas DataFrame or Arrow table.
 
     The table is committed to ``target`` (a table dataset); the task's XCom is the
-    version (key, id, sequence, rows…), and its Asset event carries the same.
+    version (key, id, sequence, rows…), and its Asset event carries the same. The run
+    is recorded in the catalog: it consumes the versions passed in as arguments (the
+    XComs of upstream dataset tasks) and produced the committed version.
     """
     asset = dataset_asset(target)
 
     def decorator(func: Callable[..., Any]) -> Any:
         @functools.wraps(func)
         def run_and_commit(*args: Any, **kwargs: Any) -> dict[str, Any]:
-            data = func(*args, **kwargs)
+            from digitalhub_airflow.catalog.models import utcnow
+
+            started = utcnow()
+            context = get_current_context()
             hook = DigitalHubHook(catalog_conn_id, store_conn_id)
-            return commit_and_announce(
-                get_current_context(),
+            inputs = version_arguments(args, kwargs)
+            try:
+                data = func(*args, **kwargs)
+                result = commit_and_announce(
+                    context,
+                    hook,
+                    target,
+                    data,
+                    "table",
+                    message=message,
+                    schema_policy=schema_policy,
+                )
+            except Exception as exc:
+                record_task_run(
+                    hook,
+                    context,
+                    func,
+                    started=started,
+                    target=target,
+                    inputs=inputs,
+                    outputs=[],
+                    error=exc,
+                )
+                raise
+            record_task_run(
                 hook,
-                target,
-                data,
-                "table",
-                message=message,
-                schema_policy=schema_policy,
-            ).to_json()
+                context,
+                func,
+                started=started,
+                target=target,
+                inputs=inputs,
+                outputs=[result.key],
+            )
+            return result.to_json()
 
         outlets = [asset, *task_kwargs.pop("outlets", [])]
         return task(outlets=outlets, **task_kwargs)(run_and_commit)
 
     return decorator
+
+
+def record_task_run(
+    hook: DigitalHubHook,
+    context: Any,
+    func: Callable[..., Any],
+    *,
+    started: datetime,
+    target: str,
+    inputs: list[str],
+    outputs: list[str],
+    error: Exception | None = None,
+) -> None:
+    """The catalog run of one ``@dataset_task`` try, with its edges."""
+    if not lineage_enabled():
+        return
+    from digitalhub_airflow.lineage.runs import FAILED, SUCCESS, RunOutcome, record_run
+
+    outcome = RunOutcome(
+        FAILED if error else SUCCESS,
+        inputs,
+        outputs,
+        error=f"{type(error).__name__}: {error}" if error else None,
+    )
+    project = as_dataset_key(target).project
+    spec = task_run_spec(context, project, func, {})
+    with hook.get_hub() as hub, hub.catalog.session() as session:
+        record_run(session, spec, outcome, started)

@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -29,7 +30,7 @@ RUN_OF = "run_of"
 #: Relations that point upstream; lineage walks only these.
 UPSTREAM_RELATIONS = (PRODUCED_BY, CONSUMES)
 
-RUNNING, SUCCESS, FAILED = "running", "success", "failed"
+RUNNING, SUCCESS, FAILED, SKIPPED = "running", "success", "failed", "skipped"
 SECRET_NAME = re.compile(
     r"pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential|auth|dsn|conn", re.I
 )
@@ -102,7 +103,7 @@ class RunOutcome:
     reused_run: str | None = None
 
 
-def start_run(session: Session, spec: RunSpec) -> str:
+def start_run(session: Session, spec: RunSpec, started_at: datetime | None = None) -> str:
     """Insert the run as ``running`` (a retried start of the same key starts it afresh)."""
     key = spec.key
     existing = session.scalars(select(Run).where(Run.key == key)).first()
@@ -128,11 +129,18 @@ def start_run(session: Session, spec: RunSpec) -> str:
             cache_key=spec.cache_key,
             cache_hit=False,
             state=RUNNING,
-            started_at=utcnow(),
+            started_at=started_at or utcnow(),
             created_by=current_user(),
         )
     )
     session.flush()
+    return key
+
+
+def record_run(session: Session, spec: RunSpec, outcome: RunOutcome, started_at: datetime) -> str:
+    """A whole run, start and finish, in the caller's one transaction."""
+    key = start_run(session, spec, started_at)
+    finish_run(session, key, outcome)
     return key
 
 

@@ -58,7 +58,7 @@ def run_query(query: str, tables: dict[str, Any]) -> Any:
             connection.register(view, tables[key])
         connection.execute("SET enable_external_access = false")
         connection.execute("SET lock_configuration = true")
-        return connection.execute(rewritten).to_arrow_table()
+        return connection.sql(rewritten).to_arrow_table()
     except duckdb.PermissionException as exc:
         raise QueryError(f"the query may only read ds('<key>') datasets: {exc}") from exc
     except duckdb.Error as exc:

@@ -137,9 +137,17 @@ def compute(hub: Any, transform: Transform, pinned: dict[str, VersionInfo]) -> A
         ) from exc
 
 
-def run_transform(hub: Any, transform: Transform, spec: RunSpec) -> TransformResult:
-    """Pin, look up the cache, compute and commit; the run is recorded either way."""
-    pinned = pin_inputs(hub, transform.inputs)
+def run_transform(
+    hub: Any,
+    transform: Transform,
+    spec: RunSpec,
+    pinned: dict[str, VersionInfo] | None = None,
+) -> TransformResult:
+    """Pin (unless the caller did), look up the cache, compute and commit.
+
+    The run is recorded either way: a failure leaves a ``failed`` run and no version.
+    """
+    pinned = pinned if pinned is not None else pin_inputs(hub, transform.inputs)
     recorded, spec.code_digest, spec.cache_key = describe_transform(transform, pinned)
     spec.transform = recorded
     spec.parameters = {**spec.parameters, **transform.parameters}
