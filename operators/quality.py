@@ -79,16 +79,116 @@ class ValidateDatasetOperator(DigitalHubOperator):
         report = outcome.report()
         if outcome.success:
             log.info("%s", report)
-        elif self.on_failure == "warn":
-            log.warning("%s", report)
-        elif self.on_failure == "quarantine":
+            return outcome.to_json()
+        if outcome.quarantined:
             log.error("%s", report)
             raise AirflowSkipException(
-                f"v{outcome.version.seq} quarantined; release it with "
-                f"`dhub release {outcome.version.key}` after review"
+                f"v{outcome.version.seq} is quarantined: downstream tasks are skipped; "
+                f"review it and `dhub release {outcome.version.dataset}:v{outcome.version.seq}`"
             )
         try:
             outcome.raise_for_failure()
         except ValidationFailedError as exc:
             raise AirflowFailException(str(exc)) from exc
+        log.warning("%s", report)  # warn, or a version a person already released
         return outcome.to_json()
+
+
+class ProfileDatasetOperator(DigitalHubOperator):
+    """Profile a table version (types, nulls, distinct, moments, quantiles, top values,
+    histograms) and store it with the version; a stored profile is reused.
+
+    :param dataset: the version's key (templated).
+    :param force: recompute even if the version already has a profile.
+    """
+
+    template_fields: Sequence[str] = ("dataset",)
+    ui_color = "#d5f5e3"
+
+    def __init__(self, *, dataset: str, force: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.force = force
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from digitalhub_airflow.quality.profiles import ol_metrics, profile_dataset
+
+        with self.hook.get_hub() as hub:
+            info, profile = profile_dataset(hub, self.dataset, force=self.force)
+        self.task_io.read(info)
+        facts = self.task_io.quality.setdefault(info.key, QualityFacts())
+        facts.metrics = ol_metrics(profile, info.size_bytes)
+        log.info(
+            "profiled %s: %s rows, %s columns",
+            info.key,
+            profile["row_count"],
+            len(profile["columns"]),
+        )
+        return {
+            "version": info.key,
+            "row_count": profile["row_count"],
+            "columns": len(profile["columns"]),
+        }
+
+
+class CompareProfilesOperator(DigitalHubOperator):
+    """Compare two versions for drift (PSI for numbers and dates, Jensen-Shannon for
+    categories, schema and row-count changes); the report is stored with both.
+
+    :param reference: the baseline version's key (templated).
+    :param current: the version to check (templated).
+    :param on_drift: ``fail`` (the task fails on a ``fail`` status) or ``warn``.
+    :param thresholds: keyword overrides of :class:`~digitalhub_airflow.quality.drift.Thresholds`
+        (``psi_warn``, ``psi_fail``, ``js_warn``, ``js_fail``, ``row_change_warn``,
+        ``row_change_fail``, ``schema_change``).
+    """
+
+    template_fields: Sequence[str] = ("reference", "current", "on_drift")
+    ui_color = "#d5f5e3"
+
+    def __init__(
+        self,
+        *,
+        reference: str,
+        current: str,
+        on_drift: str = "fail",
+        thresholds: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.reference = reference
+        self.current = current
+        self.on_drift = on_drift
+        self.thresholds = dict(thresholds or {})
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from digitalhub_airflow.errors import DriftError, InvalidOptionError
+        from digitalhub_airflow.quality.drift import Thresholds, compare_versions, raise_for_drift
+
+        if self.on_drift not in ("fail", "warn"):
+            raise InvalidOptionError(f"on_drift must be fail or warn, not {self.on_drift!r}")
+        with self.hook.get_hub() as hub:
+            report = compare_versions(
+                hub, self.reference, self.current, Thresholds(**self.thresholds)
+            )
+            for key in (report["reference"], report["current"]):
+                self.task_io.read(hub.resolve(key))
+        log.info("drift %s -> %s: %s", report["reference"], report["current"], report["status"])
+        for column in report["columns"]:
+            if column["status"] != "ok":
+                log.warning(
+                    "  %s %s=%.4f %s",
+                    column["name"],
+                    column["metric"],
+                    column["value"],
+                    column["status"],
+                )
+        try:
+            raise_for_drift(report)
+        except DriftError as exc:
+            if self.on_drift == "fail":
+                raise AirflowFailException(str(exc)) from exc
+            log.warning("%s", exc)
+        return report

@@ -140,8 +140,9 @@ def _records(hub: DataHub, key: str) -> list[tuple[ValidationRecord, str, str]]:
     from digitalhub_airflow.catalog.migrate import require_current
 
     require_current(hub.catalog)
+    parsed = hub.key(key)  # before the session: a short key is expanded in its own
     with hub.catalog.session() as session:
-        version = resolve(session, hub.key(key))
+        version = resolve(session, parsed)
         rows = session.execute(
             select(ValidationRecord, Suite.name, Suite.suite_id, Project.name)
             .join(Suite, Suite.id == ValidationRecord.suite_pk)
@@ -149,7 +150,7 @@ def _records(hub: DataHub, key: str) -> list[tuple[ValidationRecord, str, str]]:
             .where(ValidationRecord.version_pk == version.id)
             .order_by(ValidationRecord.id.desc())
         ).all()
-        version_key = str(hub.key(key).unversioned().with_version(version.version_id))
+        version_key = str(parsed.unversioned().with_version(version.version_id))
         return [
             (record, str(suite_key(project, name, suite_id)), version_key)
             for record, name, suite_id, project in rows

@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.catalog.migrate import require_current
-from digitalhub_airflow.errors import InvalidOptionError, ValidationFailedError
+from digitalhub_airflow.errors import (
+    InvalidOptionError,
+    QuarantinedError,
+    ValidationFailedError,
+)
 from digitalhub_airflow.keys import as_key
 from digitalhub_airflow.quality import results
 from digitalhub_airflow.quality.gx import RESULT_FORMATS
@@ -22,7 +26,7 @@ from digitalhub_airflow.quality.records import ValidationRecord
 from digitalhub_airflow.quality.state import ON_FAILURE, after_validation
 from digitalhub_airflow.quality.suites import SuiteInfo, load_suite
 from digitalhub_airflow.settings import current_user
-from digitalhub_airflow.versions import VersionInfo, resolve, to_info
+from digitalhub_airflow.versions import QUARANTINED, VersionInfo, resolve, to_info
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
@@ -80,10 +84,22 @@ class ValidationOutcome:
         lines += [f"  - {results.describe_failure(f)}" for f in self.failures]
         return "\n".join(lines)
 
+    @property
+    def quarantined(self) -> bool:
+        return self.version.quality == QUARANTINED
+
     def raise_for_failure(self) -> None:
-        """With ``on_failure="fail"``, a failed validation is an error listing each failure."""
-        if not self.success and self.on_failure == "fail":
+        """A failed validation with ``on_failure="fail"`` is an error listing each failure;
+        one that left the version quarantined is an error saying how to release it."""
+        if self.success:
+            return
+        if self.on_failure == "fail":
             raise ValidationFailedError(self.report(), self.failures)
+        if self.quarantined:
+            raise QuarantinedError(
+                f"{self.version.key} (v{self.version.seq}) is quarantined; review it and "
+                f"`dhub release {self.version.dataset}:v{self.version.seq}`"
+            )
 
 
 def check_options(on_failure: str, result_format: str) -> str:

@@ -1,0 +1,228 @@
+"""Drift between two versions: PSI per numeric or date column (current values counted in
+the reference profile's histogram bins, outer bins open-ended), Jensen-Shannon distance
+per categorical column (value frequencies), schema changes and row-count change.
+
+Thresholds decide ``ok``/``warn``/``fail`` per check; the report's status is the worst
+one. Reports are stored with both versions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from digitalhub_airflow.catalog.migrate import require_current
+from digitalhub_airflow.errors import DriftError, InvalidOptionError
+from digitalhub_airflow.keys import as_key
+from digitalhub_airflow.quality.data import version_dataset
+from digitalhub_airflow.quality.jsonable import jsonable
+from digitalhub_airflow.quality.profiles import ColumnPlan, column_plan, profile_dataset
+from digitalhub_airflow.quality.records import DriftRecord
+from digitalhub_airflow.schema_diff import diff_schemas
+from digitalhub_airflow.settings import current_user
+from digitalhub_airflow.versions import resolve
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
+
+STATUSES = ("ok", "warn", "fail")
+#: Proportions are floored at this before the PSI logarithm (an empty bin is not infinite).
+PSI_EPSILON = 1e-4
+OTHER = "\x00other"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Warn/fail levels; ``None`` disables that level. PSI: 0.1 moderate, 0.25 major shift
+    (the usual credit-scoring rule of thumb); JS distance is in [0, 1] (base 2)."""
+
+    psi_warn: float | None = 0.1
+    psi_fail: float | None = 0.25
+    js_warn: float | None = 0.1
+    js_fail: float | None = 0.2
+    row_change_warn: float | None = 0.5
+    row_change_fail: float | None = None
+    schema_change: str = "warn"  # ok, warn or fail
+
+    def __post_init__(self) -> None:
+        if self.schema_change not in STATUSES:
+            raise InvalidOptionError(
+                f"schema_change must be one of {', '.join(STATUSES)}, not {self.schema_change!r}"
+            )
+        for name, value in asdict(self).items():
+            if name != "schema_change" and value is not None and not value >= 0:
+                raise InvalidOptionError(f"threshold {name} must be a number >= 0, not {value!r}")
+
+    def grade(self, value: float | None, warn: float | None, fail: float | None) -> str:
+        if value is None:
+            return "ok"
+        if fail is not None and value >= fail:
+            return "fail"
+        if warn is not None and value >= warn:
+            return "warn"
+        return "ok"
+
+
+def worst(statuses: list[str]) -> str:
+    return max(statuses, key=STATUSES.index, default="ok")
+
+
+def psi(reference: list[int], current: list[int]) -> float:
+    """Population stability index of two count vectors over the same bins."""
+    ref_total, cur_total = sum(reference), sum(current)
+    if not ref_total or not cur_total:
+        return 0.0
+    total = 0.0
+    for r, c in zip(reference, current, strict=True):
+        p, q = max(r / ref_total, PSI_EPSILON), max(c / cur_total, PSI_EPSILON)
+        total += (q - p) * math.log(q / p)
+    return total
+
+
+def js_distance(reference: dict[Any, float], current: dict[Any, float]) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) of two frequency tables."""
+    ref_total, cur_total = sum(reference.values()), sum(current.values())
+    if not ref_total or not cur_total:
+        return 0.0
+    divergence = 0.0
+    for key in reference.keys() | current.keys():
+        p, q = reference.get(key, 0) / ref_total, current.get(key, 0) / cur_total
+        m = (p + q) / 2
+        if p:
+            divergence += p * math.log2(p / m) / 2
+        if q:
+            divergence += q * math.log2(q / m) / 2
+    return math.sqrt(max(divergence, 0.0))
+
+
+def frequencies(column: dict[str, Any]) -> dict[Any, float] | None:
+    """A column profile's value counts, the values past the top ones pooled as one."""
+    if "top_values" not in column:
+        return None
+    table: dict[Any, float] = {str(v["value"]): v["count"] for v in column["top_values"]}
+    if column.get("other_count"):
+        table[OTHER] = column["other_count"]
+    return table
+
+
+def current_bins(dataset: Any, plan: ColumnPlan, histogram: dict[str, Any]) -> list[int]:
+    """Counts of the current data in the reference bins; values outside fall in the ends."""
+    import duckdb
+
+    edges = histogram["edges"]
+    bins = len(histogram["counts"])
+    lo, width = edges[0], (edges[-1] - edges[0]) / bins or 1.0
+    with duckdb.connect() as con:
+        con.register("data", dataset)
+        found = con.execute(
+            f"SELECT histogram(greatest(0, least(floor(({plan.value} - {lo!r}) / {width!r}), "
+            f"{bins - 1}))::INTEGER) FILTER (WHERE {plan.ident} IS NOT NULL) FROM data"
+        ).fetchone()[0]
+    found = found or {}
+    return [int(found.get(i, 0)) for i in range(bins)]
+
+
+def compare_versions(
+    hub: DataHub, reference: str, current: str, thresholds: Thresholds | None = None
+) -> dict[str, Any]:
+    """Compare two table versions and store the report; profiles are computed if absent."""
+    thresholds = thresholds or Thresholds()
+    require_current(hub.catalog)
+    ref_info, ref_profile = profile_dataset(hub, reference)
+    cur_info, cur_profile = profile_dataset(hub, current)
+    ref_columns = {c["name"]: c for c in ref_profile["columns"]}
+    schema = diff_schemas(ref_info.schema, cur_info.schema)
+    columns: list[dict[str, Any]] = []
+    with version_dataset(hub, cur_info.key) as (_, dataset):
+        fields = {f.name: f.type for f in dataset.schema}
+        for column in cur_profile["columns"]:
+            ref = ref_columns.get(column["name"])
+            if ref is None or ref["kind"] != column["kind"]:
+                continue
+            columns.append(_column_drift(dataset, fields, ref, column, thresholds))
+    rows_change = None
+    if ref_info.row_count:
+        rows_change = ((cur_info.row_count or 0) - ref_info.row_count) / ref_info.row_count
+    checks = {
+        "schema": thresholds.schema_change if schema.changed else "ok",
+        "row_count": thresholds.grade(
+            abs(rows_change) if rows_change is not None else None,
+            thresholds.row_change_warn,
+            thresholds.row_change_fail,
+        ),
+    }
+    report = jsonable(
+        {
+            "reference": ref_info.key,
+            "current": cur_info.key,
+            "status": worst([*checks.values(), *(c["status"] for c in columns)]),
+            "checks": checks,
+            "schema": schema.to_json(),
+            "row_count": {
+                "reference": ref_info.row_count,
+                "current": cur_info.row_count,
+                "change": rows_change,
+            },
+            "columns": columns,
+            "thresholds": asdict(thresholds),
+        }
+    )
+    with hub.catalog.session() as session:
+        record = DriftRecord(
+            reference_pk=resolve(session, as_key(ref_info.key)).id,
+            current_pk=resolve(session, as_key(cur_info.key)).id,
+            status=report["status"],
+            report=report,
+            created_by=current_user(),
+        )
+        session.add(record)
+        session.flush()
+        report["id"] = record.id
+        report["created_at"] = record.created_at.isoformat()
+    return report
+
+
+def _column_drift(
+    dataset: Any,
+    fields: dict[str, Any],
+    ref: dict[str, Any],
+    cur: dict[str, Any],
+    thresholds: Thresholds,
+) -> dict[str, Any]:
+    name = cur["name"]
+    found: dict[str, Any] = {
+        "name": name,
+        "kind": cur["kind"],
+        "null_fraction": {"reference": ref["null_fraction"], "current": cur["null_fraction"]},
+    }
+    ref_freq, cur_freq = frequencies(ref), frequencies(cur)
+    if cur["kind"] in ("string", "boolean") and ref_freq is not None and cur_freq is not None:
+        found["metric"], found["value"] = "js_distance", js_distance(ref_freq, cur_freq)
+        found["status"] = thresholds.grade(found["value"], thresholds.js_warn, thresholds.js_fail)
+    elif ref.get("histogram") is not None and cur["count"]:
+        plan = column_plan(name, fields[name])
+        counts = current_bins(dataset, plan, ref["histogram"])
+        found["metric"], found["value"] = "psi", psi(ref["histogram"]["counts"], counts)
+        found["bins"] = {"edges": ref["histogram"]["edges"], "current": counts}
+        found["status"] = thresholds.grade(found["value"], thresholds.psi_warn, thresholds.psi_fail)
+    else:
+        found["metric"], found["value"], found["status"] = None, None, "ok"
+    return found
+
+
+def raise_for_drift(report: dict[str, Any]) -> None:
+    """A ``fail`` report as a typed error naming the drifted columns and checks."""
+    if report["status"] != "fail":
+        return
+    failed = [c["name"] for c in report["columns"] if c["status"] == "fail"]
+    checks = [name for name, status in report["checks"].items() if status == "fail"]
+    details = [
+        f"{c['name']} {c['metric']}={c['value']:.3f}"
+        for c in report["columns"]
+        if c["status"] == "fail"
+    ] + [f"{name} changed" for name in checks]
+    raise DriftError(
+        f"drift from {report['reference']} to {report['current']}: " + "; ".join(details),
+        failed,
+    )
