@@ -1,0 +1,94 @@
+"""Writing and reading ``model`` entities and gate decisions in the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from digitalhub_airflow.catalog.migrate import require_current
+from digitalhub_airflow.errors import NotFoundError
+from digitalhub_airflow.keys import as_key
+from digitalhub_airflow.settings import current_user
+from digitalhub_airflow.training.records import GateDecision, ModelEntity
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
+
+
+@dataclass
+class ModelRecord:
+    key: str
+    project: str
+    name: str
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    model_uri: str
+    entrypoint: str
+    code_digest: str
+    cache_key: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    datasets: list[str]
+    target: str
+    task: str
+    producer: dict[str, Any] | None = None
+
+
+@dataclass
+class GateRecord:
+    model_key: str
+    registered_name: str
+    registered_version: str
+    alias: str
+    metric: str
+    greater_is_better: bool
+    candidate_value: float
+    champion_version: str | None
+    champion_value: float | None
+    evaluation_dataset: str
+    promoted: bool
+    reason: str
+
+
+def record_model(hub: DataHub, record: ModelRecord) -> bool:
+    """Insert the model entity unless its key exists (a reused run); True if inserted."""
+    require_current(hub.catalog)
+    with hub.catalog.session() as session:
+        if session.scalars(select(ModelEntity.id).where(ModelEntity.key == record.key)).first():
+            return False
+        session.add(
+            ModelEntity(kind=as_key(record.key).kind, created_by=current_user(), **asdict(record))
+        )
+    return True
+
+
+def get_model(hub: DataHub, key: str) -> ModelRecord:
+    require_current(hub.catalog)
+    with hub.catalog.session() as session:
+        row = session.scalars(select(ModelEntity).where(ModelEntity.key == key)).first()
+        if row is None:
+            raise NotFoundError(f"model {key} does not exist")
+        return ModelRecord(**{f: getattr(row, f) for f in ModelRecord.__dataclass_fields__})
+
+
+def record_gate(hub: DataHub, record: GateRecord) -> None:
+    require_current(hub.catalog)
+    with hub.catalog.session() as session:
+        session.add(GateDecision(actor=current_user(), **asdict(record)))
+
+
+def gate_history(hub: DataHub, registered_name: str) -> list[GateRecord]:
+    """Gate decisions of a registered model, oldest first."""
+    require_current(hub.catalog)
+    with hub.catalog.session() as session:
+        rows = session.scalars(
+            select(GateDecision)
+            .where(GateDecision.registered_name == registered_name)
+            .order_by(GateDecision.id)
+        )
+        return [
+            GateRecord(**{f: getattr(r, f) for f in GateRecord.__dataclass_fields__}) for r in rows
+        ]

@@ -1,0 +1,227 @@
+"""Pick the best run of a search, register it, and gate the ``champion`` alias.
+
+The candidate and the current champion are both scored on the SAME exact evaluation
+dataset version, so the comparison is fair even when they were trained on different
+data. The alias moves only when the candidate is strictly better; the comparison is
+recorded either way (tags on the model version and a row in the catalog).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from digitalhub_airflow.errors import TrainingInputError
+from digitalhub_airflow.keys import validate_name
+from digitalhub_airflow.training.data import evaluation_frame
+from digitalhub_airflow.training.metrics import get_metric, is_better
+from digitalhub_airflow.training.model_catalog import GateRecord, record_gate
+from digitalhub_airflow.training.runner import (
+    TAG_DATASETS,
+    TAG_FEATURES,
+    TAG_MODEL_KEY,
+    TAG_MODEL_URI,
+    TAG_TARGET,
+)
+from digitalhub_airflow.training.tracking import TrackingConfig, tracking_session
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+    from digitalhub_airflow.hub import DataHub
+
+CHAMPION = "champion"
+
+
+@dataclass
+class GateResult:
+    registered_name: str
+    version: str
+    model_key: str
+    run_id: str
+    metric: str
+    search_value: float
+    candidate_value: float
+    champion_version: str | None
+    champion_value: float | None
+    evaluation_dataset: str
+    promoted: bool
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def registered_model_name(project: str, name: str) -> str:
+    """Registry names are namespaced by project, as catalog keys are."""
+    return f"{validate_name(project, 'project')}.{validate_name(name, 'model name')}"
+
+
+def best_run(client: MlflowClient, run_ids: list[str], metric: str) -> tuple[Run, float]:
+    """The finished run with the best ``metric`` (ties: the first given)."""
+    spec = get_metric(metric)
+    scored = []
+    for run_id in dict.fromkeys(run_ids):
+        run = client.get_run(run_id)
+        finished = run.info.status == "FINISHED" and TAG_MODEL_URI in run.data.tags
+        if finished and metric in run.data.metrics:
+            scored.append((run, float(run.data.metrics[metric])))
+    if not scored:
+        raise TrainingInputError(
+            f"none of the {len(run_ids)} candidate runs finished with {metric!r}"
+        )
+    best = scored[0]
+    for candidate in scored[1:]:
+        if is_better(candidate[1], best[1], spec.greater_is_better):
+            best = candidate
+    return best
+
+
+def _register(client: MlflowClient, name: str, run: Run) -> str:
+    """The registry version of ``run``'s model: the existing one, or a new one."""
+    import mlflow
+
+    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.info.run_id}'")
+    if existing:
+        return str(existing[0].version)
+    return str(mlflow.register_model(run.data.tags[TAG_MODEL_URI], name).version)
+
+
+def _champion_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+
+
+def _evaluate(name: str, version: str, metric: str, x: Any, y: Any) -> float:
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    return get_metric(metric).compute(y, model.predict(x))
+
+
+def select_and_gate(
+    hub: DataHub,
+    tracking: TrackingConfig,
+    *,
+    project: str,
+    name: str,
+    run_ids: list[str],
+    metric: str,
+    greater_is_better: bool | None = None,
+    evaluation_dataset: str | None = None,
+    alias: str = CHAMPION,
+    parent_run_id: str | None = None,
+) -> GateResult:
+    """Register the best of ``run_ids`` and move ``alias`` to it only if it wins."""
+    spec = get_metric(metric)
+    greater = spec.greater_is_better if greater_is_better is None else greater_is_better
+    registered = registered_model_name(project, name)
+    validate_name(alias, "alias")
+    with tracking_session(tracking) as client:
+        try:
+            result = _gate(
+                hub,
+                client,
+                registered=registered,
+                run_ids=run_ids,
+                metric=metric,
+                greater=greater,
+                evaluation_dataset=evaluation_dataset,
+                alias=alias,
+            )
+        except BaseException:
+            if parent_run_id:
+                client.set_terminated(parent_run_id, "FAILED")
+            raise
+        if parent_run_id:
+            client.log_metric(parent_run_id, f"best_{metric}", result.search_value)
+            client.set_tag(parent_run_id, "dhub.best_run", result.run_id)
+            client.set_terminated(parent_run_id, "FINISHED")
+    return result
+
+
+def _gate(
+    hub: DataHub,
+    client: MlflowClient,
+    *,
+    registered: str,
+    run_ids: list[str],
+    metric: str,
+    greater: bool,
+    evaluation_dataset: str | None,
+    alias: str,
+) -> GateResult:
+    run, search_value = best_run(client, run_ids, metric)
+    tags = run.data.tags
+    eval_key = evaluation_dataset or json.loads(tags[TAG_DATASETS])[0]
+    x, y, eval_info = evaluation_frame(
+        hub, eval_key, tags[TAG_TARGET], json.loads(tags[TAG_FEATURES])
+    )
+    version = _register(client, registered, run)
+    candidate_value = _evaluate(registered, version, metric, x, y)
+    champion = _champion_version(client, registered, alias)
+    champion_value = None
+    if champion == version:
+        promoted, reason = False, f"version {version} already is @{alias}"
+    elif champion is None:
+        promoted, reason = True, f"no @{alias} yet"
+    else:
+        champion_value = _evaluate(registered, champion, metric, x, y)
+        promoted = is_better(candidate_value, champion_value, greater)
+        verdict = "beats" if promoted else "does not beat"
+        reason = (
+            f"{metric} {candidate_value:.6g} {verdict} @{alias} v{champion} "
+            f"({champion_value:.6g}) on {eval_info.key}"
+        )
+    result = GateResult(
+        registered, version, tags[TAG_MODEL_KEY], run.info.run_id, metric, search_value,
+        candidate_value, champion, champion_value, eval_info.key, promoted, reason,
+    )  # fmt: skip
+    _record(client, hub, result, alias, greater)
+    if promoted:
+        client.set_registered_model_alias(registered, alias, version)
+    return result
+
+
+def _record(
+    client: MlflowClient, hub: DataHub, result: GateResult, alias: str, greater: bool
+) -> None:
+    """The comparison, on the model version (MLflow) and in the catalog."""
+    tags = {
+        "metric": result.metric,
+        "evaluation_dataset": result.evaluation_dataset,
+        "candidate_value": repr(result.candidate_value),
+        "champion_version": result.champion_version or "",
+        "champion_value": "" if result.champion_value is None else repr(result.champion_value),
+        "promoted": str(result.promoted).lower(),
+        "reason": result.reason,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(
+            result.registered_name, result.version, f"dhub.gate.{key}", value
+        )
+    record_gate(
+        hub,
+        GateRecord(
+            model_key=result.model_key,
+            registered_name=result.registered_name,
+            registered_version=result.version,
+            alias=alias,
+            metric=result.metric,
+            greater_is_better=greater,
+            candidate_value=result.candidate_value,
+            champion_version=result.champion_version,
+            champion_value=result.champion_value,
+            evaluation_dataset=result.evaluation_dataset,
+            promoted=result.promoted,
+            reason=result.reason,
+        ),
+    )

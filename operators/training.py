@@ -1,0 +1,262 @@
+"""Training operators: one MLflow-tracked training run, search planning, and the gated
+selection of the best model. Each is a thin wrapper over ``digitalhub_airflow.training``.
+
+A search is three tasks::
+
+    plan = PlanSearchOperator(task_id="plan", strategy="grid", space={...}, ...)
+    train = TrainModelOperator.partial(
+        task_id="train", parent_run_id=parent_run_of("plan"), ...
+    ).expand(params=plan.output)
+    SelectBestModelOperator(task_id="select", candidates=train.output, metric="accuracy", ...)
+
+Each mapped ``train`` task is one MLflow child run; Airflow runs them on whatever
+workers it has, in parallel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from digitalhub_airflow.hooks.mlflow import MlflowHook
+from digitalhub_airflow.operators.assets import producer_of
+from digitalhub_airflow.operators.base import DigitalHubOperator
+
+PARENT_RUN_XCOM = "parent_run_id"
+
+
+def parent_run_of(plan_task_id: str) -> str:
+    """Template resolving to the parent MLflow run a ``PlanSearchOperator`` opened."""
+    return f"{{{{ ti.xcom_pull(task_ids='{plan_task_id}', key='{PARENT_RUN_XCOM}') }}}}"
+
+
+def airflow_tags(context: Any) -> dict[str, str]:
+    """MLflow run tags naming the task instance that trained the model."""
+    producer = producer_of(context)
+    return {f"airflow.{k}": str(v) for k, v in producer.items()}
+
+
+class _TrainingOperator(DigitalHubOperator):
+    """Shared: the MLflow connection, the model's project and name."""
+
+    def __init__(
+        self, *, project: str, name: str, mlflow_conn_id: str = "mlflow_default", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.name = name
+        self.mlflow_conn_id = mlflow_conn_id
+
+    @property
+    def mlflow(self) -> MlflowHook:
+        return MlflowHook(self.mlflow_conn_id)
+
+
+class TrainModelOperator(_TrainingOperator):
+    """Train ``entrypoint`` on exact dataset versions in an MLflow run; returns the outcome.
+
+    :param entrypoint: ``package.module:function`` (runs anywhere) or a callable;
+        called as ``fn(data: TrainingData, params: dict)``, returns a fitted model.
+    :param datasets: dataset keys; the first is split into train/test.
+    :param target: the target column. ``features``: columns to use (default: all others).
+    :param task: ``classification`` or ``regression`` (which metrics are computed).
+    :param force: train even if a run with the same versions, code and params exists.
+    """
+
+    template_fields: Sequence[str] = (
+        "project",
+        "name",
+        "entrypoint",
+        "datasets",
+        "target",
+        "features",
+        "params",
+        "experiment",
+        "parent_run_id",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"params": "json"}
+    ui_color = "#e8daef"
+
+    def __init__(
+        self,
+        *,
+        entrypoint: str | Callable[..., Any],
+        datasets: str | Sequence[str],
+        target: str,
+        task: str = "classification",
+        features: Sequence[str] | None = None,
+        params: dict[str, Any] | None = None,
+        experiment: str | None = None,
+        test_size: float = 0.25,
+        seed: int = 0,
+        parent_run_id: str | None = None,
+        force: bool = False,
+        autolog: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.entrypoint = entrypoint
+        self.datasets = datasets
+        self.target = target
+        self.task = task
+        self.features = features
+        self.params = params or {}
+        self.experiment = experiment
+        self.test_size = test_size
+        self.seed = seed
+        self.parent_run_id = parent_run_id
+        self.force = force
+        self.autolog = autolog
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from digitalhub_airflow.training.runner import TrainingRequest, train_model
+
+        datasets = [self.datasets] if isinstance(self.datasets, str) else list(self.datasets)
+        request = TrainingRequest(
+            project=self.project,
+            name=self.name,
+            entrypoint=self.entrypoint,
+            datasets=datasets,
+            target=self.target,
+            task=self.task,
+            features=list(self.features) if self.features else None,
+            params=dict(self.params),
+            experiment=self.experiment,
+            test_size=self.test_size,
+            seed=self.seed,
+            parent_run_id=self.parent_run_id or None,
+            tags=airflow_tags(context),
+            producer=producer_of(context),
+            force=self.force,
+            autolog=self.autolog,
+        )
+        with self.hook.get_hub() as hub:
+            outcome = train_model(hub, self.mlflow.tracking(), request)
+            for key in outcome.datasets:
+                self.task_io.read(hub.resolve(key))
+        state = "reused run" if outcome.reused else "trained"
+        self.log.info("%s %s: %s", state, outcome.run_id, outcome.model_key)
+        return outcome.to_json()
+
+
+class PlanSearchOperator(_TrainingOperator):
+    """Expand a search space into configurations and open the parent MLflow run.
+
+    :param strategy: ``grid`` (every combination of ``space``), ``random`` (``n``
+        draws with ``seed``) or ``automl`` (default grids of the estimator families
+        for ``task``; ``families`` narrows them).
+    Returns the list of parameter dicts to ``.expand(params=...)`` over; the parent
+    run id goes to XCom ``parent_run_id`` (see :func:`parent_run_of`).
+    """
+
+    template_fields: Sequence[str] = ("project", "name", "space", "experiment")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"space": "json"}
+
+    def __init__(
+        self,
+        *,
+        strategy: str = "grid",
+        space: dict[str, Any] | None = None,
+        n: int = 10,
+        seed: int = 0,
+        task: str = "classification",
+        families: Sequence[str] | None = None,
+        experiment: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.strategy = strategy
+        self.space = space or {}
+        self.n = n
+        self.seed = seed
+        self.task = task
+        self.families = list(families) if families else None
+        self.experiment = experiment
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        from digitalhub_airflow.training.search import configurations, open_search
+        from digitalhub_airflow.training.tracking import ensure_experiment, tracking_session
+
+        planned = configurations(
+            self.strategy, self.space, n=self.n, seed=self.seed, task=self.task,
+            families=self.families,
+        )  # fmt: skip
+        tracking = self.mlflow.tracking()
+        with tracking_session(tracking) as client:
+            experiment = self.experiment or f"{self.project}.{self.name}"
+            experiment_id = ensure_experiment(client, tracking, experiment)
+            parent = open_search(
+                client,
+                experiment_id,
+                name=self.name,
+                strategy=self.strategy,
+                configurations=planned,
+                tags=airflow_tags(context),
+            )
+        context["ti"].xcom_push(key=PARENT_RUN_XCOM, value=parent)
+        self.log.info(
+            "%s search: %d configurations under run %s", self.strategy, len(planned), parent
+        )
+        return planned
+
+
+class SelectBestModelOperator(_TrainingOperator):
+    """Register the best candidate and move ``alias`` to it only if it beats the champion.
+
+    :param candidates: outcomes of the training tasks (``train.output``) or run ids.
+    :param metric: the metric to rank and gate by (``accuracy``, ``f1_macro``, ``rmse``,
+        ``mae``, ``r2``); its direction is known, ``greater_is_better`` overrides it.
+    :param evaluation_dataset: dataset key both models are scored on (default: the
+        candidate's training dataset), resolved once to an exact version.
+    """
+
+    template_fields: Sequence[str] = (
+        "project",
+        "name",
+        "candidates",
+        "metric",
+        "evaluation_dataset",
+        "alias",
+        "parent_run_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        candidates: Any,
+        metric: str,
+        greater_is_better: bool | None = None,
+        evaluation_dataset: str | None = None,
+        alias: str = "champion",
+        parent_run_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.candidates = candidates
+        self.metric = metric
+        self.greater_is_better = greater_is_better
+        self.evaluation_dataset = evaluation_dataset
+        self.alias = alias
+        self.parent_run_id = parent_run_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from digitalhub_airflow.training.selection import select_and_gate
+
+        run_ids = [c["run_id"] if isinstance(c, dict) else str(c) for c in self.candidates]
+        with self.hook.get_hub() as hub:
+            result = select_and_gate(
+                hub,
+                self.mlflow.tracking(),
+                project=self.project,
+                name=self.name,
+                run_ids=run_ids,
+                metric=self.metric,
+                greater_is_better=self.greater_is_better,
+                evaluation_dataset=self.evaluation_dataset or None,
+                alias=self.alias,
+                parent_run_id=self.parent_run_id or None,
+            )
+            self.task_io.read(hub.resolve(result.evaluation_dataset))
+        self.log.info("gate: %s v%s promoted=%s (%s)", result.registered_name, result.version,
+                      result.promoted, result.reason)  # fmt: skip
+        return result.to_json()
