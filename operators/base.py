@@ -82,6 +82,8 @@ class DigitalHubOperator(BaseOperator):
         self.task_io = TaskIO()
         self.run_key: str | None = None
         self.cache_hit = False
+        #: Physical blob locations per version key, for the OpenLineage Symlinks facet.
+        self.locations: dict[str, list[tuple[str, str]]] = {}
         self._run_started: datetime | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -130,10 +132,20 @@ class DigitalHubOperator(BaseOperator):
             outputs=[o.key for o in self.task_io.outputs],
             error=f"{type(error).__name__}: {error}" if error else None,
         )
-        with self.hook.get_hub() as hub, hub.catalog.session() as session:
-            self.run_key = record_run(
-                session, self.run_spec(context, project), outcome, self._run_started
-            )
+        with self.hook.get_hub() as hub:
+            with hub.catalog.session() as session:
+                self.run_key = record_run(
+                    session, self.run_spec(context, project), outcome, self._run_started
+                )
+            self.remember_locations(hub)
+
+    def remember_locations(self, hub: Any) -> None:
+        """Look up where each version read or written lives, while the catalog is open."""
+        from digitalhub_airflow.operators.openlineage import blob_locations
+
+        for info in (*self.task_io.inputs, *self.task_io.outputs):
+            if info.key not in self.locations:
+                self.locations[info.key] = blob_locations(hub, info)
 
     # -- OpenLineage (called by the provider's DefaultExtractor) ---------------------------
     def get_openlineage_facets_on_start(self) -> OperatorLineage:
@@ -144,8 +156,7 @@ class DigitalHubOperator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         from digitalhub_airflow.operators.openlineage import finished_lineage
 
-        with self.hook.get_hub() as hub:
-            return finished_lineage(self.task_io, hub, self.run_key, self.cache_hit)
+        return finished_lineage(self.task_io, self.locations, self.run_key, self.cache_hit)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
         return self.get_openlineage_facets_on_complete(task_instance)

@@ -8,6 +8,7 @@ from typing import Any
 
 from digitalhub_airflow.commit import CommitResult
 from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
+from digitalhub_airflow.keys import as_dataset_key
 from digitalhub_airflow.operators.assets import (
     announce,
     commit_alias,
@@ -68,6 +69,9 @@ class CommitDatasetOperator(DigitalHubOperator):
         self.message = message
         self.schema_policy = schema_policy
         self.aliases = list(aliases)
+
+    def declared_io(self) -> tuple[list[str], list[str]]:
+        return [], [str(as_dataset_key(self.target, self.kind))]
 
     def execute(self, context: Any) -> dict[str, Any]:
         result = commit_and_announce(

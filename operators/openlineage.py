@@ -42,7 +42,15 @@ def physical_identity(location: str) -> tuple[str, str]:
     return f"{scheme}://{host}", f"/{path}"
 
 
-def dataset_facets(info: VersionInfo, hub: DataHub | None) -> dict[str, Any]:
+def blob_locations(hub: DataHub, info: VersionInfo) -> list[tuple[str, str]]:
+    """Where a version's bytes are: each blob, or the blob folder for a big file tree."""
+    blobs = f"{hub.store.url.rstrip('/')}/blobs"
+    digests = [f["digest"] for f in hub.files(info.key)]
+    paths = [f"{blobs}/{d[:2]}/{d}" for d in digests] if len(digests) <= MAX_SYMLINKS else []
+    return [physical_identity(p) for p in paths or [blobs]]
+
+
+def dataset_facets(info: VersionInfo, locations: list[tuple[str, str]]) -> dict[str, Any]:
     from openlineage.client.facet_v2 import (
         dataset_version_dataset,
         schema_dataset,
@@ -63,11 +71,7 @@ def dataset_facets(info: VersionInfo, hub: DataHub | None) -> dict[str, Any]:
                 for i, c in enumerate(info.schema)
             ]
         )
-    if hub is not None:
-        blobs = f"{hub.store.url.rstrip('/')}/blobs"
-        digests = [f["digest"] for f in hub.files(info.key)]
-        paths = [f"{blobs}/{d[:2]}/{d}" for d in digests] if len(digests) <= MAX_SYMLINKS else []
-        locations = [physical_identity(p) for p in paths or [blobs]]
+    if locations:
         facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(
             identifiers=[
                 symlinks_dataset.Identifier(namespace=ns, name=name, type="FILE")
@@ -120,19 +124,21 @@ def declared_dataset(key: str, output: bool) -> Any:
     return (OutputDataset if output else InputDataset)(namespace=namespace, name=name)
 
 
-def input_dataset(info: VersionInfo, facts: QualityFacts | None, hub: DataHub | None) -> Any:
+def input_dataset(
+    info: VersionInfo, facts: QualityFacts | None, locations: list[tuple[str, str]]
+) -> Any:
     from openlineage.client.event_v2 import InputDataset
 
     namespace, name = dataset_identity(info.key)
     return InputDataset(
         namespace=namespace,
         name=name,
-        facets=dataset_facets(info, hub),
+        facets=dataset_facets(info, locations),
         inputFacets=quality_facets(facts) if facts else {},
     )
 
 
-def output_dataset(info: VersionInfo, hub: DataHub | None) -> Any:
+def output_dataset(info: VersionInfo, locations: list[tuple[str, str]]) -> Any:
     from openlineage.client.event_v2 import OutputDataset
     from openlineage.client.facet_v2 import output_statistics_output_dataset as stats
 
@@ -140,7 +146,7 @@ def output_dataset(info: VersionInfo, hub: DataHub | None) -> Any:
     return OutputDataset(
         namespace=namespace,
         name=name,
-        facets=dataset_facets(info, hub),
+        facets=dataset_facets(info, locations),
         outputFacets={
             "outputStatistics": stats.OutputStatisticsOutputDatasetFacet(
                 rowCount=info.row_count, size=info.size_bytes, fileCount=info.file_count
@@ -175,13 +181,24 @@ def started_lineage(inputs: list[str], outputs: list[str]) -> OperatorLineage:
 
 
 def finished_lineage(
-    task_io: TaskIO, hub: DataHub | None, run_key: str | None, cache_hit: bool = False
+    task_io: TaskIO,
+    locations: dict[str, list[tuple[str, str]]],
+    run_key: str | None,
+    cache_hit: bool = False,
 ) -> OperatorLineage:
-    """Inputs and outputs with their exact versions, quality and statistics."""
+    """Inputs and outputs with their exact versions, quality and statistics.
+
+    Built from what the task recorded while it ran: the provider calls this in a forked
+    process, where opening the catalog (connections come from the task supervisor) is
+    neither safe nor fast.
+    """
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     return OperatorLineage(
-        inputs=[input_dataset(i, task_io.quality.get(i.key), hub) for i in task_io.inputs],
-        outputs=[output_dataset(o, hub) for o in task_io.outputs],
+        inputs=[
+            input_dataset(i, task_io.quality.get(i.key), locations.get(i.key, []))
+            for i in task_io.inputs
+        ],
+        outputs=[output_dataset(o, locations.get(o.key, [])) for o in task_io.outputs],
         run_facets={"digitalhub": run_facet(run_key, cache_hit)} if run_key else {},
     )

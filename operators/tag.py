@@ -24,6 +24,9 @@ class TagDatasetOperator(DigitalHubOperator):
         self.key = key
         self.alias = alias
 
+    def declared_io(self) -> tuple[list[str], list[str]]:
+        return [self.key], []
+
     def execute(self, context: Any) -> dict[str, Any]:
         with self.hook.get_hub() as hub:
             info = hub.tag(self.key, self.alias)

@@ -50,8 +50,11 @@ class _TransformOperator(DigitalHubOperator):
             pinned = pin_inputs(hub, transform.inputs)
             for info in pinned.values():
                 self.task_io.read(info)
-            result = run_transform(hub, transform, spec, pinned)
-        self.task_io.wrote(result.output)
+            try:
+                result = run_transform(hub, transform, spec, pinned)
+                self.task_io.wrote(result.output)
+            finally:
+                self.remember_locations(hub)
         self.cache_hit = result.cache_hit
         version = {**result.output.to_json(), "created": result.created}
         announce(context, dataset_asset(result.output.dataset), version)
