@@ -1,0 +1,137 @@
+"""Profiles equal statistics computed independently here with numpy and pandas, and the
+drift measures equal SciPy's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from digitalhub_airflow.quality import profiles
+from digitalhub_airflow.quality.drift import js_distance, psi
+from digitalhub_airflow.quality.profiles import QUANTILES, compute_profile
+
+
+@pytest.fixture
+def known() -> pd.DataFrame:
+    """Numbers with nulls, unicode strings with nulls, dates, booleans, integers."""
+    rng = np.random.default_rng(7)
+    n = 5000
+    x = rng.normal(50, 12, n)
+    x[rng.random(n) < 0.1] = np.nan
+    words = np.array(["ä", "βeta", "日本", "plain", "emoji 🍷"], dtype=object)
+    s = words[rng.integers(0, 5, n)]
+    s[rng.random(n) < 0.05] = None
+    return pd.DataFrame(
+        {
+            "x": x,
+            "s": s,
+            "d": [dt.date(2024, 1, 1) + dt.timedelta(days=int(i)) for i in rng.integers(0, 366, n)],
+            "k": rng.integers(0, 12, n),
+            "b": rng.random(n) < 0.3,
+            "u": np.arange(n),
+        }
+    )
+
+
+def column(profile: dict, name: str) -> dict:
+    return next(c for c in profile["columns"] if c["name"] == name)
+
+
+def test_numeric_profile_equals_numpy(known: pd.DataFrame) -> None:
+    profile = compute_profile(pa.Table.from_pandas(known, preserve_index=False))
+    x = known["x"].dropna().to_numpy()
+    c = column(profile, "x")
+    assert profile["row_count"] == len(known)
+    assert c["kind"] == "numeric"
+    assert c["count"] == len(x)
+    assert c["nulls"] == known["x"].isna().sum()
+    assert c["distinct"] == len(np.unique(x)) and c["distinct_exact"]
+    assert c["min"] == x.min() and c["max"] == x.max()
+    assert c["mean"] == pytest.approx(x.mean(), rel=1e-12)
+    assert c["std"] == pytest.approx(x.std(ddof=1), rel=1e-9)
+    assert c["sum"] == pytest.approx(x.sum(), rel=1e-12)
+    assert c["quantiles_exact"]
+    for q in QUANTILES:
+        assert c["quantiles"][str(q)] == pytest.approx(np.quantile(x, q), rel=1e-12)
+    counts, edges = np.histogram(x, bins=profiles.HISTOGRAM_BINS)
+    assert c["histogram"]["counts"] == counts.tolist()
+    assert c["histogram"]["edges"] == pytest.approx(edges.tolist(), rel=1e-12)
+    assert "top_values" not in c  # floats are not counted one by one
+
+
+def test_string_profile_counts_unicode_values_like_pandas(known: pd.DataFrame) -> None:
+    profile = compute_profile(pa.Table.from_pandas(known, preserve_index=False))
+    c = column(profile, "s")
+    expected = known["s"].value_counts()
+    assert c["kind"] == "string"
+    assert c["nulls"] == known["s"].isna().sum()
+    assert c["distinct"] == known["s"].nunique() == 5
+    assert {v["value"]: v["count"] for v in c["top_values"]} == expected.to_dict()
+    assert [v["count"] for v in c["top_values"]] == sorted(expected.tolist(), reverse=True)
+    lengths = known["s"].dropna().str.len()
+    assert (c["min_length"], c["max_length"]) == (lengths.min(), lengths.max())
+    assert c["mean_length"] == pytest.approx(lengths.mean())
+
+
+def test_dates_integers_and_booleans(known: pd.DataFrame) -> None:
+    profile = compute_profile(pa.Table.from_pandas(known, preserve_index=False))
+    d = column(profile, "d")
+    assert d["kind"] == "temporal"
+    assert d["min"] == min(known["d"]).isoformat() and d["max"] == max(known["d"]).isoformat()
+    days = np.array([(v - dt.date(1970, 1, 1)).days * 86400.0 for v in known["d"]])
+    counts, _ = np.histogram(days, bins=profiles.HISTOGRAM_BINS)
+    assert d["histogram"]["counts"] == counts.tolist()
+    assert d["histogram"]["edge_labels"][0].startswith(d["min"])
+    k = column(profile, "k")
+    assert {v["value"]: v["count"] for v in k["top_values"]} == known["k"].value_counts().to_dict()
+    b = column(profile, "b")
+    assert {v["value"]: v["count"] for v in b["top_values"]} == known["b"].value_counts().to_dict()
+    u = column(profile, "u")
+    assert u["distinct"] == len(known) and u["distinct_exact"]
+
+
+def test_large_cardinality_uses_estimates_that_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(profiles, "EXACT_DISTINCT_BOUND", 100)
+    monkeypatch.setattr(profiles, "FREQUENCY_BOUND", 10)
+    monkeypatch.setattr(profiles, "EXACT_QUANTILE_ROWS", 1000)
+    values = np.arange(20_000, dtype="float64")
+    profile = compute_profile(pa.table({"v": values}))
+    c = column(profile, "v")
+    assert not c["distinct_exact"] and not c["quantiles_exact"]
+    assert c["distinct"] == pytest.approx(20_000, rel=0.05)  # HyperLogLog
+    assert c["quantiles"]["0.5"] == pytest.approx(np.quantile(values, 0.5), rel=0.02)
+
+
+def test_an_empty_table_has_a_profile() -> None:
+    table = pa.table({"x": pa.array([], pa.float64()), "s": pa.array([], pa.string())})
+    profile = compute_profile(table)
+    assert profile["row_count"] == 0
+    x = column(profile, "x")
+    assert (x["count"], x["nulls"], x["min"], x["mean"], x["null_fraction"]) == (
+        0,
+        0,
+        None,
+        None,
+        None,
+    )
+    assert "histogram" not in x
+
+
+def test_psi_and_js_equal_independent_formulas() -> None:
+    from scipy.spatial.distance import jensenshannon
+
+    ref, cur = [10, 20, 30, 40], [25, 25, 25, 25]
+    p, q = np.array(ref) / 100, np.array(cur) / 100
+    assert psi(ref, cur) == pytest.approx(float(np.sum((q - p) * np.log(q / p))))
+    assert psi(ref, ref) == 0.0
+    a, b = {"x": 3, "y": 1}, {"x": 1, "z": 3}
+    keys = ["x", "y", "z"]
+    expected = jensenshannon([a.get(k, 0) for k in keys], [b.get(k, 0) for k in keys], base=2)
+    assert js_distance(a, b) == pytest.approx(float(expected))
+    assert js_distance({"x": 1}, {"y": 1}) == pytest.approx(1.0)
+    assert not math.isnan(psi([0, 5], [5, 0]))
