@@ -126,16 +126,16 @@ class TrainingInputError(DhubError, ValueError):
     """Training data or settings are unusable: unknown target or feature column,
     non-numeric features without a pipeline, an unknown metric, estimator or task."""
 
-    exit_code = 20
+    exit_code = 23
 
 
 class TrainingFunctionError(DhubError):
     """The training entrypoint cannot be loaded, raised, or returned no fitted model."""
 
-    exit_code = 21
+    exit_code = 24
 
 
 class TrackingError(DhubError):
     """The MLflow tracking server or model registry is unreachable or refused a call."""
 
-    exit_code = 22
+    exit_code = 25

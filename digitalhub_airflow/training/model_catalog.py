@@ -54,7 +54,11 @@ class GateRecord:
 
 
 def record_model(hub: DataHub, record: ModelRecord) -> bool:
-    """Insert the model entity unless its key exists (a reused run); True if inserted."""
+    """Insert the model entity and its ``consumes`` edges to the exact dataset versions,
+    in one transaction, unless its key exists (a reused run); True if inserted."""
+    from digitalhub_airflow.lineage.records import Relationship
+    from digitalhub_airflow.lineage.runs import CONSUMES
+
     require_current(hub.catalog)
     with hub.catalog.session() as session:
         if session.scalars(select(ModelEntity.id).where(ModelEntity.key == record.key)).first():
@@ -62,7 +66,22 @@ def record_model(hub: DataHub, record: ModelRecord) -> bool:
         session.add(
             ModelEntity(kind=as_key(record.key).kind, created_by=current_user(), **asdict(record))
         )
+        for dataset in dict.fromkeys(record.datasets):
+            session.add(Relationship(source=record.key, relation=CONSUMES, target=dataset))
     return True
+
+
+def consumed_by(hub: DataHub, model_key: str) -> list[str]:
+    """The dataset versions a model ``consumes`` (its lineage edges)."""
+    from digitalhub_airflow.lineage.records import Relationship
+    from digitalhub_airflow.lineage.runs import CONSUMES
+
+    require_current(hub.catalog)
+    with hub.catalog.session() as session:
+        query = select(Relationship.target).where(
+            Relationship.source == model_key, Relationship.relation == CONSUMES
+        )
+        return sorted(session.scalars(query))
 
 
 def get_model(hub: DataHub, key: str) -> ModelRecord:
