@@ -20,6 +20,7 @@ from digitalhub_airflow.catalog.models import Alias, Dataset, Project, Version
 from digitalhub_airflow.errors import InvalidKeyError, NotFoundError
 from digitalhub_airflow.keys import Key, validate_name
 from digitalhub_airflow.manifest import short_id
+from digitalhub_airflow.quality.profiles import stored_profile
 from digitalhub_airflow.quality.records import VersionQuality
 from digitalhub_airflow.quality.results import stored_results
 from digitalhub_airflow.versions import aliases_by_version, find_dataset
@@ -258,7 +259,7 @@ def version_detail(hub: DataHub, key: Key) -> dict[str, Any]:
     data["store"] = scrub_url(hub.store.url)
     data["parent_diff"] = hub.diff(info.parent, info.key).to_json() if info.parent else None
     data["validation"] = stored_results(hub, info.key)
-    data["profile"] = None
+    data["profile"] = stored_profile(hub, info.key)
     return data
 
 

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from digitalhub_airflow import browse
 from digitalhub_airflow.keys import parse_key
 from digitalhub_airflow.lineage.graph import MAX_DEPTH, lineage_graph
-from digitalhub_airflow.plugins import graph_layout
+from digitalhub_airflow.plugins import charts, graph_layout
 from digitalhub_airflow.plugins.api_routes import DatasetKey, VersionKey
 from digitalhub_airflow.plugins.auth import can_read
 from digitalhub_airflow.plugins.catalog_app import Hub
@@ -49,6 +49,12 @@ def templates() -> Any:
         lstrip_blocks=True,
     )
     env.filters["size"] = human_size
+    env.globals.update(
+        histogram_bars=charts.histogram_bars,
+        value_bars=charts.value_bars,
+        chart_w=charts.WIDTH,
+        chart_h=charts.HEIGHT,
+    )
     env.filters["when"] = lambda iso: iso.replace("T", " ")[:19] if iso else "-"
     return env
 

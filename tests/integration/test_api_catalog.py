@@ -6,6 +6,7 @@ Real catalog (SQLite or PostgreSQL), real store (folder or S3), real Airflow JWT
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -244,3 +245,41 @@ def test_no_secret_in_any_response(api: CatalogClient, backend, sample: Sample) 
             assert secret not in text, f"a secret appears in {path}"
     store = api.ok(f"{WINE_API}/versions/v3")["store"]
     assert "@" not in store and "?" not in store
+
+
+def test_version_shows_validation_failures_and_profile_histograms(
+    api: CatalogClient, hub, sample: Sample, tmp_path: Path
+) -> None:
+    from digitalhub_airflow.quality.profiles import profile_dataset
+    from digitalhub_airflow.quality.validate import validate_dataset
+
+    suite = tmp_path / "wine.json"
+    between = {"column": "score", "min_value": 0, "max_value": 2}
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "wine",
+                "expectations": [{"type": "expect_column_values_to_be_between", "kwargs": between}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    validate_dataset(hub, sample.wine[2], suite, on_failure="warn")
+    profile_dataset(hub, sample.wine[2])
+
+    detail = api.ok(f"{WINE_API}/versions/v3")
+    assert detail["quality"] == "warned"
+    [result] = detail["validation"]
+    [failure] = result["failed_expectations"]
+    assert failure["column"] == "score" and failure["unexpected_examples"] == [2.5]
+    score = next(c for c in detail["profile"]["columns"] if c["name"] == "score")
+    assert sum(score["histogram"]["counts"]) == 3
+
+    listed = api.ok(f"{WINE_API}/versions?quality=warned")
+    assert [v["seq"] for v in listed["items"]] == [3]
+    page = api.ok("/dhub/ui/datasets/demo/table/wine/versions/v3")
+    assert "<code>expect_column_values_to_be_between</code> on <code>score</code>" in page
+    assert "<code>2.5</code>" in page
+    assert 'aria-label="histogram of score"' in page
+    assert page.count('<rect class="bar"') >= 20
+    assert 'class="badge q-warned"' in api.ok("/dhub/ui/datasets/demo/table/wine")

@@ -1,0 +1,56 @@
+"""Small inline-SVG charts for profiles: a histogram per column, bars for top values.
+
+Only coordinates are computed here; the template writes the markup (autoescaped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+WIDTH, HEIGHT = 240, 80
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    w: float
+    h: float
+    title: str
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def histogram_bars(histogram: dict[str, Any]) -> list[Bar]:
+    """Equal-width bins (``edges`` one longer than ``counts``) as bars scaled to the tallest."""
+    counts = histogram.get("counts") or []
+    if not counts:
+        return []
+    labels = histogram.get("edge_labels") or [_number(e) for e in histogram["edges"]]
+    top = max(counts) or 1
+    step = WIDTH / len(counts)
+    bars = []
+    for i, count in enumerate(counts):
+        h = HEIGHT * count / top
+        bars.append(
+            Bar(
+                i * step,
+                HEIGHT - h,
+                max(step - 1, 1),
+                h,
+                f"[{labels[i]}, {labels[i + 1]}): {count}",
+            )
+        )
+    return bars
+
+
+def value_bars(top_values: list[dict[str, Any]], total: int) -> list[Bar]:
+    """The most frequent values as horizontal bars, each as wide as its share of rows."""
+    rows = max(total, 1)
+    return [
+        Bar(0, i * 14, WIDTH * item["count"] / rows, 11, f"{item['value']}: {item['count']}")
+        for i, item in enumerate(top_values)
+    ]
