@@ -22,6 +22,7 @@ ruff format --check .
 echo "== services: PostgreSQL and S3 (radosgw) on 127.0.0.1"
 eval "$(scripts/services/postgres.sh start)"
 eval "$(scripts/services/s3.sh start)"
+eval "$(scripts/services/chromium.sh ensure)"  # Debian's browser for tests/e2e/test_ui_browser.py
 : "${DHUB_TEST_PG_URL:?PostgreSQL did not start}" "${DHUB_TEST_S3_ENDPOINT:?S3 did not start}"
 
 echo "== pytest"
