@@ -89,7 +89,7 @@ def _register(client: MlflowClient, name: str, run: Run) -> str:
     return str(mlflow.register_model(run.data.tags[TAG_MODEL_URI], name).version)
 
 
-def _champion_version(client: MlflowClient, name: str, alias: str) -> str | None:
+def champion_version(client: MlflowClient, name: str, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -167,7 +167,7 @@ def _gate(
     )
     version = _register(client, registered, run)
     candidate_value = _evaluate(registered, version, metric, x, y)
-    champion = _champion_version(client, registered, alias)
+    champion = champion_version(client, registered, alias)
     champion_value = None
     if champion == version:
         promoted, reason = False, f"version {version} already is @{alias}"
