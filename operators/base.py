@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
+from digitalhub_airflow.plugins.links import CatalogVersionsLink
 from digitalhub_airflow.task_io import TaskIO
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class DigitalHubOperator(BaseOperator):
 
     #: Transforms record their run themselves (pinned inputs, cache key) through the core.
     records_own_run: ClassVar[bool] = False
+    #: "Catalog" on the task instance page: the version(s) this task wrote.
+    operator_extra_links = (CatalogVersionsLink(),)
 
     def __init__(
         self,
