@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from decimal import Decimal
+from typing import Any
 
 from digitalhub_airflow.cli_support import AddCommand, emit
 from digitalhub_airflow.hub import DataHub
@@ -45,11 +47,18 @@ def cmd_query(hub: DataHub, args: argparse.Namespace) -> int:
     transform = Transform(output="store://query/dataitem/table/preview", kind=SQL, query=args.sql)
     pinned = pin_inputs(hub, transform.inputs)
     table = run_query(args.sql, {k: hub.read_table(v.key) for k, v in pinned.items()})
-    rows = table.slice(0, args.limit).to_pylist()
+    rows = [{k: plain(v) for k, v in row.items()} for row in table.slice(0, args.limit).to_pylist()]
     text = table.slice(0, args.limit).to_pandas().to_string(index=False)
     more = f"\n({table.num_rows} rows)" if table.num_rows > args.limit else ""
     emit(args, {"inputs": {k: v.key for k, v in pinned.items()}, "rows": rows}, text + more)
     return 0
+
+
+def plain(value: Any) -> Any:
+    """SQL ``sum`` gives a 128-bit integer, which Arrow hands over as a Decimal."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def cmd_reproduce(hub: DataHub, args: argparse.Namespace) -> int:

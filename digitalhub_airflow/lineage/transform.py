@@ -132,9 +132,8 @@ def compute(hub: Any, transform: Transform, pinned: dict[str, VersionInfo]) -> A
     try:
         return func(**frames, **transform.parameters)  # type: ignore[misc]
     except Exception as exc:
-        raise TransformError(
-            f"transform {transform.code()[0]} raised {type(exc).__name__}: {exc}"
-        ) from exc
+        name = getattr(func, "__qualname__", "function")
+        raise TransformError(f"transform {name} raised {type(exc).__name__}: {exc}") from exc
 
 
 def run_transform(
