@@ -1,5 +1,5 @@
-"""Features: the wine table -> validated -> engineered features (Python) -> per-class
-aggregate (SQL).
+"""Features: the wine table -> validated (GX suite) -> engineered features (Python) ->
+per-class aggregate (SQL).
 
 Every transform pins its inputs to exact versions when it starts and is cached on
 (input versions, code digest, parameters): run this DAG again on the same data and
@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import dag
 
 from digitalhub_airflow.operators import SqlTransformOperator, dataset_transform
+from digitalhub_airflow.operators.quality import ValidateDatasetOperator
 
 WINE = "store://demo/dataitem/table/wine"
 FEATURES = "store://demo/dataitem/table/wine-features"
@@ -41,14 +42,19 @@ def wine_features(wine: Any, scale: float = 1.0) -> Any:
 
 @dag(schedule=None, catchup=False, tags=["dhub", "demo", "lineage"], doc_md=__doc__)
 def dhub_features_wine() -> None:
-    features = dataset_transform(FEATURES, inputs={"wine": WINE})(wine_features)
+    validate = ValidateDatasetOperator(
+        task_id="validate_wine", dataset=WINE, suite="suites/wine-raw.json", on_failure="fail"
+    )
+    # The features read exactly the version that passed validation, not whatever is latest.
+    validated = "{{ ti.xcom_pull(task_ids='validate_wine')['version'] }}"
+    features = dataset_transform(FEATURES, inputs={"wine": validated})(wine_features)
     aggregate = SqlTransformOperator(
         task_id="wine_by_class",
         query=AGGREGATE,
         target=BY_CLASS,
         message="per-class means of the wine features",
     )
-    features(scale=1.0) >> aggregate
+    validate >> features(scale=1.0) >> aggregate
 
 
 dhub_features_wine()
