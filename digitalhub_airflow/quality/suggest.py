@@ -21,15 +21,18 @@ MAX_SET_SIZE = 20
 
 
 def pandas_dtypes(schema: Any, profile: dict[str, Any]) -> dict[str, str]:
-    """The dtype each column has once GX sees it as a DataFrame (integers with nulls
-    become float64 in pandas)."""
-    dtypes = {name: str(dtype) for name, dtype in schema.empty_table().to_pandas().dtypes.items()}
+    """The type name GX's pandas engine observes per column (``dtype.type.__name__``:
+    ``int64``, ``str``, ``Timestamp``...); integers with nulls become float64 in pandas
+    and booleans with nulls become objects."""
+    frame = schema.empty_table().to_pandas()
+    names = {name: dtype.type.__name__ for name, dtype in frame.dtypes.items()}
     for column in profile["columns"]:
-        if column["nulls"] and dtypes.get(column["name"], "").startswith(("int", "uint")):
-            dtypes[column["name"]] = "float64"
-        if column["nulls"] and dtypes.get(column["name"]) == "bool":
-            dtypes[column["name"]] = "object"
-    return dtypes
+        name = column["name"]
+        if column["nulls"] and names.get(name, "").startswith(("int", "uint")):
+            names[name] = "float64"
+        if column["nulls"] and names.get(name) == "bool":
+            names[name] = "object_"
+    return names
 
 
 def expectations_for(column: dict[str, Any], dtype: str, rows: int) -> list[dict[str, Any]]:
