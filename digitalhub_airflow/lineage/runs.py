@@ -40,9 +40,9 @@ _NAME_RE = re.compile(NAME_PATTERN)
 
 def run_name(*parts: str) -> str:
     """A valid key name from free text such as ``<dag_id>.<task_id>``."""
-    text = re.sub(r"[^a-z0-9._-]+", "-", ".".join(parts).lower()).strip("-.")
-    text = re.sub(r"\.{2,}", ".", text)[:63].rstrip("-.") or "run"
-    return text if _NAME_RE.fullmatch(text) else f"r{text}"[:63]
+    cleaned = [re.sub(r"[^a-z0-9_-]+", "-", p.lower()).strip("-_") for p in parts]
+    text = ".".join(p for p in cleaned if p)[:63].rstrip("-_.")
+    return text if _NAME_RE.fullmatch(text) else "run"
 
 
 def digest_text(*parts: Any) -> str:
