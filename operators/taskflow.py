@@ -52,6 +52,7 @@ def dataset_task(
             context = get_current_context()
             hook = DigitalHubHook(catalog_conn_id, store_conn_id)
             inputs = version_arguments(args, kwargs)
+            result, error = None, None
             try:
                 data = func(*args, **kwargs)
                 result = commit_and_announce(
@@ -64,6 +65,9 @@ def dataset_task(
                     schema_policy=schema_policy,
                 )
             except Exception as exc:
+                error = exc
+                raise
+            finally:
                 record_task_run(
                     hook,
                     context,
@@ -71,19 +75,9 @@ def dataset_task(
                     started=started,
                     target=target,
                     inputs=inputs,
-                    outputs=[],
-                    error=exc,
+                    outputs=[result.key] if result else [],
+                    error=error,
                 )
-                raise
-            record_task_run(
-                hook,
-                context,
-                func,
-                started=started,
-                target=target,
-                inputs=inputs,
-                outputs=[result.key],
-            )
             return result.to_json()
 
         outlets = [asset, *task_kwargs.pop("outlets", [])]
