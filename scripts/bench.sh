@@ -17,8 +17,11 @@ export DHUB_SERVICES_DIR=${DHUB_BENCH_SERVICES_DIR:-$PWD/.services/bench}
 export DHUB_S3_MEMSTORE_BYTES=${DHUB_S3_MEMSTORE_BYTES:-$((12 * 1024 * 1024 * 1024))}
 export DHUB_USER=${DHUB_USER:-bench}
 
-stop_s3() { scripts/services/s3.sh stop >/dev/null 2>&1 || true; }
-trap stop_s3 EXIT
+stop_services() {
+  scripts/services/s3.sh stop >/dev/null 2>&1 || true
+  scripts/services/postgres.sh stop >/dev/null 2>&1 || true
+}
+trap stop_services EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -32,4 +35,8 @@ echo "== bench_commit $*"
 python bench/bench_commit.py "$@"
 echo "== bench_verify $*"
 python bench/bench_verify.py "$@"
+echo "== bench_lineage $* (PostgreSQL on 127.0.0.1)"
+eval "$(scripts/services/postgres.sh start)"
+export DHUB_TEST_PG_URL
+python bench/bench_lineage.py "$@"
 echo "== bench: done in $(($(date +%s) - t0))s; summaries in bench/out/"
