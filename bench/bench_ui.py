@@ -21,7 +21,6 @@ Target: each page within 10x of the trivial page.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ sys.path.insert(0, str(REPO))
 from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import LocalBlobStore
+from tests.ui_testlib import airflow_tokens
 
 TARGET = "<= 10"
 VERSIONS = 10_000
@@ -117,17 +117,6 @@ def build_chain(hub: DataHub, folder: Path, depth: int) -> str:
     return previous
 
 
-def token() -> str:
-    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "bench-ui-secret")
-    from airflow import settings
-    from airflow.api_fastapi.app import create_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airflow.models.revoked_token import RevokedToken
-
-    RevokedToken.__table__.create(settings.engine, checkfirst=True)
-    return create_auth_manager().generate_jwt(SimpleAuthManagerUser("viewer", "viewer"))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50 requests per page")
@@ -156,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         chain_ref = last.rsplit(":", 1)[1]
         outer = FastAPI()
         outer.mount("/dhub", create_app(lambda: hub))
-        headers = {"Authorization": f"Bearer {token()}"}
+        headers = {"Authorization": f"Bearer {airflow_tokens()['viewer']}"}
         deep = VERSIONS // 2
         pages = {
             "trivial": "/dhub/ui/",

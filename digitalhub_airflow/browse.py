@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import aliased
 
 from digitalhub_airflow.catalog.migrate import require_current
@@ -106,7 +106,12 @@ def list_datasets(hub: DataHub, project: str) -> list[dict[str, Any]]:
     validate_name(project, "project")
     latest = aliased(Version)
     query = (
-        select(Dataset, latest, VersionQuality.state)
+        select(
+            Dataset,
+            *_version_columns(latest),
+            literal(None).label("parent_seq"),
+            VersionQuality.state.label("quality"),
+        )
         .join(Project, Project.id == Dataset.project_id)
         .outerjoin(Alias, (Alias.dataset_id == Dataset.id) & (Alias.name == "latest"))
         .outerjoin(latest, latest.id == Alias.version_pk)
@@ -118,7 +123,8 @@ def list_datasets(hub: DataHub, project: str) -> list[dict[str, Any]]:
         if session.scalar(select(Project.id).where(Project.name == project)) is None:
             raise NotFoundError(f"project {project} does not exist")
         items = []
-        for dataset, version, state in session.execute(query):
+        for row in session.execute(query):
+            dataset = row.Dataset
             key = Key(project, "dataitem", dataset.kind, dataset.name)
             items.append(
                 {
@@ -128,7 +134,7 @@ def list_datasets(hub: DataHub, project: str) -> list[dict[str, Any]]:
                     "kind": dataset.kind,
                     "versions": dataset.latest_seq,
                     "created_at": dataset.created_at.isoformat(),
-                    "latest": _row(key, version, None, state, []) if version else None,
+                    "latest": _row(key, row, []) if row.id is not None else None,
                 }
             )
         return items
@@ -209,41 +215,53 @@ def list_versions(
         aliases = aliases_by_version(session, dataset.id)
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [_row(key, v, seq, state, aliases.get(v.id, [])) for v, seq, state in rows]
-        next_cursor = rows[-1][0].seq if more and rows else None
+        items = [_row(key, row, aliases.get(row.id, [])) for row in rows]
+        next_cursor = rows[-1].seq if more and rows else None
         return Page(items, total, next_cursor, {"dataset": str(key)})
+
+
+def _version_columns(version: Any) -> list[Any]:
+    """The columns a list row shows (no schema: a page of rows stays cheap to decode)."""
+    names = (
+        "id", "seq", "version_id", "kind", "format", "row_count", "size_bytes",
+        "file_count", "message", "producer", "created_by", "created_at",
+    )  # fmt: skip
+    return [getattr(version, n).label(n) for n in names]
 
 
 def _rows_query(parent: Any) -> Any:
     """Versions with their parent's sequence number and quality state, in one query."""
     return (
-        select(Version, parent.seq, VersionQuality.state)
+        select(
+            *_version_columns(Version),
+            parent.seq.label("parent_seq"),
+            VersionQuality.state.label("quality"),
+        )
         .outerjoin(parent, parent.id == Version.parent_id)
         .outerjoin(VersionQuality, VersionQuality.version_pk == Version.id)
     )
 
 
-def _row(
-    key: Key, version: Version, parent_seq: int | None, quality: str | None, aliases: list[str]
-) -> dict[str, Any]:
+def _row(dataset: Key, row: Any, aliases: list[str]) -> dict[str, Any]:
     """A version as a list row: what the versions table shows, no schema."""
+    base = str(dataset)
     return {
-        "key": str(key.with_version(version.version_id)),
-        "seq": version.seq,
-        "version_id": version.version_id,
-        "short_id": short_id(version.version_id),
-        "kind": version.kind,
-        "format": version.format,
-        "row_count": version.row_count,
-        "size_bytes": version.size_bytes,
-        "file_count": version.file_count,
-        "parent": str(key.with_version(f"v{parent_seq}")) if parent_seq else None,
-        "message": version.message,
-        "producer": version.producer,
-        "created_by": version.created_by,
-        "created_at": version.created_at.isoformat(),
+        "key": f"{base}:{row.version_id}",
+        "seq": row.seq,
+        "version_id": row.version_id,
+        "short_id": short_id(row.version_id),
+        "kind": row.kind,
+        "format": row.format,
+        "row_count": row.row_count,
+        "size_bytes": row.size_bytes,
+        "file_count": row.file_count,
+        "parent": f"{base}:v{row.parent_seq}" if row.parent_seq else None,
+        "message": row.message,
+        "producer": row.producer,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
         "aliases": aliases,
-        "quality": quality,
+        "quality": row.quality,
     }
 
 
@@ -279,15 +297,17 @@ def versions_produced_by(
     with hub.catalog.session() as session:
         rows = session.execute(
             _rows_query(parent)
+            .add_columns(Project.name.label("project"), Dataset.name.label("dataset"))
+            .join(Dataset, Dataset.id == Version.dataset_id)
+            .join(Project, Project.id == Dataset.project_id)
             .where(*conditions)
             .order_by(Version.created_at.desc(), Version.id.desc())
             .limit(MAX_PAGE)
         ).all()
         items = []
-        for version, parent_seq, state in rows:
-            dataset = version.dataset
-            key = Key(dataset.project.name, "dataitem", dataset.kind, dataset.name)
-            items.append({"dataset": str(key), **_row(key, version, parent_seq, state, [])})
+        for row in rows:
+            key = Key(row.project, "dataitem", row.kind, row.dataset)
+            items.append({"dataset": str(key), **_row(key, row, [])})
         return items
 
 

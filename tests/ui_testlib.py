@@ -42,7 +42,7 @@ class CatalogClient:
         return response.json() if "json" in response.headers["content-type"] else response.text
 
 
-def _airflow_auth() -> dict[str, str]:
+def airflow_tokens() -> dict[str, str]:
     """Tokens for each role, from the auth manager Airflow itself would use."""
     os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "catalog-tests-jwt-secret")
     from airflow import settings
@@ -66,7 +66,7 @@ def open_catalog(hub: Any) -> Iterator[CatalogClient]:
 
     from digitalhub_airflow.plugins.catalog_app import create_app
 
-    tokens = _airflow_auth()
+    tokens = airflow_tokens()
     outer = FastAPI()
     outer.mount("/dhub", create_app(lambda: hub))
     with TestClient(outer) as client:
