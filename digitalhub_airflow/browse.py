@@ -79,10 +79,9 @@ class Page:
 def scrub_url(url: str) -> str:
     """A URL without user, password, query or fragment: safe to show anyone."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    if not parts.netloc:  # runs:/..., sqlite:///...: nothing to hide but a query
+        return url.split("?", 1)[0].split("#", 1)[0]
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def list_projects(hub: DataHub) -> list[dict[str, Any]]:
@@ -138,6 +137,39 @@ def list_datasets(hub: DataHub, project: str) -> list[dict[str, Any]]:
                 }
             )
         return items
+
+
+def list_models(hub: DataHub, project: str) -> list[dict[str, Any]]:
+    """The project's trained models, newest first, with the exact versions they learnt from."""
+    from digitalhub_airflow.training.records import ModelEntity
+
+    require_current(hub.catalog)
+    validate_name(project, "project")
+    with hub.catalog.session() as session:
+        rows = session.scalars(
+            select(ModelEntity)
+            .where(ModelEntity.project == project)
+            .order_by(ModelEntity.created_at.desc(), ModelEntity.id.desc())
+            .limit(MAX_PAGE)
+        )
+        return [
+            {
+                "key": m.key,
+                "name": m.name,
+                "kind": m.kind,
+                "task": m.task,
+                "target": m.target,
+                "metrics": m.metrics,
+                "params": m.params,
+                "datasets": m.datasets,
+                "model_uri": scrub_url(m.model_uri),
+                "tracking_uri": scrub_url(m.tracking_uri),
+                "producer": m.producer,
+                "created_by": m.created_by,
+                "created_at": m.created_at.isoformat(),
+            }
+            for m in rows
+        ]
 
 
 def dataset_summary(hub: DataHub, key: Key) -> dict[str, Any]:

@@ -57,6 +57,13 @@ def datasets(hub: Hub, project: str) -> dict[str, Any]:
     return {"items": items, "total": len(items)}
 
 
+@reads.get("/projects/{project}/models")
+def models(hub: Hub, project: str) -> dict[str, Any]:
+    """Trained models (MLflow runs) with metrics and the dataset versions they used."""
+    items = browse.list_models(hub, project)
+    return {"items": items, "total": len(items)}
+
+
 @reads.get(DATASET)
 def dataset(hub: Hub, key: DatasetKey) -> dict[str, Any]:
     return browse.dataset_summary(hub, key)

@@ -63,10 +63,11 @@ def layout(graph: dict[str, Any], href_of: Callable[[dict[str, Any]], str | None
         row = rows.get(col, 0)
         rows[col] = row + 1
         sub = node["key"].removeprefix("store://")
+        label = str(node.get("label") or node["key"])
         placed[node["key"]] = PlacedNode(
             key=node["key"],
-            label=str(node.get("label") or node["key"]),
-            sub=sub if len(sub) <= 32 else sub[:31] + "…",
+            label=_fit(label, 26),
+            sub=_fit(sub, 32),
             kind=str(node.get("type") or ""),
             x=MARGIN + (col - first) * (NODE_W + COL_GAP),
             y=MARGIN + row * (NODE_H + ROW_GAP),
@@ -85,6 +86,11 @@ def layout(graph: dict[str, Any], href_of: Callable[[dict[str, Any]], str | None
         if start in placed and end in placed:
             drawing.paths.append(_path(placed[start], placed[end]))
     return drawing
+
+
+def _fit(text: str, chars: int) -> str:
+    """Text cut to what a node box holds (the full key is in the node's tooltip)."""
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def _path(a: PlacedNode, b: PlacedNode) -> str:

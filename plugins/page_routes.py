@@ -130,7 +130,10 @@ def projects_page(request: Request, hub: Hub) -> HTMLResponse:
 @router.get("/projects/{project}")
 def project_page(request: Request, hub: Hub, project: str) -> HTMLResponse:
     datasets = browse.list_datasets(hub, project)
-    return render(request, "project.html", title=project, project=project, datasets=datasets)
+    models = browse.list_models(hub, project)
+    return render(
+        request, "project.html", title=project, project=project, datasets=datasets, models=models
+    )
 
 
 @router.get("/datasets/{project}/{kind}/{name}")

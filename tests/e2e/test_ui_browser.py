@@ -73,8 +73,10 @@ def free_port() -> int:
 @dataclass
 class Standalone:
     url: str
-    run_id: str
+    run_id: str  # of dhub_ingest_wine
     log: Path
+    events_key: str  # the version dhub_wait_for_version's CommitDatasetOperator wrote
+    events_run_id: str
 
 
 def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 420) -> None:
@@ -126,8 +128,14 @@ def standalone(
         "no_proxy": "127.0.0.1,localhost",
     }
     airflow.run("dags", "test", "dhub_ingest_wine", env=env)
+    events = root / "events.csv"
+    events.write_text("id,kind\n1,click\n", encoding="utf-8")
+    airflow.run(
+        "dags", "test", "dhub_wait_for_version", env={**env, "DHUB_TEST_SOURCE": str(events)}
+    )
     with DataHub(Catalog(catalog_url), LocalBlobStore(dhub_home / "store")) as hub:
         run_id = hub.log("store://demo/dataitem/table/wine")[0].producer["run_id"]
+        events_version = hub.log("store://demo/dataitem/table/events")[0]
 
     log = root / "standalone.log"
     child_env = {k: v for k, v in airflow.env(env).items() if k != "DHUB_CATALOG_SCHEMA"}
@@ -143,7 +151,7 @@ def standalone(
     try:
         wait_for(f"{url}/api/v2/monitor/health", proc, log)
         wait_for(f"{url}/auth/login", proc, log)
-        yield Standalone(url, run_id, log)
+        yield Standalone(url, run_id, log, events_version.key, events_version.producer["run_id"])
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -184,6 +192,23 @@ def test_api_needs_a_token_from_airflow(standalone: Standalone) -> None:
     ours = next(p for p in plugins["plugins"] if p["name"] == "digitalhub")
     assert {v["destination"] for v in ours["external_views"]} == {"nav", "dag_run", "task_instance"}
     assert ours["fastapi_apps"][0]["url_prefix"] == "/dhub"
+
+
+def test_task_instance_link_opens_the_version_the_operator_wrote(standalone: Standalone) -> None:
+    status, login = http("POST", f"{standalone.url}/auth/token", login_body("viewer"))
+    run = urllib.parse.quote(standalone.events_run_id, safe="")
+    links = (
+        f"{standalone.url}/api/v2/dags/dhub_wait_for_version/dagRuns/{run}"
+        "/taskInstances/commit/links"
+    )
+    status, found = http("GET", links, token=login["access_token"])
+    assert status == 200, found
+    version_id = standalone.events_key.rsplit(":", 1)[1]
+    assert found["Catalog"] == f"/dhub/ui/datasets/demo/table/events/versions/{version_id}"
+    request = urllib.request.Request(f"{standalone.url}{found['Catalog']}")
+    request.add_header("Authorization", f"Bearer {login['access_token']}")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert standalone.events_key in response.read().decode()
 
 
 def login_body(user: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from digitalhub_airflow.catalog.models import AliasEvent
 from digitalhub_airflow.quality.state import set_state
 from digitalhub_airflow.versions import QUARANTINED
-from tests.ui_testlib import CLEAN, WINE, CatalogClient, Sample, open_catalog, populate
+from tests.ui_testlib import CLEAN, PRODUCER, WINE, CatalogClient, Sample, open_catalog, populate
 
 API = "/dhub/api/v1"
 WINE_API = f"{API}/datasets/demo/table/wine"
@@ -283,3 +283,42 @@ def test_version_shows_validation_failures_and_profile_histograms(
     assert 'aria-label="histogram of score"' in page
     assert page.count('<rect class="bar"') >= 20
     assert 'class="badge q-warned"' in api.ok("/dhub/ui/datasets/demo/table/wine")
+
+
+def test_models_list_their_metrics_and_training_data_without_credentials(
+    api: CatalogClient, hub, sample: Sample
+) -> None:
+    from digitalhub_airflow.training.model_catalog import ModelRecord, record_model
+
+    key = "store://demo/model/mlflow/wine-clf:0123456789abcdef0123456789abcdef"
+    record_model(
+        hub,
+        ModelRecord(
+            key=key,
+            project="demo",
+            name="wine-clf",
+            run_id="0123456789abcdef0123456789abcdef",
+            experiment_id="1",
+            tracking_uri="http://trainer:tracking-pass-123@mlflow.internal:5000",
+            model_uri="runs:/0123456789abcdef0123456789abcdef/model",
+            entrypoint="train.py",
+            code_digest="c0de",
+            cache_key="cafe",
+            params={"max_depth": 3},
+            metrics={"accuracy": 0.93},
+            datasets=[sample.wine[2]],
+            target="score",
+            task="regression",
+            producer={**PRODUCER, "task_id": "train"},
+        ),
+    )
+    [model] = api.ok(f"{API}/projects/demo/models")["items"]
+    assert model["key"] == key and model["metrics"] == {"accuracy": 0.93}
+    assert model["datasets"] == [sample.wine[2]]
+    assert model["tracking_uri"] == "http://mlflow.internal:5000"
+    page = api.ok("/dhub/ui/projects/demo")
+    assert "wine-clf" in page and "accuracy 0.93" in page
+    assert "tracking-pass-123" not in page + json.dumps(api.ok(f"{API}/projects/demo/models"))
+    assert (
+        f'href="/dhub/ui/datasets/demo/table/wine/versions/{sample.wine[2].split(":")[-1]}"' in page
+    )
