@@ -26,7 +26,6 @@ from digitalhub_airflow.settings import current_user
 
 CONSUMES = "consumes"
 PRODUCED_BY = "produced_by"
-RUN_OF = "run_of"
 #: Relations that point upstream; lineage walks only these.
 UPSTREAM_RELATIONS = (PRODUCED_BY, CONSUMES)
 

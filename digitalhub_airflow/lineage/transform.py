@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from digitalhub_airflow.errors import InvalidSourceError, NotFoundError, TransformError
-from digitalhub_airflow.keys import as_dataset_key
+from digitalhub_airflow.keys import as_dataset_key, as_key
 from digitalhub_airflow.lineage.runs import (
     FAILED,
     SUCCESS,
@@ -156,15 +156,8 @@ def run_transform(
         cached = find_cached(session, spec.cache_key)
         reused = (cached.key, cached.output) if cached is not None else None
     if reused is not None:
-        try:
-            output = hub.resolve(reused[1])
-        except NotFoundError:
-            output = None
+        output = reuse_output(hub, run_key, reused, input_keys)
         if output is not None:
-            with hub.catalog.session() as session:
-                outcome = RunOutcome(SUCCESS, input_keys, [output.key], cache_hit=True)
-                outcome.reused_run = reused[0]
-                finish_run(session, run_key, outcome)
             return TransformResult(run_key, output, pinned, cache_hit=True, created=False)
     try:
         data = compute(hub, transform, pinned)
@@ -185,6 +178,31 @@ def run_transform(
     with hub.catalog.session() as session:
         finish_run(session, run_key, RunOutcome(SUCCESS, input_keys, [result.key]))
     return TransformResult(run_key, result.version, pinned, False, result.created)
+
+
+def reuse_output(
+    hub: Any, run_key: str, reused: tuple[str, str], input_keys: list[str]
+) -> VersionInfo | None:
+    """Finish a cache hit: the earlier output becomes ``latest`` again, as re-committing
+    the same content would make it; ``None`` if that version no longer resolves."""
+    from digitalhub_airflow.commit import move_alias
+    from digitalhub_airflow.settings import current_user
+    from digitalhub_airflow.versions import LATEST, find_dataset, resolve, to_info
+
+    reused_run, output_key = reused
+    with hub.catalog.session() as session:
+        key = as_key(output_key)
+        try:
+            version = resolve(session, key)
+        except NotFoundError:
+            return None
+        find_dataset(session, key, lock=True)
+        move_alias(session, version.dataset_id, LATEST, version.id, current_user())
+        outcome = RunOutcome(SUCCESS, input_keys, [output_key], cache_hit=True)
+        outcome.reused_run = reused_run
+        finish_run(session, run_key, outcome)
+        session.flush()
+        return to_info(session, version)
 
 
 def content_version_id(data: Any) -> str:

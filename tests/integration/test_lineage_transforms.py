@@ -61,8 +61,10 @@ def test_transform_records_run_edges_and_hits_the_cache(hub: DataHub, raw: str) 
     assert run["outputs"] == [first.output.key]
     assert run["transform"]["function"].endswith(":doubled") and run["code_digest"]
 
+    hub.commit(DOUBLED, pd.DataFrame({"group": ["z"], "value": [0]}))  # by hand, meanwhile
     again = run_transform(hub, python(), spec("double", "a2" * 8))
     assert again.cache_hit and again.output.key == first.output.key
+    assert hub.resolve(DOUBLED).key == first.output.key  # latest is the reused output again
     hit = get_run(hub, again.run)
     assert hit["cache_hit"] and hit["reused_run"] == first.run and hit["inputs"] == [raw]
     assert hit["outputs"] == []  # the version was produced by the first run only
