@@ -4,6 +4,11 @@ Every dataset has one stable identity: namespace ``store://<project>``, name
 ``dataitem/<kind>/<name>``; the exact version is the DatasetVersion facet. Schema,
 the physical blobs (Symlinks; never credentials), output statistics and data quality
 ride along. Imports of the provider and client are lazy: DAG files never pay for them.
+
+Events go wherever the provider's transport says: a file in the embedded default
+(``AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "file", "log_file_path": "…", "append": true}'``),
+Marquez over HTTP in a real deployment
+(``'{"type": "http", "url": "http://marquez:5000", "endpoint": "api/v1/lineage"}'``).
 """
 
 from __future__ import annotations
