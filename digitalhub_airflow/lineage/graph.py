@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from digitalhub_airflow.catalog.models import Dataset, Project, Version
 from digitalhub_airflow.errors import InvalidKeyError
-from digitalhub_airflow.keys import as_key, parse_key
+from digitalhub_airflow.keys import parse_key
 from digitalhub_airflow.lineage.records import Relationship, Run
 from digitalhub_airflow.lineage.runs import UPSTREAM_RELATIONS, load_run
 
@@ -171,7 +171,7 @@ def lineage_graph(hub: Any, key: str, direction: str = "both", depth: int = 5) -
     if not 1 <= depth <= MAX_DEPTH:
         raise InvalidKeyError(f"depth must be between 1 and {MAX_DEPTH}, not {depth}")
     require_current(hub.catalog)
-    root = root_key(hub, str(as_key(key)) if str(key).startswith("store://") else key)
+    root = root_key(hub, str(key))
     graph = LineageGraph(root)
     with hub.catalog.session() as session:
         distances = {root: 0}
