@@ -55,6 +55,17 @@ def catalog_url_from_connection(conn: Any) -> tuple[str, str | None]:
     )
 
 
+def aws_store_url(conn: Any) -> str:
+    """The ``s3://bucket/prefix`` an aws connection names in its extra ``store_url``."""
+    url = (conn.extra_dejson or {}).get("store_url", "")
+    if not url.startswith("s3://"):
+        raise ValueError(
+            f"connection {conn.conn_id!r} is an aws connection without an "
+            "extra 'store_url' naming the store (s3://bucket/prefix)"
+        )
+    return url
+
+
 class DigitalHubHook(BaseHook):
     """Builds the catalog + store pair an operator works on."""
 
@@ -93,6 +104,50 @@ class DigitalHubHook(BaseHook):
             Catalog(catalog_url, schema), store, HashCache(settings.hash_cache_path), client
         )
 
+    def worker_environment(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Where a separate process (a pod, a subprocess) finds this catalog and store.
+
+        Returns ``(settings, secrets)``: ``settings`` may be written into a pod spec;
+        ``secrets`` (the catalog password, S3 keys) must not be — a pod gets them from a
+        Kubernetes Secret, a local subprocess in its own environment only.
+        """
+        from sqlalchemy.engine import make_url
+
+        settings = load_settings()
+        env = {"DHUB_CATALOG_URL": settings.catalog_url, "DHUB_STORE_URL": settings.store_url}
+        secrets: dict[str, str] = {}
+        if settings.catalog_schema:
+            env["DHUB_CATALOG_SCHEMA"] = settings.catalog_schema
+        if settings.s3_endpoint_url:
+            env["AWS_ENDPOINT_URL_S3"] = settings.s3_endpoint_url
+        conn = self._connection(self.catalog_conn_id)
+        if conn is not None:
+            env["DHUB_CATALOG_URL"], schema = catalog_url_from_connection(conn)
+            if schema:
+                env["DHUB_CATALOG_SCHEMA"] = schema
+        url = make_url(env["DHUB_CATALOG_URL"])
+        if url.password:
+            secrets["PGPASSWORD"] = str(url.password)
+            without = url._replace(password=None)  # URL.set() ignores None
+            env["DHUB_CATALOG_URL"] = without.render_as_string(hide_password=False)
+        conn = self._connection(self.store_conn_id)
+        if conn is not None and conn.conn_type == "aws":
+            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+            aws = S3Hook(aws_conn_id=self.store_conn_id)
+            env["DHUB_STORE_URL"] = aws_store_url(conn)
+            endpoint = aws.conn_config.get_service_endpoint_url(service_name="s3")
+            if endpoint:
+                env["AWS_ENDPOINT_URL_S3"] = endpoint
+            credentials = aws.get_credentials()
+            secrets["AWS_ACCESS_KEY_ID"] = credentials.access_key
+            secrets["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
+            if credentials.token:
+                secrets["AWS_SESSION_TOKEN"] = credentials.token
+        elif conn is not None:
+            env["DHUB_STORE_URL"] = conn.host or (conn.extra_dejson or {}).get("path") or ""
+        return env, secrets
+
     def _store(self, settings: Any) -> tuple[Any, Any]:
         from digitalhub_airflow.store import open_store, s3_client
 
@@ -104,12 +159,7 @@ class DigitalHubHook(BaseHook):
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
             aws = S3Hook(aws_conn_id=self.store_conn_id)
-            url = extra.get("store_url", "")
-            if not url.startswith("s3://"):
-                raise ValueError(
-                    f"connection {self.store_conn_id!r} is an aws connection without an "
-                    "extra 'store_url' naming the store (s3://bucket/prefix)"
-                )
+            url = aws_store_url(conn)
             endpoint = aws.conn_config.get_service_endpoint_url(service_name="s3")
             client = s3_client(endpoint, session=aws.get_session())
             return open_store(url, client=client), client

@@ -13,7 +13,7 @@ test to assert on, and objects live in memory with the lifecycle a test needs:
   (``observedGeneration``, ``updatedReplicas``…), so rollout watchers finish;
 - server-side apply (``PATCH`` with ``application/apply-patch+yaml``) creates or replaces.
 
-The image is never pulled: the container command runs with this machine's Python.
+The image is never pulled: the container's ``python`` is the Python running the tests.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -118,18 +119,18 @@ class KubeApiServer:
 
     def kubeconfig(self) -> dict[str, Any]:
         """A kubeconfig for this server (a bearer token the test can look for)."""
+        return self.kubeconfig_for(self.url)
+
+    @staticmethod
+    def kubeconfig_for(url: str) -> dict[str, Any]:
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "standin", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "standin", "cluster": {"server": url}}],
             "users": [{"name": "standin", "user": {"token": "standin-token"}}],
             "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "standin"}}],
             "current-context": "standin",
         }
-
-    def write_kubeconfig(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.kubeconfig()))
-        return path
 
     # -- assertions helpers --------------------------------------------------------------
     def calls(self, method: str, path_regex: str) -> list[Request]:
@@ -288,7 +289,11 @@ class KubeApiServer:
             pod["status"] = _pod_status("Succeeded", container["name"], 0)
             return
         argv = [*container.get("command", []), *container.get("args", [])]
-        env = {**os.environ, **self._container_env(ns, container)}
+        if argv and argv[0] in ("python", "python3"):  # the image's Python is this one
+            argv[0] = sys.executable
+        # A container sees only what its spec gives it (plus what runs Python here).
+        base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+        env = {**base, **self._container_env(ns, container)}
 
         def run() -> None:
             result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)

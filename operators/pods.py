@@ -1,0 +1,158 @@
+"""``DigitalHubPodOperator``: a ``python -m`` workload in a Kubernetes pod, or locally.
+
+The pod gets a resource profile (limits, node selector, tolerations), the catalog and
+store settings of this deployment as plain environment variables, and the credentials
+(catalog password, S3 keys, tracking tokens) only as references to a Kubernetes Secret,
+never inline in the pod spec. Without a Kubernetes connection the same module runs as a
+local subprocess, with the credentials in that process's environment alone, so a DAG
+written for a GPU cluster also runs on a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.secret import Secret
+
+from digitalhub_airflow.errors import InvalidSourceError
+from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
+from digitalhub_airflow.operators.base import DigitalHubOperator
+from digitalhub_airflow.resource_profiles import ResourceProfile, get_profile
+
+DEFAULT_IMAGE = "ghcr.io/digitalhub-airflow/worker:latest"
+
+
+class WorkloadError(InvalidSourceError):
+    """A pod workload that cannot run as configured, or that exited with an error."""
+
+
+def pod_fields(profile: ResourceProfile) -> dict[str, Any]:
+    """KubernetesPodOperator arguments for a resource profile."""
+    from kubernetes.client import models as k8s
+
+    return {
+        "container_resources": k8s.V1ResourceRequirements(
+            requests=profile.requests or None, limits=profile.limits or None
+        ),
+        "node_selector": dict(profile.node_selector) or None,
+        "tolerations": [k8s.V1Toleration(**t) for t in profile.tolerations] or None,
+    }
+
+
+def _embedded(settings: dict[str, str]) -> list[str]:
+    """Settings a pod on another machine could not reach: a SQLite file, a local folder."""
+    problems = []
+    if settings.get("DHUB_CATALOG_URL", "").startswith("sqlite"):
+        problems.append("the catalog is the embedded SQLite file")
+    if not settings.get("DHUB_STORE_URL", "").startswith("s3://"):
+        problems.append("the store is a local folder")
+    return problems
+
+
+class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
+    """Run ``python -m <module> <module_args>`` in a pod sized by a resource profile.
+
+    :param module: the Python module to run (``python -m``) in the container image.
+    :param module_args: its arguments (templated, as ``arguments``).
+    :param resource_profile: a profile name (``cpu-small``, ``1xa100``…, see
+        :mod:`digitalhub_airflow.resource_profiles`).
+    :param credentials_secret: the Kubernetes Secret holding the credentials the workload
+        needs, under the environment variable names as keys (``PGPASSWORD``,
+        ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``MLFLOW_TRACKING_TOKEN``…).
+    :param kubernetes_conn_id: without this connection the module runs locally.
+    """
+
+    template_fields: Sequence[str] = (*KubernetesPodOperator.template_fields, "credentials_secret")
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        module_args: Sequence[str] = (),
+        resource_profile: str = "cpu-small",
+        profiles_file: str | None = None,
+        credentials_secret: str | None = None,
+        image: str = DEFAULT_IMAGE,
+        kubernetes_conn_id: str = "kubernetes_default",
+        **kwargs: Any,
+    ) -> None:
+        self.profile = get_profile(resource_profile, profiles_file)
+        kwargs.setdefault("name", kwargs["task_id"].replace("_", "-").lower())
+        kwargs.setdefault("get_logs", True)
+        super().__init__(
+            image=image,
+            cmds=["python", "-m", module],
+            arguments=list(module_args),
+            kubernetes_conn_id=kubernetes_conn_id,
+            **pod_fields(self.profile),
+            **kwargs,
+        )
+        self.module = module
+        self.credentials_secret = credentials_secret
+
+    # KubernetesPodOperator's own ``hook`` (the Kubernetes one) wins over the catalog hook.
+    hook = KubernetesPodOperator.hook
+
+    def workload_environment(self) -> tuple[dict[str, str], dict[str, str]]:
+        """``(settings, secrets)`` for the workload; subclasses add their services'."""
+        return DigitalHubHook(self.catalog_conn_id, self.store_conn_id).worker_environment()
+
+    def has_cluster(self) -> bool:
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            BaseHook.get_connection(self.kubernetes_conn_id)
+        except AirflowNotFoundException:
+            return False
+        return True
+
+    def execute(self, context: Any) -> Any:
+        settings, secrets = self.workload_environment()
+        if not self.has_cluster():
+            self.log.info(
+                "no connection %r: running %s as a local process",
+                self.kubernetes_conn_id,
+                self.module,
+            )
+            return self.run_locally({**settings, **secrets})
+        problems = _embedded(settings)
+        if problems:
+            raise WorkloadError(
+                f"a pod cannot reach this deployment: {'; '.join(problems)}. Configure the "
+                "dhub_catalog (postgres) and dhub_store (aws) connections"
+            )
+        if secrets and not self.credentials_secret:
+            raise WorkloadError(
+                f"the workload needs credentials ({', '.join(sorted(secrets))}) and they are "
+                "never written into a pod spec: name the Kubernetes Secret holding them "
+                "with credentials_secret="
+            )
+        from kubernetes.client import models as k8s
+
+        self.env_vars = [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(settings.items())]
+        self.secrets = [
+            *self.secrets,
+            *(Secret("env", name, self.credentials_secret, name) for name in sorted(secrets)),
+        ]
+        return super().execute(context)
+
+    def run_locally(self, env: dict[str, str]) -> None:
+        """The same module in a subprocess; its output goes to the task log."""
+        argv = [sys.executable, "-m", self.module, *(self.arguments or [])]
+        process = subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for line in process.stdout or ():
+            self.log.info("%s", line.rstrip())
+        if process.wait() != 0:
+            raise WorkloadError(f"{self.module} exited with code {process.returncode}")

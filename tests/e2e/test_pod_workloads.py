@@ -1,0 +1,151 @@
+"""Pod workloads in real Airflow against an HTTP-level stand-in of the Kubernetes API:
+the pod spec (profile, settings, Secret references) as the API server receives it, and
+the workload really running with the credentials it got from the Secret."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+from sqlalchemy.engine import make_url
+
+from digitalhub_airflow.errors import NotFoundError
+from tests.conftest import Backend, RealServices
+from tests.e2e.conftest import AirflowEnv
+from tests.e2e.test_airflow_dags import catalog_env
+from tests.kube_apiserver import KubeApiServer
+
+pytestmark = pytest.mark.e2e
+DAG = "dhub_pod_workload"
+SECRET = "dhub-credentials"
+PODS = r"/api/v1/namespaces/ml/pods"
+
+
+@pytest.fixture
+def kube() -> Iterator[KubeApiServer]:
+    server = KubeApiServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def real_backend(
+    real_services: RealServices, pg_schema: str, s3_bucket: str, tmp_path: Path
+) -> Backend:
+    home = tmp_path / "dhub-home"
+    home.mkdir()
+    store = f"s3://{s3_bucket}/store"
+    backend = Backend("real", real_services.pg_url, pg_schema, store, home, real_services)
+    with backend.hub() as hub:
+        hub.init()
+    return backend
+
+
+def task_env(backend: Backend, kube: KubeApiServer | None) -> dict[str, str]:
+    """Connections only: no credential in the task's own environment variables."""
+    env = catalog_env(backend)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3"):
+        env.pop(name, None)
+    if kube is not None:
+        conn = {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(kube.kubeconfig())}}
+        env["AIRFLOW_CONN_KUBERNETES_DEFAULT"] = json.dumps(conn)
+    return env
+
+
+def secrets_of(backend: Backend) -> dict[str, str]:
+    assert backend.services is not None
+    return {
+        "PGPASSWORD": str(make_url(backend.catalog_url).password),
+        "AWS_ACCESS_KEY_ID": backend.services.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": backend.services.s3_secret_key,
+    }
+
+
+def run_dag(airflow: AirflowEnv, env: dict[str, str], target: str, source: Path, check: bool):
+    conf = json.dumps({"target": target, "source": str(source)})
+    return airflow.run("dags", "test", DAG, "-c", conf, env=env, check=check)
+
+
+def test_pod_spec_carries_profile_and_settings_with_credentials_only_by_secret_reference(
+    airflow: AirflowEnv, real_backend: Backend, kube: KubeApiServer, csv_file: Path
+) -> None:
+    secrets = secrets_of(real_backend)
+    kube.put_secret("ml", SECRET, secrets)
+
+    run_dag(airflow, task_env(real_backend, kube), "demo/podtable", csv_file, check=True)
+
+    created = kube.calls("POST", PODS)
+    assert len(created) == 2
+    gpu_pod, cpu_pod = (c.body for c in created)
+    for pod in (gpu_pod, cpu_pod):
+        kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
+        text = json.dumps(pod)
+        assert secrets["AWS_ACCESS_KEY_ID"] not in text
+        assert secrets["AWS_SECRET_ACCESS_KEY"] not in text
+        assert f":{secrets['PGPASSWORD']}@" not in text
+        container = pod["spec"]["containers"][0]
+        assert container["command"] == ["python", "-m", "digitalhub_airflow.cli"]
+        env = {e["name"]: e for e in container["env"]}
+        assert {n: e["valueFrom"]["secretKeyRef"] for n, e in env.items() if "valueFrom" in e} == {
+            name: {"name": SECRET, "key": name} for name in secrets
+        }
+        assert env["DHUB_STORE_URL"]["value"] == real_backend.store_url
+        assert env["DHUB_CATALOG_SCHEMA"]["value"] == real_backend.catalog_schema
+        catalog_url = make_url(env["DHUB_CATALOG_URL"]["value"])
+        assert catalog_url.username and catalog_url.password is None
+    gpu = gpu_pod["spec"]["containers"][0]
+    assert gpu["args"] == ["commit", "demo/podtable", str(csv_file)]
+    assert gpu["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert gpu_pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in gpu_pod[
+        "spec"
+    ]["tolerations"]
+    assert "nvidia.com/gpu" not in cpu_pod["spec"]["containers"][0]["resources"]["limits"]
+    # Each pod was watched to completion, then deleted.
+    for pod in (gpu_pod, cpu_pod):
+        name = pod["metadata"]["name"]
+        assert kube.calls("DELETE", f"{PODS}/{name}")
+        assert kube.get("pods", "ml", name) is None
+    # The workloads really ran, reaching PostgreSQL and S3 with the Secret's credentials.
+    with real_backend.hub() as hub:
+        for name in ("podtable", "podtable-deferred"):
+            info = hub.resolve(f"store://demo/dataitem/table/{name}")
+            assert info.row_count == 3
+
+
+def test_without_the_secret_the_pod_cannot_reach_the_catalog_and_the_task_fails(
+    airflow: AirflowEnv, real_backend: Backend, kube: KubeApiServer, csv_file: Path
+) -> None:
+    result = run_dag(airflow, task_env(real_backend, kube), "demo/nosecret", csv_file, check=False)
+    assert result.returncode != 0
+    assert kube.calls("POST", PODS)
+    assert "no password supplied" in result.stdout + result.stderr  # the pod's own error
+    with real_backend.hub() as hub, pytest.raises(NotFoundError):
+        hub.resolve("store://demo/dataitem/table/nosecret")
+
+
+def test_without_a_kubernetes_connection_the_workload_runs_as_a_local_process(
+    airflow: AirflowEnv, backend: Backend, kube: KubeApiServer, csv_file: Path
+) -> None:
+    with backend.hub() as hub:
+        hub.init()
+    run_dag(airflow, task_env(backend, None), "demo/localtable", csv_file, check=True)
+    assert kube.requests == []
+    with backend.hub() as hub:
+        for name in ("localtable", "localtable-deferred"):
+            assert hub.resolve(f"store://demo/dataitem/table/{name}").row_count == 3
+
+
+def test_a_pod_cannot_use_the_embedded_catalog(
+    airflow: AirflowEnv, tmp_path: Path, kube: KubeApiServer, csv_file: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    backend = Backend("embedded", f"sqlite:///{home / 'c.sqlite'}", None, str(home / "s"), home)
+    result = run_dag(airflow, task_env(backend, kube), "demo/embedded", csv_file, check=False)
+    assert result.returncode != 0
+    assert "a pod cannot reach this deployment" in result.stdout + result.stderr
+    assert kube.requests == []
