@@ -23,11 +23,27 @@ from digitalhub_airflow.operators.assets import producer_of
 from digitalhub_airflow.operators.base import DigitalHubOperator
 
 PARENT_RUN_XCOM = "parent_run_id"
+DATASET_XCOM = "dataset"
 
 
 def parent_run_of(plan_task_id: str) -> str:
     """Template resolving to the parent MLflow run a ``PlanSearchOperator`` opened."""
     return f"{{{{ ti.xcom_pull(task_ids='{plan_task_id}', key='{PARENT_RUN_XCOM}') }}}}"
+
+
+def dataset_of(plan_task_id: str) -> str:
+    """Template resolving to the exact dataset version a ``PlanSearchOperator`` pinned,
+    so every configuration of a search trains on the same bytes."""
+    return f"{{{{ ti.xcom_pull(task_ids='{plan_task_id}', key='{DATASET_XCOM}') }}}}"
+
+
+def triggering_version(context: Any, dataset: str) -> str | None:
+    """The version key the Asset event that triggered this run carries, if any."""
+    events = context.get("triggering_asset_events") or {}
+    for asset, asset_events in events.items():
+        if getattr(asset, "uri", None) == dataset and asset_events:
+            return (asset_events[-1].extra or {}).get("version_key")
+    return None
 
 
 def airflow_tags(context: Any) -> dict[str, str]:
@@ -145,11 +161,13 @@ class PlanSearchOperator(_TrainingOperator):
     :param strategy: ``grid`` (every combination of ``space``), ``random`` (``n``
         draws with ``seed``) or ``automl`` (default grids of the estimator families
         for ``task``; ``families`` narrows them).
+    :param dataset: pinned once to an exact version (the triggering Asset event's,
+        else the one ``dataset`` resolves to now) for every configuration to train on.
     Returns the list of parameter dicts to ``.expand(params=...)`` over; the parent
-    run id goes to XCom ``parent_run_id`` (see :func:`parent_run_of`).
+    run id and the pinned version go to XCom (see :func:`parent_run_of`, :func:`dataset_of`).
     """
 
-    template_fields: Sequence[str] = ("project", "name", "space", "experiment")
+    template_fields: Sequence[str] = ("project", "name", "space", "experiment", "dataset")
     template_fields_renderers: ClassVar[dict[str, str]] = {"space": "json"}
 
     def __init__(
@@ -162,9 +180,11 @@ class PlanSearchOperator(_TrainingOperator):
         task: str = "classification",
         families: Sequence[str] | None = None,
         experiment: str | None = None,
+        dataset: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dataset = dataset
         self.strategy = strategy
         self.space = space or {}
         self.n = n
@@ -181,6 +201,12 @@ class PlanSearchOperator(_TrainingOperator):
             self.strategy, self.space, n=self.n, seed=self.seed, task=self.task,
             families=self.families,
         )  # fmt: skip
+        if self.dataset:
+            with self.hook.get_hub() as hub:
+                pinned = self.task_io.read(
+                    hub.resolve(triggering_version(context, self.dataset) or self.dataset)
+                )
+            context["ti"].xcom_push(key=DATASET_XCOM, value=pinned.key)
         tracking = self.mlflow.tracking()
         with tracking_session(tracking) as client:
             experiment = self.experiment or f"{self.project}.{self.name}"

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from digitalhub_airflow.errors import TrainingInputError
+from digitalhub_airflow.errors import NotFoundError, TrainingInputError
 from digitalhub_airflow.keys import validate_name
 from digitalhub_airflow.training.data import evaluation_frame
 from digitalhub_airflow.training.metrics import get_metric, is_better
@@ -98,6 +98,31 @@ def champion_version(client: MlflowClient, name: str, alias: str) -> str | None:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
             return None
         raise
+
+
+def describe_champion(
+    hub: DataHub, tracking: TrackingConfig, project: str, name: str, alias: str = CHAMPION
+) -> dict[str, Any]:
+    """The model ``alias`` points at: registry version, gate metric and its training data."""
+    from digitalhub_airflow.training.model_catalog import get_model
+
+    registered = registered_model_name(project, name)
+    with tracking_session(tracking) as client:
+        version = champion_version(client, registered, alias)
+        if version is None:
+            raise NotFoundError(f"model {registered} has no @{alias}")
+        details = client.get_model_version(registered, version)
+        run = client.get_run(details.run_id)
+    record = get_model(hub, run.data.tags[TAG_MODEL_KEY])
+    return {
+        "registered_name": registered,
+        "version": version,
+        "model_key": record.key,
+        "metric": details.tags.get("dhub.gate.metric"),
+        "value": float(details.tags.get("dhub.gate.candidate_value", "nan")),
+        "evaluation_dataset": details.tags.get("dhub.gate.evaluation_dataset"),
+        "trained_on": record.datasets,
+    }
 
 
 def _evaluate(name: str, version: str, metric: str, x: Any, y: Any) -> float:

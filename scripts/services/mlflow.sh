@@ -81,16 +81,18 @@ cmd_start() {
     port="${DHUB_MLFLOW_PORT:-$(free_port)}"
     pg_url="${DHUB_TEST_PG_URL%/*}/$DB"
     log "mlflow server on $LOOPBACK:$port (backend $DB, artifacts s3://$BUCKET/artifacts)"
+    # The subshell execs into the server (no shell lingers holding the lock on fd 9);
+    # setsid makes the server and its workers one process group for `stop`.
     (
-        cd "$STATE"
-        export MLFLOW_S3_ENDPOINT_URL="$DHUB_TEST_S3_ENDPOINT"
-        export AWS_ACCESS_KEY_ID="$DHUB_TEST_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$DHUB_TEST_S3_SECRET_KEY"
-        export AWS_DEFAULT_REGION=us-east-1 MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true
-        run_closed_fds setsid "$PYTHON" -m mlflow server --backend-store-uri "$pg_url" \
+        cd "$STATE" || exit 1
+        exec env MLFLOW_S3_ENDPOINT_URL="$DHUB_TEST_S3_ENDPOINT" \
+            AWS_ACCESS_KEY_ID="$DHUB_TEST_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$DHUB_TEST_S3_SECRET_KEY" \
+            AWS_DEFAULT_REGION=us-east-1 MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true \
+            setsid "$PYTHON" -m mlflow server --backend-store-uri "$pg_url" \
             --artifacts-destination "s3://$BUCKET/artifacts" --host "$LOOPBACK" --port "$port" \
-            --workers 2 </dev/null >"$STATE/server.log" 2>&1 &
-        echo $! >"$STATE/pid"
-    )
+            --workers 2
+    ) </dev/null >"$STATE/server.log" 2>&1 9>&- &
+    echo $! >"$STATE/pid"
     printf '%s\n' "$port" >"$STATE/port"
     local i
     for ((i = 0; i < 240; i++)); do
