@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, literal, select, tuple_
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from digitalhub_airflow.catalog.models import Dataset, Project, Version
@@ -121,16 +121,16 @@ def describe_nodes(session: Session, keys: set[str]) -> dict[str, dict[str, Any]
         elif parsed.entity_type == "run":
             run_keys.append(key)
     if by_version:
-        # By dataset name and version id together, so the (dataset, version id) index
-        # serves the lookup: a version id alone is not indexed.
+        # Datasets by name first, then versions through the (dataset, version id) index:
+        # a version id alone is not indexed. Cross pairs are dropped by the lookup below.
         rows = session.execute(
             select(Project.name, Dataset.name, Version.version_id, Version.seq, Version.row_count)
             .join(Dataset, Dataset.project_id == Project.id)
             .join(Version, Version.dataset_id == Dataset.id)
             .where(
-                tuple_(Dataset.name, Version.version_id).in_(
-                    {(name, version) for _, name, version in by_version}
-                )
+                Project.name.in_({project for project, _, _ in by_version}),
+                Dataset.name.in_({name for _, name, _ in by_version}),
+                Version.version_id.in_({version for _, _, version in by_version}),
             )
         )
         for project, name, version_id, seq, rows_count in rows:
