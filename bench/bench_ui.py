@@ -21,6 +21,7 @@ Target: each page within 10x of the trivial page.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -128,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_note()
     revision = git_revision()
     requests = (args.requests or (50 if args.quick else 200)) * max(args.runs, 1)
+    for name in ("httpx", "httpx2"):  # one log line per request would swamp the table
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
