@@ -44,7 +44,7 @@ def dhub_train_wine() -> None:
         datasets=dataset_of("plan"),
         target="target",
         parent_run_id=parent_run_of("plan"),
-    ).expand(params=plan.output)
+    ).expand(hyperparameters=plan.output)
     SelectBestModelOperator(
         task_id="select",
         project=PROJECT,

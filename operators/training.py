@@ -6,7 +6,7 @@ A search is three tasks::
     plan = PlanSearchOperator(task_id="plan", strategy="grid", space={...}, ...)
     train = TrainModelOperator.partial(
         task_id="train", parent_run_id=parent_run_of("plan"), ...
-    ).expand(params=plan.output)
+    ).expand(hyperparameters=plan.output)
     SelectBestModelOperator(task_id="select", candidates=train.output, metric="accuracy", ...)
 
 Each mapped ``train`` task is one MLflow child run; Airflow runs them on whatever
@@ -72,7 +72,8 @@ class TrainModelOperator(_TrainingOperator):
     """Train ``entrypoint`` on exact dataset versions in an MLflow run; returns the outcome.
 
     :param entrypoint: ``package.module:function`` (runs anywhere) or a callable;
-        called as ``fn(data: TrainingData, params: dict)``, returns a fitted model.
+        called as ``fn(data: TrainingData, params: dict)`` with ``hyperparameters``,
+        returns a fitted model (``params`` is Airflow's own, for DAG params).
     :param datasets: dataset keys; the first is split into train/test.
     :param target: the target column. ``features``: columns to use (default: all others).
     :param task: ``classification`` or ``regression`` (which metrics are computed).
@@ -86,11 +87,11 @@ class TrainModelOperator(_TrainingOperator):
         "datasets",
         "target",
         "features",
-        "params",
+        "hyperparameters",
         "experiment",
         "parent_run_id",
     )
-    template_fields_renderers: ClassVar[dict[str, str]] = {"params": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"hyperparameters": "json"}
     ui_color = "#e8daef"
 
     def __init__(
@@ -101,7 +102,7 @@ class TrainModelOperator(_TrainingOperator):
         target: str,
         task: str = "classification",
         features: Sequence[str] | None = None,
-        params: dict[str, Any] | None = None,
+        hyperparameters: dict[str, Any] | None = None,
         experiment: str | None = None,
         test_size: float = 0.25,
         seed: int = 0,
@@ -116,7 +117,7 @@ class TrainModelOperator(_TrainingOperator):
         self.target = target
         self.task = task
         self.features = features
-        self.params = params or {}
+        self.hyperparameters = hyperparameters or {}
         self.experiment = experiment
         self.test_size = test_size
         self.seed = seed
@@ -136,7 +137,7 @@ class TrainModelOperator(_TrainingOperator):
             target=self.target,
             task=self.task,
             features=list(self.features) if self.features else None,
-            params=dict(self.params),
+            params=dict(self.hyperparameters),
             experiment=self.experiment,
             test_size=self.test_size,
             seed=self.seed,
@@ -163,7 +164,7 @@ class PlanSearchOperator(_TrainingOperator):
         for ``task``; ``families`` narrows them).
     :param dataset: pinned once to an exact version (the triggering Asset event's,
         else the one ``dataset`` resolves to now) for every configuration to train on.
-    Returns the list of parameter dicts to ``.expand(params=...)`` over; the parent
+    Returns the list of parameter dicts to ``.expand(hyperparameters=...)`` over; the parent
     run id and the pinned version go to XCom (see :func:`parent_run_of`, :func:`dataset_of`).
     """
 

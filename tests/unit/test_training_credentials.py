@@ -126,9 +126,16 @@ def test_training_operators_template_their_inputs() -> None:
 
     train = TrainModelOperator(
         task_id="t", project="demo", name="m", entrypoint="a.b:c", datasets=["{{ params.d }}"],
-        target="y", params={"n": "{{ params.n }}"}, parent_run_id=parent_run_of("plan"),
+        target="y", hyperparameters={"n": "{{ params.n }}"}, parent_run_id=parent_run_of("plan"),
     )  # fmt: skip
-    for field in ("datasets", "target", "params", "experiment", "parent_run_id", "entrypoint"):
+    for field in (
+        "datasets",
+        "target",
+        "hyperparameters",
+        "experiment",
+        "parent_run_id",
+        "entrypoint",
+    ):
         assert field in train.template_fields
     assert "xcom_pull(task_ids='plan', key='parent_run_id')" in train.parent_run_id
     select = SelectBestModelOperator(
