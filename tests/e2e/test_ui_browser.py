@@ -110,6 +110,11 @@ def standalone(
     with DataHub(Catalog(catalog_url), LocalBlobStore(dhub_home / "store")) as hub:
         hub.init()
         hub.commit("store://demo/dataitem/table/evil", evil, message=PAYLOAD)
+    # Only the DAGs used here: the test does not depend on every reference DAG parsing.
+    dags = root / "dags"
+    dags.mkdir()
+    for name in ("dhub_ingest_wine.py", "dhub_wait_for_version.py"):
+        shutil.copy(airflow.dags / name, dags / name)
     passwords = root / "passwords.json"
     passwords.write_text(json.dumps(PASSWORDS), encoding="utf-8")
     port = free_port()
@@ -119,6 +124,7 @@ def standalone(
         "DHUB_STORE_URL": str(dhub_home / "store"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
@@ -204,8 +210,9 @@ def test_task_instance_link_opens_the_version_the_operator_wrote(standalone: Sta
     status, found = http("GET", links, token=login["access_token"])
     assert status == 200, found
     version_id = standalone.events_key.rsplit(":", 1)[1]
-    assert found["Catalog"] == f"/dhub/ui/datasets/demo/table/events/versions/{version_id}"
-    request = urllib.request.Request(f"{standalone.url}{found['Catalog']}")
+    link = found["extra_links"]["Catalog"]
+    assert link == f"/dhub/ui/datasets/demo/table/events/versions/{version_id}"
+    request = urllib.request.Request(f"{standalone.url}{link}")
     request.add_header("Authorization", f"Bearer {login['access_token']}")
     with urllib.request.urlopen(request, timeout=60) as response:
         assert standalone.events_key in response.read().decode()
