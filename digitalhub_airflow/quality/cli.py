@@ -10,6 +10,7 @@ from typing import Any
 from digitalhub_airflow.cli_support import AddCommand, emit, human_size
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.quality.drift import STATUSES, Thresholds
+from digitalhub_airflow.quality.validate import ENGINES
 
 
 def cmd_validate(hub: DataHub, args: argparse.Namespace) -> int:
@@ -22,6 +23,7 @@ def cmd_validate(hub: DataHub, args: argparse.Namespace) -> int:
         on_failure=args.on_failure,
         result_format=args.result_format,
         force=args.force,
+        engine=args.engine,
     )
     emit(args, outcome.to_json(), outcome.report())
     outcome.raise_for_failure()
@@ -148,6 +150,12 @@ def register(add: AddCommand) -> None:
         choices=["BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE"],
     )
     p.add_argument("--force", action="store_true", help="re-run even if a stored result exists")
+    p.add_argument(
+        "--engine",
+        choices=list(ENGINES),
+        default="auto",
+        help="auto: common expectations natively on Arrow (same results), the rest with GX",
+    )
     p = add("results", cmd_results, "list a version's stored validation results, newest first")
     p.add_argument("key")
     p = add("profile", cmd_profile, "profile a table version (stored once per version)")
