@@ -37,6 +37,8 @@ echo "== bench_verify $*"
 python bench/bench_verify.py "$@"
 echo "== bench_ui $*"
 python bench/bench_ui.py "$@"
+echo "== bench_quality $*"
+python bench/bench_quality.py "$@"
 echo "== bench_lineage $* (PostgreSQL on 127.0.0.1)"
 eval "$(scripts/services/postgres.sh start)"
 export DHUB_TEST_PG_URL
