@@ -43,4 +43,6 @@ echo "== bench_lineage $* (PostgreSQL on 127.0.0.1)"
 eval "$(scripts/services/postgres.sh start)"
 export DHUB_TEST_PG_URL
 python bench/bench_lineage.py "$@"
+echo "== bench_training $*"
+python bench/bench_training.py "$@"
 echo "== bench: done in $(($(date +%s) - t0))s; summaries in bench/out/"
