@@ -427,20 +427,3 @@ def version_key(project: str, kind: str, name: str, ref: str | None = None) -> K
     if ref.startswith("@"):
         return Key(project, "dataitem", kind, name, alias=ref[1:])
     return Key(project, "dataitem", kind, name, version=ref)
-
-
-def tag_as(hub: DataHub, key: Key, alias: str, actor: str) -> dict[str, Any]:
-    """Move ``alias`` to the version ``key`` names, recorded as done by ``actor``."""
-    from digitalhub_airflow.commit import move_alias
-    from digitalhub_airflow.versions import LATEST, resolve, to_info
-
-    require_current(hub.catalog)
-    if alias == LATEST:
-        raise InvalidKeyError("alias 'latest' is moved by commits only")
-    validate_name(alias, "alias")
-    with hub.catalog.session() as session:
-        version = resolve(session, key)
-        find_dataset(session, key, lock=True)
-        move_alias(session, version.dataset_id, alias, version.id, actor)
-        session.flush()
-        return to_info(session, version).to_json()

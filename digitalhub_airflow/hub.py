@@ -138,8 +138,11 @@ class DataHub:
                 progress=progress,
             )
 
-    def tag(self, key: str | Key, alias: str) -> VersionInfo:
-        """Point ``alias`` at the version ``key`` names; who and when are recorded."""
+    def tag(self, key: str | Key, alias: str, *, actor: str | None = None) -> VersionInfo:
+        """Point ``alias`` at the version ``key`` names; who and when are recorded.
+
+        ``actor``: who asked, when it is not this process's user (a web UI user).
+        """
         require_current(self.catalog)
         key = self.key(key)
         if alias == LATEST:
@@ -148,7 +151,7 @@ class DataHub:
         with self.catalog.session() as session:
             version = resolve(session, key)
             find_dataset(session, key, lock=True)
-            move_alias(session, version.dataset_id, alias, version.id, current_user())
+            move_alias(session, version.dataset_id, alias, version.id, actor or current_user())
             session.flush()
             return to_info(session, version)
 

@@ -130,7 +130,7 @@ def move_alias(
 ) -> dict[str, Any]:
     """Point ``alias`` at a version; the move is recorded with the Airflow user's name."""
     key = browse.version_key(dataset.project, dataset.kind or "", dataset.name or "", version)
-    return browse.tag_as(hub, key, alias, user.get_name())
+    return hub.tag(key, alias, actor=user.get_name()).to_json()
 
 
 @writes.post(VERSION + "/release")
