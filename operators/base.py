@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,6 +25,7 @@ from digitalhub_airflow.task_io import TaskIO
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
+    from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.lineage.runs import RunSpec
 
 #: ``DHUB_LINEAGE=off`` turns catalog run recording off (OpenLineage has its own switch).
@@ -54,6 +56,7 @@ def _recorded(execute: Callable[..., Any]) -> Callable[..., Any]:
             self._record_run(context, None)
         finally:
             self._run_started = None
+            self._close_hub()
         return result
 
     wrapper._dhub_recorded = True  # type: ignore[attr-defined]
@@ -88,6 +91,7 @@ class DigitalHubOperator(BaseOperator):
         #: Physical blob locations per version key, for the OpenLineage Symlinks facet.
         self.locations: dict[str, list[tuple[str, str]]] = {}
         self._run_started: datetime | None = None
+        self._hub: DataHub | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -98,6 +102,19 @@ class DigitalHubOperator(BaseOperator):
     @property
     def hook(self) -> DigitalHubHook:
         return DigitalHubHook(self.catalog_conn_id, self.store_conn_id)
+
+    @contextmanager
+    def task_hub(self) -> Iterator[DataHub]:
+        """The task's one DataHub, opened on first use and closed when ``execute`` ends:
+        the work, the run record and the lineage lookups share its engine and checks."""
+        if self._hub is None:
+            self._hub = self.hook.get_hub()
+        yield self._hub
+
+    def _close_hub(self) -> None:
+        if self._hub is not None:
+            self._hub.close()
+            self._hub = None
 
     # -- lineage: what a subclass may declare ---------------------------------------------
     def declared_io(self) -> tuple[list[str], list[str]]:
@@ -135,7 +152,7 @@ class DigitalHubOperator(BaseOperator):
             outputs=[o.key for o in self.task_io.outputs],
             error=f"{type(error).__name__}: {error}" if error else None,
         )
-        with self.hook.get_hub() as hub:
+        with self.task_hub() as hub:
             with hub.catalog.session() as session:
                 self.run_key = record_run(
                     session, self.run_spec(context, project), outcome, self._run_started

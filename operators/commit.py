@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.commit import CommitResult
-from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
 from digitalhub_airflow.keys import as_dataset_key
 from digitalhub_airflow.operators.assets import (
     announce,
@@ -18,15 +17,17 @@ from digitalhub_airflow.operators.assets import (
 )
 from digitalhub_airflow.operators.base import DigitalHubOperator
 
+if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
+
 log = logging.getLogger(__name__)
 
 
 def commit_and_announce(
-    context: Any, hook: DigitalHubHook, target: str, source: Any, kind: str, **options: Any
+    context: Any, hub: DataHub, target: str, source: Any, kind: str, **options: Any
 ) -> CommitResult:
     """Commit, record the producing task, and put the version on the Asset event."""
-    with hook.get_hub() as hub:
-        result = hub.commit(target, source, kind=kind, producer=producer_of(context), **options)
+    result = hub.commit(target, source, kind=kind, producer=producer_of(context), **options)
     data = result.to_json()
     announce(context, dataset_asset(result.version.dataset), data)
     state = "committed" if result.created else "unchanged, reusing"
@@ -74,15 +75,16 @@ class CommitDatasetOperator(DigitalHubOperator):
         return [], [str(as_dataset_key(self.target, self.kind))]
 
     def execute(self, context: Any) -> dict[str, Any]:
-        result = commit_and_announce(
-            context,
-            self.hook,
-            self.target,
-            self.source,
-            self.kind,
-            message=self.message,
-            schema_policy=self.schema_policy,
-            aliases=self.aliases,
-        )
+        with self.task_hub() as hub:
+            result = commit_and_announce(
+                context,
+                hub,
+                self.target,
+                self.source,
+                self.kind,
+                message=self.message,
+                schema_policy=self.schema_policy,
+                aliases=self.aliases,
+            )
         self.task_io.wrote(result.version)
         return result.to_json()

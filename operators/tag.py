@@ -28,7 +28,7 @@ class TagDatasetOperator(DigitalHubOperator):
         return [self.key], []
 
     def execute(self, context: Any) -> dict[str, Any]:
-        with self.hook.get_hub() as hub:
+        with self.task_hub() as hub:
             info = hub.tag(self.key, self.alias)
         self.task_io.read(info)  # an alias move writes no version
         self.log.info("@%s -> %s (v%s)", self.alias, info.key, info.seq)

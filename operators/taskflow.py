@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context, task
 
@@ -14,6 +14,9 @@ from digitalhub_airflow.keys import as_dataset_key
 from digitalhub_airflow.operators.assets import dataset_asset
 from digitalhub_airflow.operators.base import lineage_enabled, task_run_spec
 from digitalhub_airflow.operators.commit import commit_and_announce
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
 
 
 def version_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
@@ -50,34 +53,34 @@ def dataset_task(
 
             started = utcnow()
             context = get_current_context()
-            hook = DigitalHubHook(catalog_conn_id, store_conn_id)
             inputs = version_arguments(args, kwargs)
             result, error = None, None
-            try:
-                data = func(*args, **kwargs)
-                result = commit_and_announce(
-                    context,
-                    hook,
-                    target,
-                    data,
-                    "table",
-                    message=message,
-                    schema_policy=schema_policy,
-                )
-            except Exception as exc:
-                error = exc
-                raise
-            finally:
-                record_task_run(
-                    hook,
-                    context,
-                    func,
-                    started=started,
-                    target=target,
-                    inputs=inputs,
-                    outputs=[result.key] if result else [],
-                    error=error,
-                )
+            with DigitalHubHook(catalog_conn_id, store_conn_id).get_hub() as hub:
+                try:
+                    data = func(*args, **kwargs)
+                    result = commit_and_announce(
+                        context,
+                        hub,
+                        target,
+                        data,
+                        "table",
+                        message=message,
+                        schema_policy=schema_policy,
+                    )
+                except Exception as exc:
+                    error = exc
+                    raise
+                finally:
+                    record_task_run(
+                        hub,
+                        context,
+                        func,
+                        started=started,
+                        target=target,
+                        inputs=inputs,
+                        outputs=[result.key] if result else [],
+                        error=error,
+                    )
             return result.to_json()
 
         outlets = [asset, *task_kwargs.pop("outlets", [])]
@@ -87,7 +90,7 @@ def dataset_task(
 
 
 def record_task_run(
-    hook: DigitalHubHook,
+    hub: DataHub,
     context: Any,
     func: Callable[..., Any],
     *,
@@ -110,5 +113,5 @@ def record_task_run(
     )
     project = as_dataset_key(target).project
     spec = task_run_spec(context, project, func, {})
-    with hook.get_hub() as hub, hub.catalog.session() as session:
+    with hub.catalog.session() as session:
         record_run(session, spec, outcome, started)

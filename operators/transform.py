@@ -46,7 +46,7 @@ class _TransformOperator(DigitalHubOperator):
         transform = self.transform()
         spec = self.run_spec(context, as_dataset_key(self.target).project)
         self.run_key = spec.key
-        with self.hook.get_hub() as hub:
+        with self.task_hub() as hub:
             pinned = pin_inputs(hub, transform.inputs)
             for info in pinned.values():
                 self.task_io.read(info)
