@@ -186,10 +186,24 @@ def _unique(table: Any, kwargs: dict[str, Any], result_format: str) -> dict[str,
     if not _plain(column.type):
         return None
     present = pc.invert(_missing(column))
-    counts = pc.value_counts(pc.filter(column, present))
-    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    repeated = _repeated_values(pc.filter(column, present))
     unexpected = pc.and_(present, pc.is_in(column, value_set=repeated))
     return _map_result(column, unexpected, result_format, kwargs.get("mostly", 1.0))
+
+
+def _repeated_values(values: Any) -> Any:
+    """The values that occur more than once. Numbers: one numpy sort, several times
+    faster than Arrow's hash count on millions of rows; strings: Arrow's value counts."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if _numeric(values.type):
+        ordered = np.sort(values.to_numpy())
+        same = ordered[1:] == ordered[:-1]
+        return pa.array(np.unique(ordered[1:][same]), type=values.type)
+    counts = pc.value_counts(values)
+    return pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
 
 
 def _column_exists(table: Any, kwargs: dict[str, Any], result_format: str) -> dict[str, Any]:
