@@ -284,6 +284,11 @@ class SelectBestModelOperator(_TrainingOperator):
                 parent_run_id=self.parent_run_id or None,
             )
             self.task_io.read(hub.resolve(result.evaluation_dataset))
-        self.log.info("gate: %s v%s promoted=%s (%s)", result.registered_name, result.version,
-                      result.promoted, result.reason)  # fmt: skip
+        self.log.info(
+            "gate: %s v%s promoted=%s (%s)",
+            result.registered_name,
+            result.registered_version,
+            result.promoted,
+            result.reason,
+        )
         return result.to_json()

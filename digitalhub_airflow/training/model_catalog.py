@@ -39,18 +39,29 @@ class ModelRecord:
 
 @dataclass
 class GateRecord:
+    """One champion-gate decision: what :func:`select_and_gate` returns and records.
+
+    ``search_value`` is the metric the search ranked by (held-out split of the run);
+    ``candidate_value``/``champion_value`` are both measured on ``evaluation_dataset``.
+    """
+
     model_key: str
+    run_id: str
     registered_name: str
     registered_version: str
     alias: str
     metric: str
     greater_is_better: bool
+    search_value: float
     candidate_value: float
     champion_version: str | None
     champion_value: float | None
     evaluation_dataset: str
     promoted: bool
     reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def record_model(hub: DataHub, record: ModelRecord) -> bool:

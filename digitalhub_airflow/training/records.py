@@ -55,11 +55,13 @@ class GateDecision(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_key: Mapped[str] = mapped_column(String(KEY_LENGTH), index=True)
+    run_id: Mapped[str] = mapped_column(String(64))
     registered_name: Mapped[str] = mapped_column(String(255))
     registered_version: Mapped[str] = mapped_column(String(32))
     alias: Mapped[str] = mapped_column(String(63))
     metric: Mapped[str] = mapped_column(String(63))
     greater_is_better: Mapped[bool] = mapped_column(Boolean)
+    search_value: Mapped[float] = mapped_column(Float)
     candidate_value: Mapped[float] = mapped_column(Float)
     champion_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
     champion_value: Mapped[float | None] = mapped_column(Float, nullable=True)

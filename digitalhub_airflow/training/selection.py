@@ -9,7 +9,6 @@ recorded either way (tags on the model version and a row in the catalog).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.errors import NotFoundError, TrainingInputError
@@ -33,25 +32,6 @@ if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
 
 CHAMPION = "champion"
-
-
-@dataclass
-class GateResult:
-    registered_name: str
-    version: str
-    model_key: str
-    run_id: str
-    metric: str
-    search_value: float
-    candidate_value: float
-    champion_version: str | None
-    champion_value: float | None
-    evaluation_dataset: str
-    promoted: bool
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def registered_model_name(project: str, name: str) -> str:
@@ -144,7 +124,7 @@ def select_and_gate(
     evaluation_dataset: str | None = None,
     alias: str = CHAMPION,
     parent_run_id: str | None = None,
-) -> GateResult:
+) -> GateRecord:
     """Register the best of ``run_ids`` and move ``alias`` to it only if it wins."""
     spec = get_metric(metric)
     greater = spec.greater_is_better if greater_is_better is None else greater_is_better
@@ -183,7 +163,7 @@ def _gate(
     greater: bool,
     evaluation_dataset: str | None,
     alias: str,
-) -> GateResult:
+) -> GateRecord:
     run, search_value = best_run(client, run_ids, metric)
     tags = run.data.tags
     eval_key = evaluation_dataset or json.loads(tags[TAG_DATASETS])[0]
@@ -206,19 +186,29 @@ def _gate(
             f"{metric} {candidate_value:.6g} {verdict} @{alias} v{champion} "
             f"({champion_value:.6g}) on {eval_info.key}"
         )
-    result = GateResult(
-        registered, version, tags[TAG_MODEL_KEY], run.info.run_id, metric, search_value,
-        candidate_value, champion, champion_value, eval_info.key, promoted, reason,
-    )  # fmt: skip
-    _record(client, hub, result, alias, greater)
+    result = GateRecord(
+        model_key=tags[TAG_MODEL_KEY],
+        run_id=run.info.run_id,
+        registered_name=registered,
+        registered_version=version,
+        alias=alias,
+        metric=metric,
+        greater_is_better=greater,
+        search_value=search_value,
+        candidate_value=candidate_value,
+        champion_version=champion,
+        champion_value=champion_value,
+        evaluation_dataset=eval_info.key,
+        promoted=promoted,
+        reason=reason,
+    )
+    _record(client, hub, result)
     if promoted:
         client.set_registered_model_alias(registered, alias, version)
     return result
 
 
-def _record(
-    client: MlflowClient, hub: DataHub, result: GateResult, alias: str, greater: bool
-) -> None:
+def _record(client: MlflowClient, hub: DataHub, result: GateRecord) -> None:
     """The comparison, on the model version (MLflow) and in the catalog."""
     tags = {
         "metric": result.metric,
@@ -231,22 +221,6 @@ def _record(
     }
     for key, value in tags.items():
         client.set_model_version_tag(
-            result.registered_name, result.version, f"dhub.gate.{key}", value
+            result.registered_name, result.registered_version, f"dhub.gate.{key}", value
         )
-    record_gate(
-        hub,
-        GateRecord(
-            model_key=result.model_key,
-            registered_name=result.registered_name,
-            registered_version=result.version,
-            alias=alias,
-            metric=result.metric,
-            greater_is_better=greater,
-            candidate_value=result.candidate_value,
-            champion_version=result.champion_version,
-            champion_value=result.champion_value,
-            evaluation_dataset=result.evaluation_dataset,
-            promoted=result.promoted,
-            reason=result.reason,
-        ),
-    )
+    record_gate(hub, result)

@@ -70,9 +70,9 @@ def test_champion_loads_with_stock_mlflow_and_a_worse_model_does_not_take_it(
         hub, tracking, request(version, name, entrypoint="tests.training_helpers:majority")
     )
     kept = select_and_gate(hub, tracking, run_ids=[weak.run_id], **select)
-    assert not kept.promoted and kept.champion_version == promoted.version
+    assert not kept.promoted and kept.champion_version == promoted.registered_version
     assert kept.champion_value > kept.candidate_value
-    assert champion(tracking, registered) == promoted.version
+    assert champion(tracking, registered) == promoted.registered_version
 
     import mlflow
     import mlflow.pyfunc

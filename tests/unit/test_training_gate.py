@@ -76,29 +76,29 @@ def test_search_children_select_and_a_worse_model_never_takes_the_alias(
         metric="accuracy", evaluation_dataset=holdout.key, parent_run_id=parent,
     )  # fmt: skip
     assert second.run_id == best.run_id and second.model_key == best.model_key
-    assert second.promoted and second.champion_version == first.version
+    assert second.promoted and second.champion_version == first.registered_version
     assert second.candidate_value > second.champion_value
-    assert champion(tracking, registered) == second.version
+    assert champion(tracking, registered) == second.registered_version
     # 3. the weak model again: registered already, it loses, the alias stays
     third = select_and_gate(
         ehub, tracking, project="demo", name=name, run_ids=[weak.run_id], metric="accuracy",
         evaluation_dataset=holdout.key,
     )  # fmt: skip
-    assert third.version == first.version and not third.promoted
+    assert third.registered_version == first.registered_version and not third.promoted
     assert "does not beat @champion" in third.reason
-    assert champion(tracking, registered) == second.version
+    assert champion(tracking, registered) == second.registered_version
     assert len(registered_versions(tracking, registered)) == 2
 
     history = gate_history(ehub, registered)
     assert [(g.registered_version, g.promoted) for g in history] == [
-        (first.version, True),
-        (second.version, True),
-        (first.version, False),
+        (first.registered_version, True),
+        (second.registered_version, True),
+        (first.registered_version, False),
     ]
     assert history[2].champion_value == pytest.approx(second.candidate_value)
     assert {g.evaluation_dataset for g in history} == {holdout.key}
     with tracking_session(tracking) as client:
-        tags = client.get_model_version(registered, first.version).tags
+        tags = client.get_model_version(registered, first.registered_version).tags
         parent_run = client.get_run(parent)
         child = client.get_run(outcomes[0].run_id)
     assert tags["dhub.gate.promoted"] == "false"
