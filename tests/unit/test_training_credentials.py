@@ -144,3 +144,19 @@ def test_training_operators_template_their_inputs() -> None:
     for field in ("candidates", "evaluation_dataset", "alias", "parent_run_id", "metric"):
         assert field in select.template_fields
     assert "space" in PlanSearchOperator(task_id="p", project="demo", name="m").template_fields
+
+
+def test_the_hook_falls_back_to_embedded_mlflow_and_reads_the_connection(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from digitalhub_airflow.hooks.mlflow import MlflowHook
+
+    monkeypatch.setenv("DHUB_HOME", str(tmp_path))
+    monkeypatch.delenv("AIRFLOW_CONN_MLFLOW_DEFAULT", raising=False)
+    embedded = MlflowHook().tracking()
+    assert embedded.tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    assert embedded.artifact_root == (tmp_path / "mlflow" / "artifacts").as_uri()
+    conn = {"conn_type": "mlflow", "host": "mlflow.internal", "port": 5000, "password": SECRET}
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps(conn))
+    remote = MlflowHook().tracking()
+    assert remote.tracking_uri == "http://mlflow.internal:5000" and remote.token == SECRET
