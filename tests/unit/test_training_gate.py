@@ -184,3 +184,30 @@ def test_the_runner_module_trains_from_a_json_request_in_a_subprocess(
     )  # fmt: skip
     assert proc.returncode == TrainingInputError.exit_code
     assert "target column 'nope'" in proc.stderr
+
+
+def test_automl_searches_estimator_families_for_a_regression_target(
+    ehub: DataHub, tracking: TrackingConfig
+) -> None:
+    """AutoML: a table, a target and a task type -> every family's default grid through
+    the same runs and gate; rmse is minimised."""
+    from digitalhub_airflow.training.search import configurations
+
+    version = commit_wine(ehub)
+    name = model_name()
+    configs = configurations("automl", {}, task="regression", families=["ridge", "k_neighbors"])
+    assert {c["estimator"] for c in configs} == {"ridge", "k_neighbors"} and len(configs) == 6
+    outcomes = [
+        train_model(
+            ehub, tracking, request(version, name, task="regression", target="alcohol", params=p)
+        )
+        for p in configs
+    ]
+    assert all(set(o.metrics) >= {"rmse", "mae", "r2"} for o in outcomes)
+    gate = select_and_gate(
+        ehub, tracking, project="demo", name=name, run_ids=[o.run_id for o in outcomes],
+        metric="rmse",
+    )  # fmt: skip
+    best = min(outcomes, key=lambda o: o.metrics["rmse"])
+    assert gate.run_id == best.run_id and gate.promoted and not gate.greater_is_better
+    assert gate.search_value == pytest.approx(best.metrics["rmse"])
