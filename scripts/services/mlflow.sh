@@ -88,6 +88,7 @@ cmd_start() {
         exec env MLFLOW_S3_ENDPOINT_URL="$DHUB_TEST_S3_ENDPOINT" \
             AWS_ACCESS_KEY_ID="$DHUB_TEST_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$DHUB_TEST_S3_SECRET_KEY" \
             AWS_DEFAULT_REGION=us-east-1 MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true \
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
             setsid "$PYTHON" -m mlflow server --backend-store-uri "$pg_url" \
             --artifacts-destination "s3://$BUCKET/artifacts" --host "$LOOPBACK" --port "$port" \
             --workers 2
