@@ -1,11 +1,12 @@
-"""A table version's data as a streaming Arrow dataset over verified local copies, so
-profiling and checks scan it in batches instead of loading it whole."""
+"""A table version's data as verified local copies, scanned in batches (Arrow dataset)
+or by DuckDB's own Parquet reader, instead of loaded whole."""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.errors import InvalidSourceError
@@ -17,13 +18,23 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def version_dataset(hub: DataHub, key: str) -> Iterator[tuple[VersionInfo, Any]]:
-    """``(info, pyarrow.dataset.Dataset)`` of the table version ``key`` names."""
-    import pyarrow.dataset as ds
-
+def version_files(hub: DataHub, key: str) -> Iterator[tuple[VersionInfo, list[Path]]]:
+    """``(info, paths)``: the table version ``key`` names, copied and verified."""
     info = hub.resolve(key)
     if info.kind != "table":
         raise InvalidSourceError(f"{info.key} is a {info.kind} dataset, not a table")
     with tempfile.TemporaryDirectory(prefix="dhub-quality-") as tmp:
-        paths = hub.get(info.key, tmp)
-        yield info, ds.dataset([str(p) for p in paths], format=FORMATS[info.format])
+        yield info, hub.get(info.key, tmp)
+
+
+def arrow_dataset(info: VersionInfo, paths: list[Path]) -> Any:
+    import pyarrow.dataset as ds
+
+    return ds.dataset([str(p) for p in paths], format=FORMATS[info.format])
+
+
+@contextmanager
+def version_dataset(hub: DataHub, key: str) -> Iterator[tuple[VersionInfo, Any]]:
+    """``(info, pyarrow.dataset.Dataset)`` of the table version ``key`` names."""
+    with version_files(hub, key) as (info, paths):
+        yield info, arrow_dataset(info, paths)

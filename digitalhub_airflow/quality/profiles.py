@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from digitalhub_airflow.catalog.migrate import require_current
 from digitalhub_airflow.keys import as_key
-from digitalhub_airflow.quality.data import version_dataset
+from digitalhub_airflow.quality.data import arrow_dataset, version_files
 from digitalhub_airflow.quality.jsonable import jsonable
 from digitalhub_airflow.quality.records import ProfileRecord
 from digitalhub_airflow.settings import current_user
@@ -79,17 +79,24 @@ def column_kind(arrow_type: Any) -> str:
     return "other"
 
 
-def compute_profile(dataset: Any, *, row_count: int | None = None) -> dict[str, Any]:
+def compute_profile(
+    dataset: Any, *, row_count: int | None = None, parquet_files: list[str] | None = None
+) -> dict[str, Any]:
     """The profile of an Arrow dataset (or table), computed by DuckDB in two scans.
 
     ``row_count`` (known from the catalog) picks exact or estimated quantiles up front;
-    without it, one more count query finds it.
+    without it, one more count query finds it. ``parquet_files``: the same data as
+    Parquet, which DuckDB's own reader scans about twice as fast as an Arrow dataset
+    (bench_quality); the Arrow schema still decides how each column is profiled.
     """
     import duckdb
 
     plans = [column_plan(f.name, f.type) for f in dataset.schema]
     with duckdb.connect() as con:
-        con.register("data", dataset)
+        if parquet_files:
+            con.read_parquet(parquet_files).create_view("data")
+        else:
+            con.register("data", dataset)
         if row_count is None:
             row_count = int(con.execute("SELECT count(*) FROM data").fetchone()[0])
         exact_quantiles = row_count <= EXACT_QUANTILE_ROWS
@@ -268,8 +275,10 @@ def profile_dataset(
         stored = stored_profile(hub, info.key)
         if stored is not None:
             return info, stored
-    with version_dataset(hub, info.key) as (_, dataset):
-        profile = compute_profile(dataset, row_count=info.row_count)
+    with version_files(hub, info.key) as (_, paths):
+        parquet = [str(p) for p in paths] if info.format == "parquet" else None
+        dataset = arrow_dataset(info, paths)
+        profile = compute_profile(dataset, row_count=info.row_count, parquet_files=parquet)
     profile = {"version": info.key, "bytes": info.size_bytes, **profile}
     with hub.catalog.session() as session:
         version = resolve(session, as_key(info.key))

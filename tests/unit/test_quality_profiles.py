@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -132,3 +133,18 @@ def test_psi_and_js_equal_independent_formulas() -> None:
     assert js_distance(a, b) == pytest.approx(float(expected))
     assert js_distance({"x": 1}, {"y": 1}) == pytest.approx(1.0)
     assert not math.isnan(psi([0, 5], [5, 0]))
+
+
+def test_duckdb_parquet_reader_gives_the_same_profile(known: pd.DataFrame, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(known, preserve_index=False)
+    table = table.append_column(
+        "at",
+        pa.array(np.datetime64("2024-01-01", "s") + np.arange(len(known)).astype("m8[m]")).cast(
+            pa.timestamp("us", tz="UTC")
+        ),
+    )
+    path = tmp_path / "known.parquet"
+    pq.write_table(table, path)
+    assert compute_profile(table, parquet_files=[str(path)]) == compute_profile(table)
