@@ -39,8 +39,8 @@ _NAME_RE = re.compile(NAME_PATTERN)
 
 def run_name(*parts: str) -> str:
     """A valid key name from free text such as ``<dag_id>.<task_id>``."""
-    cleaned = [re.sub(r"[^a-z0-9_-]+", "-", p.lower()).strip("-_") for p in parts]
-    text = ".".join(p for p in cleaned if p)[:63].rstrip("-_.")
+    cleaned = [re.sub(r"[^a-z0-9._-]+", "-", p.lower()).strip("-_.") for p in parts]
+    text = re.sub(r"\.{2,}", ".", ".".join(p for p in cleaned if p))[:63].rstrip("-_.")
     return text if _NAME_RE.fullmatch(text) else "run"
 
 

@@ -33,6 +33,7 @@ def double(raw: Any, factor: int = 2) -> Any:
         (("dhub_ingest_wine", "load_wine"), "dhub_ingest_wine.load_wine"),
         (("My DAG!", "Task/1"), "my-dag.task-1"),
         (("_x", "y" * 80), "x." + "y" * 61),
+        (("etl.daily", "load..it"), "etl.daily.load.it"),
     ],
 )
 def test_run_names_are_valid_key_names(parts: tuple[str, str], expected: str) -> None:
