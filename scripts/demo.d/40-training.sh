@@ -5,7 +5,7 @@ say "airflow dags test dhub_train_wine"
 log=$ROOT/.dhub-demo/train.log
 dags_test dhub_train_wine "$log"
 grep -oE "(trained|reused run) [0-9a-f]+: store://[^ ]*" "$log" | sed 's/^/  /' || true
-grep -oE "gate: .*" "$log" | sed 's/^/  /' || true
+grep -oE "gate: [^[]*" "$log" | sed 's/^/  /' || true
 
 say "champion of demo/wine-classifier"
 python - <<'PY'
