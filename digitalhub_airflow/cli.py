@@ -7,6 +7,7 @@ one line on stderr and a non-zero exit code that says which kind of failure it w
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -106,6 +107,7 @@ def cmd_show(hub: DataHub, args: argparse.Namespace) -> int:
         f"size      {human_size(info.size_bytes)} in {info.file_count} files",
         f"parent    {info.parent or '-'}",
         f"aliases   {', '.join(info.aliases) or '-'}",
+        f"quality   {info.quality or '-'}",
         f"created   {info.created_at.isoformat()} by {info.created_by}",
         f"message   {info.message}",
     ]
@@ -245,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dhub: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `dhub log … | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 0
 
 
 if __name__ == "__main__":

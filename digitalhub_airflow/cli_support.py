@@ -35,9 +35,10 @@ def human_size(size: int | None) -> str:
 def describe(info: VersionInfo) -> str:
     rows = f"{info.row_count} rows" if info.row_count is not None else f"{info.file_count} files"
     aliases = f" [{', '.join(info.aliases)}]" if info.aliases else ""
+    quality = f" ({info.quality})" if info.quality else ""
     return (
         f"v{info.seq:<4} {info.short_id}  {info.created_at:%Y-%m-%d %H:%M:%S}  {rows:>12}  "
-        f"{human_size(info.size_bytes):>10}{aliases}  {info.message}"
+        f"{human_size(info.size_bytes):>10}{aliases}{quality}  {info.message}"
     )
 
 

@@ -21,7 +21,10 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": integration,
-                "python-modules": ["digitalhub_airflow.hooks.digitalhub"],
+                "python-modules": [
+                    "digitalhub_airflow.hooks.digitalhub",
+                    "digitalhub_airflow.hooks.mlflow",
+                ],
             }
         ],
         "operators": [
@@ -30,9 +33,20 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "digitalhub_airflow.operators.commit",
                     "digitalhub_airflow.operators.tag",
+                    "digitalhub_airflow.operators.quality",
+                    "digitalhub_airflow.operators.transform",
+                    "digitalhub_airflow.operators.training",
+                    "digitalhub_airflow.operators.pods",
                 ],
             }
         ],
+        "connection-types": [
+            {
+                "hook-class-name": "digitalhub_airflow.hooks.mlflow.MlflowHook",
+                "connection-type": "mlflow",
+            }
+        ],
+        "extra-links": ["digitalhub_airflow.plugins.links.CatalogVersionsLink"],
         "sensors": [
             {
                 "integration-name": integration,

@@ -100,7 +100,8 @@ class DigitalHubOperator(BaseOperator):
             cls.execute = _recorded(execute)  # type: ignore[method-assign]
 
     @property
-    def hook(self) -> DigitalHubHook:
+    def dhub_hook(self) -> DigitalHubHook:
+        """Not ``hook``: KubernetesPodOperator and others use that name for their own."""
         return DigitalHubHook(self.catalog_conn_id, self.store_conn_id)
 
     @contextmanager
@@ -108,7 +109,7 @@ class DigitalHubOperator(BaseOperator):
         """The task's one DataHub, opened on first use and closed when ``execute`` ends:
         the work, the run record and the lineage lookups share its engine and checks."""
         if self._hub is None:
-            self._hub = self.hook.get_hub()
+            self._hub = self.dhub_hook.get_hub()
         yield self._hub
 
     def _close_hub(self) -> None:

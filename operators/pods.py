@@ -20,7 +20,6 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.providers.cncf.kubernetes.secret import Secret
 
 from digitalhub_airflow.errors import InvalidSourceError
-from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
 from digitalhub_airflow.operators.base import DigitalHubOperator
 from digitalhub_airflow.resource_profiles import ResourceProfile, get_profile
 
@@ -95,12 +94,9 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
         self.module = module
         self.credentials_secret = credentials_secret
 
-    # KubernetesPodOperator's own ``hook`` (the Kubernetes one) wins over the catalog hook.
-    hook = KubernetesPodOperator.hook
-
     def workload_environment(self) -> tuple[dict[str, str], dict[str, str]]:
         """``(settings, secrets)`` for the workload; subclasses add their services'."""
-        return DigitalHubHook(self.catalog_conn_id, self.store_conn_id).worker_environment()
+        return self.dhub_hook.worker_environment()
 
     def has_cluster(self) -> bool:
         from airflow.sdk import BaseHook

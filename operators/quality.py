@@ -64,7 +64,7 @@ class ValidateDatasetOperator(DigitalHubOperator):
 
         from digitalhub_airflow.quality.validate import validate_dataset
 
-        with self.hook.get_hub() as hub:
+        with self.task_hub() as hub:
             outcome = validate_dataset(
                 hub,
                 self.dataset,
@@ -113,7 +113,7 @@ class ProfileDatasetOperator(DigitalHubOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.quality.profiles import ol_metrics, profile_dataset
 
-        with self.hook.get_hub() as hub:
+        with self.task_hub() as hub:
             info, profile = profile_dataset(hub, self.dataset, force=self.force)
         self.task_io.read(info)
         facts = self.task_io.quality.setdefault(info.key, QualityFacts())
@@ -169,7 +169,7 @@ class CompareProfilesOperator(DigitalHubOperator):
 
         if self.on_drift not in ("fail", "warn"):
             raise InvalidOptionError(f"on_drift must be fail or warn, not {self.on_drift!r}")
-        with self.hook.get_hub() as hub:
+        with self.task_hub() as hub:
             report = compare_versions(
                 hub, self.reference, self.current, Thresholds(**self.thresholds)
             )

@@ -147,7 +147,7 @@ class TrainModelOperator(_TrainingOperator):
             force=self.force,
             autolog=self.autolog,
         )
-        with self.hook.get_hub() as hub:
+        with self.task_hub() as hub:
             outcome = train_model(hub, self.mlflow.tracking(), request)
             for key in outcome.datasets:
                 self.task_io.read(hub.resolve(key))
@@ -203,7 +203,7 @@ class PlanSearchOperator(_TrainingOperator):
             families=self.families,
         )  # fmt: skip
         if self.dataset:
-            with self.hook.get_hub() as hub:
+            with self.task_hub() as hub:
                 pinned = self.task_io.read(
                     hub.resolve(triggering_version(context, self.dataset) or self.dataset)
                 )
@@ -270,7 +270,7 @@ class SelectBestModelOperator(_TrainingOperator):
         from digitalhub_airflow.training.selection import select_and_gate
 
         run_ids = [c["run_id"] if isinstance(c, dict) else str(c) for c in self.candidates]
-        with self.hook.get_hub() as hub:
+        with self.task_hub() as hub:
             result = select_and_gate(
                 hub,
                 self.mlflow.tracking(),

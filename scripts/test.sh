@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: lint, then the whole suite (unit, integration, e2e) against a real
-# PostgreSQL server and a real S3 server (Ceph radosgw), both started on loopback here
-# and stopped on exit. pytest's "no tests collected" (exit 5) is a failure.
+# PostgreSQL server, a real S3 server (Ceph radosgw) and a real MLflow server, all started
+# on loopback here and stopped on exit; Chromium for the browser tests. pytest's "no tests collected" (exit 5) is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PWD/.venv/bin:$PATH
@@ -10,6 +10,7 @@ export NO_PROXY=${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost no_proxy=${no_proxy:+
 mkdir -p test-artifacts
 
 stop_services() {
+  scripts/services/mlflow.sh stop >/dev/null 2>&1 || true
   scripts/services/s3.sh stop >/dev/null 2>&1 || true
   scripts/services/postgres.sh stop >/dev/null 2>&1 || true
 }
@@ -19,9 +20,10 @@ echo "== ruff"
 ruff check .
 ruff format --check .
 
-echo "== services: PostgreSQL and S3 (radosgw) on 127.0.0.1"
+echo "== services: PostgreSQL, S3 (radosgw) and an MLflow server on 127.0.0.1"
 eval "$(scripts/services/postgres.sh start)"
 eval "$(scripts/services/s3.sh start)"
+eval "$(scripts/services/mlflow.sh start)"  # PostgreSQL backend store, artifacts on the S3
 eval "$(scripts/services/chromium.sh ensure)"  # Debian's browser for tests/e2e/test_ui_browser.py
 : "${DHUB_TEST_PG_URL:?PostgreSQL did not start}" "${DHUB_TEST_S3_ENDPOINT:?S3 did not start}"
 
