@@ -59,6 +59,9 @@ class ValidateDatasetOperator(DigitalHubOperator):
         folder = getattr(self.dag, "folder", None) if self.has_dag() else None
         return str(Path(folder) / self.suite) if folder else self.suite
 
+    def declared_io(self) -> tuple[list[str], list[str]]:
+        return [self.dataset], []
+
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -110,6 +113,9 @@ class ProfileDatasetOperator(DigitalHubOperator):
         self.dataset = dataset
         self.force = force
 
+    def declared_io(self) -> tuple[list[str], list[str]]:
+        return [self.dataset], []
+
     def execute(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.quality.profiles import ol_metrics, profile_dataset
 
@@ -160,6 +166,9 @@ class CompareProfilesOperator(DigitalHubOperator):
         self.current = current
         self.on_drift = on_drift
         self.thresholds = dict(thresholds or {})
+
+    def declared_io(self) -> tuple[list[str], list[str]]:
+        return [self.reference, self.current], []
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
