@@ -26,6 +26,7 @@ eval "$(scripts/services/s3.sh start)"
 eval "$(scripts/services/mlflow.sh start)"  # PostgreSQL backend store, artifacts on the S3
 eval "$(scripts/services/chromium.sh ensure)"  # Debian's browser for tests/e2e/test_ui_browser.py
 : "${DHUB_TEST_PG_URL:?PostgreSQL did not start}" "${DHUB_TEST_S3_ENDPOINT:?S3 did not start}"
+: "${DHUB_TEST_MLFLOW_URI:?the MLflow server did not start}"
 
 echo "== pytest"
 set +e
