@@ -161,9 +161,12 @@ class DigitalHubOperator(BaseOperator):
             self.remember_locations(hub)
 
     def remember_locations(self, hub: Any) -> None:
-        """Look up where each version read or written lives, while the catalog is open."""
-        from digitalhub_airflow.operators.openlineage import blob_locations
+        """Look up where each version read or written lives, while the catalog is open
+        (only for OpenLineage's Symlinks facet: skipped when no event will be sent)."""
+        from digitalhub_airflow.operators.openlineage import blob_locations, emission_enabled
 
+        if not emission_enabled():
+            return
         for info in (*self.task_io.inputs, *self.task_io.outputs):
             if info.key not in self.locations:
                 self.locations[info.key] = blob_locations(hub, info)

@@ -13,6 +13,7 @@ Marquez over HTTP in a real deployment
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import attr
@@ -29,6 +30,15 @@ if TYPE_CHECKING:
 #: Blob symlinks listed per dataset; a big file tree is summarised by its store root.
 MAX_SYMLINKS = 20
 RUN_FACET_SCHEMA = "https://github.com/digitalhub-airflow/spec/DigitalHubRunFacet.json"
+
+
+def emission_enabled() -> bool:
+    """Whether the provider will send events at all (its own switch, cached by it)."""
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:
+        return False
+    return not is_disabled()
 
 
 def dataset_identity(key: str) -> tuple[str, str]:
@@ -160,8 +170,10 @@ def output_dataset(info: VersionInfo, locations: list[tuple[str, str]]) -> Any:
     )
 
 
-def run_facet(run_key: str | None, cache_hit: bool) -> Any:
-    """The catalog run this task recorded, so a lineage backend links back to it."""
+@functools.cache
+def run_facet_class() -> type:
+    """Defined once per process (an attrs class costs milliseconds to build), on first
+    use so that DAG files never import the client."""
     from openlineage.client.facet_v2 import RunFacet
 
     @attr.define
@@ -173,7 +185,12 @@ def run_facet(run_key: str | None, cache_hit: bool) -> Any:
         def _get_schema() -> str:
             return RUN_FACET_SCHEMA
 
-    return DigitalHubRunFacet(key=run_key or "", cacheHit=cache_hit)
+    return DigitalHubRunFacet
+
+
+def run_facet(run_key: str | None, cache_hit: bool) -> Any:
+    """The catalog run this task recorded, so a lineage backend links back to it."""
+    return run_facet_class()(key=run_key or "", cacheHit=cache_hit)
 
 
 def started_lineage(inputs: list[str], outputs: list[str]) -> OperatorLineage:
