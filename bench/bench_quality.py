@@ -171,12 +171,13 @@ def row(measure: str, times: dict[str, list[float]], base: str, ours: str, targe
     )
 
 
-def measure_size(tmp: Path, suite: Path, size: int, runs: int, profile: bool) -> list[Row]:
-    """Rows (a) for one table size, and (b) when ``profile``."""
+def measure_size(
+    tmp: Path, suite: Path, size: int, runs: int, *, profile: bool, validation: bool
+) -> list[Row]:
+    """Rows (a) for one table size when ``validation``, and (b) when ``profile``."""
     from digitalhub_airflow.catalog.engine import Catalog
     from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.quality.profiles import profile_dataset
-    from digitalhub_airflow.quality.validate import validate_dataset
     from digitalhub_airflow.store import LocalBlobStore
 
     label = f"{size / 1e6:g}M rows"
@@ -187,20 +188,8 @@ def measure_size(tmp: Path, suite: Path, size: int, runs: int, profile: bool) ->
     with DataHub(catalog, LocalBlobStore(tmp / "store")) as hub:
         hub.init()
         key = hub.commit(KEY, path).version.key
-        outcome = validate_dataset(hub, key, suite, force=True)  # registers the suite
-        assert outcome.success, outcome.report()
-        times = alternate(
-            {
-                "pyarrow": lambda: direct_pyarrow(path),
-                "pandas": lambda: direct_pandas(path),
-                "gx": lambda: validate_dataset(hub, key, suite, force=True, engine="gx"),
-                "fast": lambda: validate_dataset(hub, key, suite, force=True, engine="auto"),
-            },
-            runs,
-        )
-        rows.append(row(f"(a) GX validation, {label} vs pyarrow", times, "pyarrow", "gx", "-"))
-        rows.append(row(f"(a) GX validation, {label} vs pandas", times, "pandas", "gx", "-"))
-        rows.append(row(f"(a) fast path, {label} vs pyarrow", times, "pyarrow", "fast", "<= 5"))
+        if validation:
+            rows += measure_validation(hub, key, suite, path, label=label, runs=runs)
         if profile:
             times = alternate(
                 {
@@ -215,11 +204,39 @@ def measure_size(tmp: Path, suite: Path, size: int, runs: int, profile: bool) ->
     return rows
 
 
+def measure_validation(
+    hub: Any, key: str, suite: Path, path: Path, *, label: str, runs: int
+) -> list[Row]:
+    from digitalhub_airflow.quality.validate import validate_dataset
+
+    outcome = validate_dataset(hub, key, suite, force=True)  # registers the suite
+    assert outcome.success, outcome.report()
+    times = alternate(
+        {
+            "pyarrow": lambda: direct_pyarrow(path),
+            "pandas": lambda: direct_pandas(path),
+            "gx": lambda: validate_dataset(hub, key, suite, force=True, engine="gx"),
+            "fast": lambda: validate_dataset(hub, key, suite, force=True, engine="auto"),
+        },
+        runs,
+    )
+    return [
+        row(f"(a) GX validation, {label} vs pyarrow", times, "pyarrow", "gx", "-"),
+        row(f"(a) GX validation, {label} vs pandas", times, "pandas", "gx", "-"),
+        row(f"(a) fast path, {label} vs pyarrow", times, "pyarrow", "fast", "<= 5"),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200k and 1M rows, one run each")
     parser.add_argument("--runs", type=int, help="runs per side (default 2; 1 with --quick)")
     parser.add_argument("--sizes", help="comma-separated row counts (default 1000000,10000000)")
+    parser.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="(b) only, at every size (no validation, no GX import)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args()
     install_sigterm()
@@ -227,15 +244,19 @@ def main() -> int:
     default_sizes = "200000,1000000" if args.quick else "1000000,10000000"
     sizes = [int(s) for s in (args.sizes or default_sizes).split(",")]
 
-    from digitalhub_airflow.quality.gx import gx_module
+    if not args.profile_only:
+        from digitalhub_airflow.quality.gx import gx_module
 
-    gx_module()  # the import is paid once, not per run
+        gx_module()  # the import is paid once, not per run
     rows: list[Row] = []
     with temp_dir("dhub-bench-quality-") as tmp:
         suite = tmp / "orders.json"
         suite.write_text(json.dumps(SUITE))
         for size in sizes:
-            rows += measure_size(tmp, suite, size, runs, profile=size == max(sizes))
+            profile = args.profile_only or size == max(sizes)
+            rows += measure_size(
+                tmp, suite, size, runs, profile=profile, validation=not args.profile_only
+            )
     print_table(f"bench_quality{' (quick)' if args.quick else ''}", rows, load_note())
     summary = write_json(
         "bench_quality", {"runs": runs, "sizes": sizes, "rows": [r.to_json() for r in rows]}

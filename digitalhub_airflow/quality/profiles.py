@@ -1,15 +1,27 @@
 """Profiling a table version by streaming it through DuckDB: never the whole table in
-pandas. Two scans cover every column: one for counts, moments, quantiles and a
-HyperLogLog distinct estimate; one for exact distinct counts (below a bound), value
-frequencies (low-cardinality columns) and equal-width histograms (numbers and dates).
+pandas. One scan computes counts, moments, a HyperLogLog distinct estimate, the
+histograms of numbers and dates, and the value frequencies of booleans and of integers
+whose range is small; a second scan, only where still needed, counts the distinct
+values below a bound exactly and the frequencies of low-cardinality strings.
 
-Statistics: ``std`` is the sample standard deviation; quantiles are exact (linear
-interpolation, as numpy's default) up to ``EXACT_QUANTILE_ROWS`` rows, t-digest estimates
-above; ``distinct`` is exact when ``distinct_exact`` says so.
+Histograms need the column's range before the scan: Parquet footer statistics give it
+without reading the data (and the scan's own min/max check it: where they disagree, or
+there is no footer, the bins are counted in the second scan instead).
+
+Statistics: ``std`` is the sample standard deviation; ``distinct`` is exact when
+``distinct_exact`` says so (else HyperLogLog, a few per cent). Quantiles are exact
+(linear interpolation, as numpy's default) up to ``EXACT_QUANTILE_ROWS`` rows: an exact
+quantile sorts the column, which costs more than the rest of the profile together.
+Above, ``quantile_method`` is ``fine_histogram``: each quantile is read off
+``FINE_BINS`` equal-width bins (linear within its bin), within one bin width
+(``quantile_error_bound``, (max - min) / FINE_BINS) of the order statistic of its rank.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +45,12 @@ TOP_VALUES = 20
 EXACT_DISTINCT_BOUND = 100_000
 #: Columns with at most this many distinct values get full value frequencies (top values).
 FREQUENCY_BOUND = 10_000
-#: Exact quantiles hold one numeric column in memory (8 bytes a row) and, measured on
-#: DuckDB, cost no more than t-digest estimates; above this, estimates.
-EXACT_QUANTILE_ROWS = 50_000_000
+#: Up to this many rows quantiles are exact; above, read off fine histograms (bench_quality:
+#: exact quantiles of 10M rows cost more than the rest of the profile together).
+EXACT_QUANTILE_ROWS = 2_000_000
+#: Bins of the histogram that approximate quantiles are read from (a multiple of
+#: HISTOGRAM_BINS: the stored histogram is these bins summed by groups).
+FINE_BINS = HISTOGRAM_BINS * 100
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,11 @@ class ColumnPlan:
     @property
     def ident(self) -> str:
         return '"' + self.name.replace('"', '""') + '"'
+
+    @property
+    def plain_number(self) -> bool:
+        """Integers and floats: Python's ``float`` of a value is DuckDB's ``::DOUBLE``."""
+        return self.kind == "numeric" and not self.arrow_type.startswith("decimal")
 
     @property
     def value(self) -> str:
@@ -82,16 +102,22 @@ def column_kind(arrow_type: Any) -> str:
 def compute_profile(
     dataset: Any, *, row_count: int | None = None, parquet_files: list[str] | None = None
 ) -> dict[str, Any]:
-    """The profile of an Arrow dataset (or table), computed by DuckDB in two scans.
+    """The profile of an Arrow dataset (or table), computed by DuckDB in one or two scans.
 
     ``row_count`` (known from the catalog) picks exact or estimated quantiles up front;
     without it, one more count query finds it. ``parquet_files``: the same data as
     Parquet, which DuckDB's own reader scans about twice as fast as an Arrow dataset
-    (bench_quality); the Arrow schema still decides how each column is profiled.
+    (bench_quality) and whose footers give the ranges histograms need; the Arrow schema
+    still decides how each column is profiled.
     """
     import duckdb
 
     plans = [column_plan(f.name, f.type) for f in dataset.schema]
+    ranges = footer_ranges(parquet_files, plans) if parquet_files else {}
+    if row_count is None and parquet_files:
+        row_count = sum(pq_rows(path) for path in parquet_files)
+    exact_quantiles = row_count is not None and row_count <= EXACT_QUANTILE_ROWS
+    numbers = _scan_numbers(parquet_files or [], plans, ranges, exact_quantiles)
     with duckdb.connect() as con:
         if parquet_files:
             con.read_parquet(parquet_files).create_view("data")
@@ -99,11 +125,11 @@ def compute_profile(
             con.register("data", dataset)
         if row_count is None:
             row_count = int(con.execute("SELECT count(*) FROM data").fetchone()[0])
-        exact_quantiles = row_count <= EXACT_QUANTILE_ROWS
-        rows, first = _first_scan(con, plans, exact_quantiles)
-        second = _second_scan(con, plans, first, rows)
+            exact_quantiles = row_count <= EXACT_QUANTILE_ROWS
+        rows, first = _first_scan(con, plans, exact_quantiles, ranges, numbers)
+        second = _second_scan(con, plans, first, rows, exact_quantiles)
     columns = [
-        _column_profile(p, rows, first[p.name], second.get(p.name, {}), exact_quantiles)
+        _column_profile(p, rows, {**first[p.name], **second.get(p.name, {})}, exact_quantiles)
         for p in plans
     ]
     return jsonable(
@@ -116,9 +142,93 @@ def compute_profile(
                 "histogram_bins": HISTOGRAM_BINS,
                 "exact_distinct_bound": EXACT_DISTINCT_BOUND,
                 "frequency_bound": FREQUENCY_BOUND,
+                "exact_quantile_rows": EXACT_QUANTILE_ROWS,
+                "fine_bins": FINE_BINS,
             },
         }
     )
+
+
+def pq_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
+
+
+def _scan_numbers(
+    files: list[str],
+    plans: list[ColumnPlan],
+    ranges: dict[str, tuple[float, float]],
+    exact_quantiles: bool,
+) -> dict[str, dict[str, Any]]:
+    """Bins, and integers' frequencies or distinct counts, of the numbers with a footer
+    range, by ``number_scan`` (verified there against the data)."""
+    from digitalhub_airflow.quality.number_scan import NumberColumn, scan_numbers
+
+    columns = {
+        p.name: NumberColumn(
+            *ranges[p.name],
+            bins=_bin_count(p, exact_quantiles),
+            integer=p.discrete,
+            frequency_bound=FREQUENCY_BOUND,
+        )
+        for p in plans
+        if p.plain_number and p.name in ranges
+    }
+    return scan_numbers(files, columns) if columns else {}
+
+
+def footer_ranges(files: list[str], plans: list[ColumnPlan]) -> dict[str, tuple[float, float]]:
+    """``{column: (min, max)}`` of numbers and dates (as ``ColumnPlan.value``) from the
+    Parquet footers' statistics, for the columns every row group with values has them."""
+    import pyarrow.parquet as pq
+
+    wanted = {p.name for p in plans if p.kind in ("numeric", "temporal")}
+    lows: dict[str, float] = {}
+    highs: dict[str, float] = {}
+    unknown: set[str] = set()
+    for path in files:
+        meta = pq.read_metadata(path)
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            for c in range(group.num_columns):
+                chunk = group.column(c)
+                name, stats = chunk.path_in_schema, chunk.statistics
+                if name not in wanted:
+                    continue
+                if (
+                    stats is not None
+                    and stats.has_null_count
+                    and stats.null_count == chunk.num_values
+                ):
+                    continue  # no values, no bounds
+                bounds = (
+                    (_footer_number(stats.min), _footer_number(stats.max))
+                    if stats is not None and stats.has_min_max
+                    else (None, None)
+                )
+                if bounds[0] is None or bounds[1] is None:
+                    unknown.add(name)
+                    continue
+                lows[name] = min(lows.get(name, bounds[0]), bounds[0])
+                highs[name] = max(highs.get(name, bounds[1]), bounds[1])
+    return {n: (lows[n], highs[n]) for n in lows if n not in unknown}
+
+
+def _footer_number(value: Any) -> float | None:
+    """A footer statistic as ``ColumnPlan.value`` computes it (dates: epoch seconds, UTC)."""
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, Decimal)):
+        return float(value)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    if isinstance(value, date):
+        return float((value - date(1970, 1, 1)).days * 86400)
+    return None
 
 
 def _select(con: Any, exprs: dict[str, str]) -> dict[str, Any]:
@@ -138,10 +248,28 @@ def _by_column(plans: list[ColumnPlan], values: dict[str, Any]) -> dict[str, dic
     return found
 
 
+def _bin_count(plan: ColumnPlan, exact_quantiles: bool) -> int:
+    """Fine bins where quantiles are read off the histogram, else the stored bins."""
+    return HISTOGRAM_BINS if exact_quantiles or plan.kind != "numeric" else FINE_BINS
+
+
+def _bins(plan: ColumnPlan, lo: float, hi: float, count: int) -> str:
+    width = (hi - lo) / count or 1.0
+    return (
+        f"histogram(least(floor(({plan.value} - {lo!r}) / {width!r}), "
+        f"{count - 1})::INTEGER) FILTER (WHERE {plan.ident} IS NOT NULL)"
+    )
+
+
 def _first_scan(
-    con: Any, plans: list[ColumnPlan], exact_quantiles: bool
+    con: Any,
+    plans: list[ColumnPlan],
+    exact_quantiles: bool,
+    ranges: dict[str, tuple[float, float]],
+    numbers: dict[str, dict[str, Any]],
 ) -> tuple[int, dict[str, dict[str, Any]]]:
-    quantile_fn = "quantile_cont" if exact_quantiles else "approx_quantile"
+    """Counts, moments, distinct estimates and what else one scan can give; ``numbers``:
+    what ``number_scan`` found already."""
     levels = "[" + ", ".join(str(q) for q in QUANTILES) + "]"
     exprs = {"rows": "count(*)"}
     for i, p in enumerate(plans):
@@ -149,54 +277,97 @@ def _first_scan(
         exprs[f"{i}.count"] = f"count({col})"
         if p.kind == "other":
             continue
-        exprs[f"{i}.approx_distinct"] = f"approx_count_distinct({col})"
-        if p.kind in ("numeric", "temporal"):
+        known = numbers.get(p.name, {})
+        counted = "frequencies" in known or p.kind == "boolean"
+        if p.kind == "boolean":  # two values: counted one by one straight away
+            exprs[f"{i}.frequencies"] = f"histogram({col})"
+        elif not counted and "distinct" not in known:
+            exprs[f"{i}.approx_distinct"] = f"approx_count_distinct({col})"
+        if p.kind in ("numeric", "temporal") and not known:
             exprs[f"{i}.min"] = f"min({col})"
             exprs[f"{i}.max"] = f"max({col})"
-            exprs[f"{i}.vmin"] = f"min({p.value})"
-            exprs[f"{i}.vmax"] = f"max({p.value})"
-        if p.kind == "numeric":
+            if not p.plain_number:
+                exprs[f"{i}.vmin"] = f"min({p.value})"
+                exprs[f"{i}.vmax"] = f"max({p.value})"
+        if p.kind == "numeric" and not known:
             exprs[f"{i}.sum"] = f"sum({p.value})"
             exprs[f"{i}.mean"] = f"avg({p.value})"
             exprs[f"{i}.std"] = f"stddev_samp({p.value})"
-            exprs[f"{i}.quantiles"] = f"{quantile_fn}({p.value}, {levels})"
+        if p.kind == "numeric" and exact_quantiles and not counted:
+            exprs[f"{i}.quantiles"] = f"quantile_cont({p.value}, {levels})"
+        if p.name in ranges and "bins" not in known:
+            exprs[f"{i}.bins"] = _bins(p, *ranges[p.name], _bin_count(p, exact_quantiles))
     values = _select(con, exprs)
     rows = int(values.pop("rows"))
-    return rows, _by_column(plans, values)
+    first = _by_column(plans, values)
+    for p in plans:
+        stats = first[p.name]
+        stats.update(numbers.get(p.name, {}))
+        if p.plain_number and stats.get("min") is not None:
+            stats["vmin"], stats["vmax"] = float(stats["min"]), float(stats["max"])
+        if "bins" in stats and (stats.get("vmin"), stats.get("vmax")) != ranges[p.name]:
+            del stats["bins"]  # the footer was wrong: the second scan counts them again
+        if "frequencies" in stats and p.kind == "numeric":
+            stats.update(_from_frequencies(p, stats))
+    return rows, first
+
+
+def _from_frequencies(plan: ColumnPlan, stats: dict[str, Any]) -> dict[str, Any]:
+    """Exact quantiles and histogram bins of a number from its exact value frequencies."""
+    pairs = sorted((float(v), c) for v, c in stats["frequencies"].items() if v is not None)
+    if not pairs:
+        return {}
+    lo, hi = stats["vmin"], stats["vmax"]
+    width = (hi - lo) / HISTOGRAM_BINS or 1.0
+    bins: dict[int, int] = {}
+    for value, count in pairs:
+        b = min(math.floor((value - lo) / width), HISTOGRAM_BINS - 1)
+        bins[b] = bins.get(b, 0) + count
+    ranks = list(itertools.accumulate(c for _, c in pairs))
+    quantiles = [_ranked_quantile(pairs, ranks, q) for q in QUANTILES]
+    return {"bins": bins, "bin_count": HISTOGRAM_BINS, "quantiles": quantiles}
+
+
+def _ranked_quantile(pairs: list[tuple[float, int]], ranks: list[int], q: float) -> float:
+    """numpy's linear quantile of the values ``pairs`` counts (``ranks``: running counts)."""
+    position = q * (ranks[-1] - 1)
+    below = math.floor(position)
+
+    def at(rank: int) -> float:
+        return pairs[bisect.bisect_right(ranks, rank)][0]
+
+    low = at(below)
+    return low + (position - below) * (at(min(below + 1, ranks[-1] - 1)) - low)
 
 
 def _second_scan(
-    con: Any, plans: list[ColumnPlan], first: dict[str, dict[str, Any]], rows: int
+    con: Any,
+    plans: list[ColumnPlan],
+    first: dict[str, dict[str, Any]],
+    rows: int,
+    exact_quantiles: bool,
 ) -> dict[str, dict[str, Any]]:
     exprs: dict[str, str] = {}
     for i, p in enumerate(plans):
         stats = first[p.name]
         approx = stats.get("approx_distinct")
-        if approx is None or rows == 0:
+        if rows == 0:
             continue
         col = p.ident
-        if approx <= FREQUENCY_BOUND and p.discrete:
+        if approx is not None and approx <= FREQUENCY_BOUND and p.discrete:
             exprs[f"{i}.frequencies"] = f"histogram({col})"
-        elif approx <= EXACT_DISTINCT_BOUND:
+        elif approx is not None and approx <= EXACT_DISTINCT_BOUND:
             exprs[f"{i}.distinct"] = f"count(DISTINCT {col})"
         lo, hi = stats.get("vmin"), stats.get("vmax")
-        if p.kind in ("numeric", "temporal") and lo is not None:
-            width = (hi - lo) / HISTOGRAM_BINS or 1.0
-            exprs[f"{i}.bins"] = (
-                f"histogram(least(floor(({p.value} - {lo!r}) / {width!r}), "
-                f"{HISTOGRAM_BINS - 1})::INTEGER) FILTER (WHERE {col} IS NOT NULL)"
-            )
+        if p.kind in ("numeric", "temporal") and lo is not None and "bins" not in stats:
+            exprs[f"{i}.bins"] = _bins(p, lo, hi, _bin_count(p, exact_quantiles))
     return _by_column(plans, _select(con, exprs))
 
 
 def _column_profile(
-    plan: ColumnPlan,
-    rows: int,
-    first: dict[str, Any],
-    second: dict[str, Any],
-    exact_quantiles: bool,
+    plan: ColumnPlan, rows: int, stats: dict[str, Any], exact_quantiles: bool
 ) -> dict[str, Any]:
-    count = int(first["count"])
+    count = int(stats["count"])
     profile: dict[str, Any] = {
         "name": plan.name,
         "type": plan.arrow_type,
@@ -205,41 +376,73 @@ def _column_profile(
         "nulls": rows - count,
         "null_fraction": (rows - count) / rows if rows else None,
     }
-    frequencies = second.get("frequencies")
+    frequencies = stats.get("frequencies")
     if frequencies is not None:
         profile["distinct"], profile["distinct_exact"] = len(frequencies), True
         ranked = sorted(frequencies.items(), key=lambda kv: (-kv[1], str(kv[0])))
         profile["top_values"] = [{"value": v, "count": c} for v, c in ranked[:TOP_VALUES]]
         profile["other_count"] = sum(c for _, c in ranked[TOP_VALUES:])
-    elif "distinct" in second:
-        profile["distinct"], profile["distinct_exact"] = second["distinct"], True
-    elif "approx_distinct" in first:
-        profile["distinct"], profile["distinct_exact"] = first["approx_distinct"], rows == 0
+    elif "distinct" in stats:
+        profile["distinct"], profile["distinct_exact"] = stats["distinct"], True
+    elif "approx_distinct" in stats:
+        profile["distinct"], profile["distinct_exact"] = stats["approx_distinct"], rows == 0
     for stat in ("min", "max", "sum", "mean", "std"):
-        if stat in first:
-            profile[stat] = first[stat]
-    if plan.kind == "numeric":
-        quantiles = first.get("quantiles") or []
-        profile["quantiles"] = {
-            str(q): v for q, v in zip(QUANTILES, quantiles, strict=False)
-        } or None
-        profile["quantiles_exact"] = exact_quantiles
-    bins = second.get("bins")
+        if stat in stats:
+            profile[stat] = stats[stat]
+    bins = stats.get("bins")
+    counts = None
     if bins is not None:
-        profile["histogram"] = _histogram(plan, first["vmin"], first["vmax"], bins)
+        bin_count = stats.get("bin_count") or _bin_count(plan, exact_quantiles)
+        counts = [int(bins.get(b, 0)) for b in range(bin_count)]
+    if plan.kind == "numeric":
+        profile.update(_quantiles(stats, counts, exact_quantiles))
+    if counts is not None:
+        step = len(counts) // HISTOGRAM_BINS
+        coarse = [sum(counts[b : b + step]) for b in range(0, len(counts), step)]
+        profile["histogram"] = _histogram(plan, stats["vmin"], stats["vmax"], coarse)
     return profile
 
 
-def _histogram(plan: ColumnPlan, lo: float, hi: float, bins: dict[int, int]) -> dict[str, Any]:
+def _quantiles(
+    stats: dict[str, Any], fine: list[int] | None, exact_quantiles: bool
+) -> dict[str, Any]:
+    """The stored quantiles, and how they were found."""
+    if exact_quantiles or "quantiles" in stats:
+        quantiles = stats.get("quantiles") or []
+        found = {str(q): v for q, v in zip(QUANTILES, quantiles, strict=False)}
+        return {"quantiles": found or None, "quantiles_exact": True, "quantile_method": "exact"}
+    found, bound = None, None
+    if fine is not None:
+        lo, hi = stats["vmin"], stats["vmax"]
+        width = (hi - lo) / len(fine)
+        found = {str(q): _fine_quantile(fine, lo, hi, width, q) for q in QUANTILES}
+        bound = width
+    return {
+        "quantiles": found,
+        "quantiles_exact": False,
+        "quantile_method": "fine_histogram",
+        "quantile_error_bound": bound,
+    }
+
+
+def _fine_quantile(counts: list[int], lo: float, hi: float, width: float, q: float) -> float:
+    """The value at rank ``q * (n - 1)`` (numpy's linear method), linear within its bin."""
+    rank = q * (sum(counts) - 1)
+    below = 0
+    for b, count in enumerate(counts):
+        if count and below + count > rank:
+            return min(hi, max(lo, lo + width * (b + (rank - below + 0.5) / count)))
+        below += count
+    return hi
+
+
+def _histogram(plan: ColumnPlan, lo: float, hi: float, counts: list[int]) -> dict[str, Any]:
     """Equal-width bins; ``edges`` has one more entry than ``counts`` (last bin closed)."""
     from datetime import datetime, timezone
 
     width = (hi - lo) / HISTOGRAM_BINS or 1.0
     edges = [lo + i * width for i in range(HISTOGRAM_BINS + 1)]
-    histogram: dict[str, Any] = {
-        "edges": edges,
-        "counts": [int(bins.get(i, 0)) for i in range(HISTOGRAM_BINS)],
-    }
+    histogram: dict[str, Any] = {"edges": edges, "counts": counts}
     if plan.kind == "temporal":
         histogram["edge_labels"] = [
             datetime.fromtimestamp(e, timezone.utc).isoformat() for e in edges

@@ -1,0 +1,118 @@
+"""Moments, histogram bins, frequencies and distinct counts of Parquet number columns,
+streamed in record batches through numpy: DuckDB's ``histogram()`` aggregate hashes every
+row into a map, several times slower than ``bincount`` on the bin indices, and the values
+are at hand for the rest (bench_quality). Moments are merged batch by batch (Chan et al.),
+as precise as numpy's own over the whole column.
+
+Bins need the column's range before the pass: the caller takes it from the Parquet
+footers, and the pass checks it against the values it sees; a column whose values leave
+that range is dropped from the result, and DuckDB computes it instead. Bin indices are
+``floor((value - lo) / width)`` in double precision, last bin closed: DuckDB's formula
+in ``profiles``, so both give the same bins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: Integer columns whose range spans at most this many values get their exact distinct
+#: count from a bitmap of the range (one byte a value).
+BITMAP_SPAN = 1 << 25
+
+
+@dataclass
+class NumberColumn:
+    """What the pass gathers for one column, and what it has seen so far."""
+
+    lo: float
+    hi: float
+    bins: int
+    integer: bool
+    frequency_bound: int
+    counts: Any = None
+    seen: Any = None
+    values: Any = None
+    low: float = float("inf")
+    high: float = float("-inf")
+    valid: bool = True
+    n: int = 0
+    total: float = 0.0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    @property
+    def span(self) -> int:
+        return int(self.hi - self.lo) + 1
+
+    def add(self, values: Any) -> None:
+        import numpy as np
+
+        low, high = values.min(), values.max()
+        if not (self.lo <= low and high <= self.hi):  # also NaN
+            self.valid = False
+            return
+        self.low, self.high = min(self.low, low), max(self.high, high)
+        self._moments(values.astype(np.float64, copy=False))
+        width = (self.hi - self.lo) / self.bins or 1.0
+        index = np.floor((values.astype(np.float64) - self.lo) / width)
+        np.minimum(index, self.bins - 1, out=index)
+        found = np.bincount(index.astype(np.intp), minlength=self.bins)
+        self.counts = found if self.counts is None else self.counts + found
+        if not self.integer:
+            return
+        offsets = (values - int(self.lo)).astype(np.intp)
+        if self.span <= self.frequency_bound:
+            found = np.bincount(offsets, minlength=self.span)
+            self.values = found if self.values is None else self.values + found
+        elif self.span <= BITMAP_SPAN:
+            if self.seen is None:
+                self.seen = np.zeros(self.span, dtype=bool)
+            self.seen[offsets] = True
+
+    def _moments(self, values: Any) -> None:
+        n, mean = len(values), float(values.mean())
+        m2 = float(((values - mean) ** 2).sum())
+        merged = self.n + n
+        delta = mean - self.mean
+        self.m2 += m2 + delta * delta * self.n * n / merged
+        self.mean += delta * n / merged
+        self.n, self.total = merged, self.total + float(values.sum())
+
+    def result(self) -> dict[str, Any]:
+        """Stats in ``profiles``' names; empty when the footer's range was wrong."""
+        if not self.valid or self.low != self.lo or self.high != self.hi:
+            return {}
+        number = int if self.integer else float
+        found: dict[str, Any] = {
+            "min": number(self.low),
+            "max": number(self.high),
+            "sum": self.total,
+            "mean": self.mean,
+            "std": (self.m2 / (self.n - 1)) ** 0.5 if self.n > 1 else None,
+            "bins": {b: int(c) for b, c in enumerate(self.counts) if c},
+            "bin_count": self.bins,
+        }
+        if self.values is not None:
+            found["frequencies"] = {
+                int(self.lo) + v: int(c) for v, c in enumerate(self.values) if c
+            }
+        elif self.seen is not None:
+            found["distinct"] = int(self.seen.sum())
+        return found
+
+
+def scan_numbers(files: list[str], columns: dict[str, NumberColumn]) -> dict[str, dict]:
+    """``{column: stats}`` for the columns whose footer range held (see module doc)."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=list(columns)):
+            for name, column in columns.items():
+                values = batch.column(name)
+                if values.null_count:
+                    values = values.drop_null()
+                if column.valid and len(values):
+                    column.add(values.to_numpy())
+    found = {name: column.result() for name, column in columns.items() if column.counts is not None}
+    return {name: stats for name, stats in found.items() if stats}
