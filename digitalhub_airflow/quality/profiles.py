@@ -359,7 +359,8 @@ def _second_scan(
         elif approx is not None and approx <= EXACT_DISTINCT_BOUND:
             exprs[f"{i}.distinct"] = f"count(DISTINCT {col})"
         lo, hi = stats.get("vmin"), stats.get("vmax")
-        if p.kind in ("numeric", "temporal") and lo is not None and "bins" not in stats:
+        finite = lo is not None and math.isfinite(lo) and math.isfinite(hi)  # NaN: no bins
+        if p.kind in ("numeric", "temporal") and finite and "bins" not in stats:
             exprs[f"{i}.bins"] = _bins(p, lo, hi, _bin_count(p, exact_quantiles))
     return _by_column(plans, _select(con, exprs))
 

@@ -164,3 +164,62 @@ def assert_same(found: object, expected: object) -> None:
             assert_same(f, e)
     else:
         assert found == expected
+
+
+def parquet_of(table: pa.Table, tmp_path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "data.parquet"
+    pq.write_table(table, path, row_group_size=7_000)  # several row groups, several batches
+    return [str(path)]
+
+
+def test_fine_histogram_quantiles_stay_within_their_bound(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(profiles, "EXACT_QUANTILE_ROWS", 1000)
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(3, 1, 20_000)
+    table = pa.table({"x": x})
+    profile = compute_profile(table, parquet_files=parquet_of(table, tmp_path))
+    c = column(profile, "x")
+    assert not c["quantiles_exact"] and c["quantile_method"] == "fine_histogram"
+    assert c["quantile_error_bound"] == pytest.approx((x.max() - x.min()) / profiles.FINE_BINS)
+    for q in QUANTILES:
+        assert abs(c["quantiles"][str(q)] - np.quantile(x, q)) <= c["quantile_error_bound"]
+    assert c["histogram"]["counts"] == np.histogram(x, bins=profiles.HISTOGRAM_BINS)[0].tolist()
+    # the same bins, counted by DuckDB where there is no Parquet footer
+    assert_same(profile, compute_profile(table))
+
+
+def test_integers_over_a_wide_range_get_an_exact_distinct_count(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(profiles, "EXACT_DISTINCT_BOUND", 100)
+    monkeypatch.setattr(profiles, "FREQUENCY_BOUND", 10)
+    values = np.random.default_rng(5).integers(-50_000, 50_000, 30_000)
+    table = pa.table({"v": values})
+    c = column(compute_profile(table, parquet_files=parquet_of(table, tmp_path)), "v")
+    assert c["distinct"] == len(np.unique(values)) and c["distinct_exact"]
+    assert (c["min"], c["max"], c["sum"]) == (values.min(), values.max(), values.sum())
+    assert c["std"] == pytest.approx(values.std(ddof=1), rel=1e-12)
+
+
+def test_numbers_outside_the_footer_range_are_counted_by_duckdb(tmp_path: Path) -> None:
+    """NaN is left out of Parquet statistics: the pass sees it and leaves the column to
+    DuckDB, whose profile is the one without a footer (no histogram: NaN has no bin)."""
+    x = np.random.default_rng(9).normal(0, 1, 5000)
+    x[::50] = np.nan
+    table = pa.table({"x": pa.array(x, from_pandas=False)})
+    assert table.column("x").null_count == 0
+    from digitalhub_airflow.quality.number_scan import NumberColumn, scan_numbers
+
+    files = parquet_of(table, tmp_path)
+    ranges = profiles.footer_ranges(
+        files, [profiles.column_plan("x", table.schema.field("x").type)]
+    )
+    assert ranges["x"] == (np.nanmin(x), np.nanmax(x))
+    assert scan_numbers(files, {"x": NumberColumn(*ranges["x"], 20, False, 10)}) == {}
+    profile = compute_profile(table, parquet_files=files)
+    assert_same(profile, compute_profile(table))
+    assert "histogram" not in column(profile, "x") and column(profile, "x")["count"] == 5000
