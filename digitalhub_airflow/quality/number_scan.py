@@ -2,7 +2,8 @@
 streamed in record batches through numpy: DuckDB's ``histogram()`` aggregate hashes every
 row into a map, several times slower than ``bincount`` on the bin indices, and the values
 are at hand for the rest (bench_quality). Moments are merged batch by batch (Chan et al.),
-as precise as numpy's own over the whole column.
+as precise as numpy's own over the whole column. Exact quantiles, when asked for, keep
+the column's values (8 bytes a row; the caller asks only up to a row bound).
 
 Bins need the column's range before the pass: the caller takes it from the Parquet
 footers, and the pass checks it against the values it sees; a column whose values leave
@@ -13,7 +14,7 @@ in ``profiles``, so both give the same bins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Integer columns whose range spans at most this many values get their exact distinct
@@ -30,6 +31,8 @@ class NumberColumn:
     bins: int
     integer: bool
     frequency_bound: int
+    quantiles: tuple[float, ...] = ()
+    kept: list[Any] = field(default_factory=list)
     counts: Any = None
     seen: Any = None
     values: Any = None
@@ -53,7 +56,10 @@ class NumberColumn:
             self.valid = False
             return
         self.low, self.high = min(self.low, low), max(self.high, high)
-        self._moments(values.astype(np.float64, copy=False))
+        as_double = values.astype(np.float64, copy=False)
+        self._moments(as_double)
+        if self.quantiles:
+            self.kept.append(as_double)
         width = (self.hi - self.lo) / self.bins or 1.0
         index = np.floor((values.astype(np.float64) - self.lo) / width)
         np.minimum(index, self.bins - 1, out=index)
@@ -93,6 +99,10 @@ class NumberColumn:
             "bins": {b: int(c) for b, c in enumerate(self.counts) if c},
             "bin_count": self.bins,
         }
+        if self.kept:
+            import numpy as np
+
+            found["quantiles"] = np.quantile(np.concatenate(self.kept), self.quantiles).tolist()
         if self.values is not None:
             found["frequencies"] = {
                 int(self.lo) + v: int(c) for v, c in enumerate(self.values) if c

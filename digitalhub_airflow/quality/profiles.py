@@ -161,8 +161,9 @@ def _scan_numbers(
     ranges: dict[str, tuple[float, float]],
     exact_quantiles: bool,
 ) -> dict[str, dict[str, Any]]:
-    """Bins, and integers' frequencies or distinct counts, of the numbers with a footer
-    range, by ``number_scan`` (verified there against the data)."""
+    """Moments, bins, exact quantiles (up to the row bound), and integers' frequencies or
+    distinct counts, of the numbers with a footer range, by ``number_scan`` (the range
+    verified there against the data)."""
     from digitalhub_airflow.quality.number_scan import NumberColumn, scan_numbers
 
     columns = {
@@ -171,6 +172,7 @@ def _scan_numbers(
             bins=_bin_count(p, exact_quantiles),
             integer=p.discrete,
             frequency_bound=FREQUENCY_BOUND,
+            quantiles=QUANTILES if exact_quantiles else (),
         )
         for p in plans
         if p.plain_number and p.name in ranges
@@ -293,7 +295,7 @@ def _first_scan(
             exprs[f"{i}.sum"] = f"sum({p.value})"
             exprs[f"{i}.mean"] = f"avg({p.value})"
             exprs[f"{i}.std"] = f"stddev_samp({p.value})"
-        if p.kind == "numeric" and exact_quantiles and not counted:
+        if p.kind == "numeric" and exact_quantiles and not counted and not known:
             exprs[f"{i}.quantiles"] = f"quantile_cont({p.value}, {levels})"
         if p.name in ranges and "bins" not in known:
             exprs[f"{i}.bins"] = _bins(p, *ranges[p.name], _bin_count(p, exact_quantiles))
