@@ -1,20 +1,20 @@
-"""Profiling a table version by streaming it through DuckDB: never the whole table in
-pandas. One scan computes counts, moments, a HyperLogLog distinct estimate, the
-histograms of numbers and dates, and the value frequencies of booleans and of integers
-whose range is small; a second scan, only where still needed, counts the distinct
-values below a bound exactly and the frequencies of low-cardinality strings.
+"""Profiling a table version by streaming it: never the whole table in pandas.
 
-Histograms need the column's range before the scan: Parquet footer statistics give it
-without reading the data (and the scan's own min/max check it: where they disagree, or
-there is no footer, the bins are counted in the second scan instead).
+For Parquet, integer and float columns whose range the footer statistics give are
+streamed once in record batches through numpy (``number_scan``: bins by ``bincount``,
+moments, exact quantiles up to a row bound, integers' frequencies or exact distinct
+counts); one DuckDB scan computes the rest (counts, HyperLogLog distinct estimates,
+dates' range and bins, booleans); a second DuckDB scan, only where still needed, counts
+distinct values below a bound exactly, frequencies of low-cardinality strings, and the
+bins of columns without a footer range (or whose values left it: the pass checks it).
 
 Statistics: ``std`` is the sample standard deviation; ``distinct`` is exact when
 ``distinct_exact`` says so (else HyperLogLog, a few per cent). Quantiles are exact
-(linear interpolation, as numpy's default) up to ``EXACT_QUANTILE_ROWS`` rows: an exact
-quantile sorts the column, which costs more than the rest of the profile together.
-Above, ``quantile_method`` is ``fine_histogram``: each quantile is read off
-``FINE_BINS`` equal-width bins (linear within its bin), within one bin width
-(``quantile_error_bound``, (max - min) / FINE_BINS) of the order statistic of its rank.
+(linear interpolation, numpy's default) up to ``EXACT_QUANTILE_ROWS`` rows, and for
+integers with value frequencies; above, ``quantile_method`` is ``fine_histogram``: each
+quantile is read off ``FINE_BINS`` equal-width bins (linear within its bin), within one
+bin width (``quantile_error_bound``, (max - min) / FINE_BINS) of the order statistic of
+its rank. Float columns holding NaN get no histogram (NaN has no bin).
 """
 
 from __future__ import annotations
@@ -281,8 +281,8 @@ def _first_scan(
             continue
         known = numbers.get(p.name, {})
         counted = "frequencies" in known or p.kind == "boolean"
-        if p.kind == "boolean":  # two values: counted one by one straight away
-            exprs[f"{i}.frequencies"] = f"histogram({col})"
+        if p.kind == "boolean":  # two values: counted straight away (cheaper than histogram)
+            exprs[f"{i}.trues"] = f"count_if({col})"
         elif not counted and "distinct" not in known:
             exprs[f"{i}.approx_distinct"] = f"approx_count_distinct({col})"
         if p.kind in ("numeric", "temporal") and not known:
@@ -305,6 +305,10 @@ def _first_scan(
     for p in plans:
         stats = first[p.name]
         stats.update(numbers.get(p.name, {}))
+        if "trues" in stats:
+            trues = int(stats.pop("trues"))
+            counts = {True: trues, False: int(stats["count"]) - trues}
+            stats["frequencies"] = {v: n for v, n in counts.items() if n}
         if p.plain_number and stats.get("min") is not None:
             stats["vmin"], stats["vmax"] = float(stats["min"]), float(stats["max"])
         if "bins" in stats and (stats.get("vmin"), stats.get("vmax")) != ranges[p.name]:
