@@ -61,13 +61,13 @@ class NumberColumn:
         if self.quantiles:
             self.kept.append(as_double)
         width = (self.hi - self.lo) / self.bins or 1.0
-        index = np.floor((values.astype(np.float64) - self.lo) / width)
+        index = np.floor((as_double - self.lo) / width)
         np.minimum(index, self.bins - 1, out=index)
         found = np.bincount(index.astype(np.intp), minlength=self.bins)
         self.counts = found if self.counts is None else self.counts + found
         if not self.integer:
             return
-        offsets = (values - int(self.lo)).astype(np.intp)
+        offsets = values.astype(np.int64) - int(self.lo)  # int8 - lo can overflow int8
         if self.span <= self.frequency_bound:
             found = np.bincount(offsets, minlength=self.span)
             self.values = found if self.values is None else self.values + found

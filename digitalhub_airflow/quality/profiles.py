@@ -356,13 +356,14 @@ def _second_scan(
     exprs: dict[str, str] = {}
     for i, p in enumerate(plans):
         stats = first[p.name]
-        approx = stats.get("approx_distinct")
-        if rows == 0:
-            continue
+        exact = stats.get("distinct")  # from number_scan's bitmap
+        estimate = stats.get("approx_distinct", exact)
+        if rows == 0 or "frequencies" in stats:
+            estimate = None
         col = p.ident
-        if approx is not None and approx <= FREQUENCY_BOUND and p.discrete:
+        if estimate is not None and estimate <= FREQUENCY_BOUND and p.discrete:
             exprs[f"{i}.frequencies"] = f"histogram({col})"
-        elif approx is not None and approx <= EXACT_DISTINCT_BOUND:
+        elif exact is None and estimate is not None and estimate <= EXACT_DISTINCT_BOUND:
             exprs[f"{i}.distinct"] = f"count(DISTINCT {col})"
         lo, hi = stats.get("vmin"), stats.get("vmax")
         finite = lo is not None and math.isfinite(lo) and math.isfinite(hi)  # NaN: no bins

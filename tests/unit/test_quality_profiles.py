@@ -223,3 +223,15 @@ def test_numbers_outside_the_footer_range_are_counted_by_duckdb(tmp_path: Path) 
     profile = compute_profile(table, parquet_files=files)
     assert_same(profile, compute_profile(table))
     assert "histogram" not in column(profile, "x") and column(profile, "x")["count"] == 5000
+
+
+def test_narrow_integers_profile_alike_with_and_without_a_footer(tmp_path: Path) -> None:
+    values = np.random.default_rng(11).integers(-120, 120, 9_000).astype("int8")
+    table = pa.table({"small": values, "wide": values.astype("int16") * 200})
+    profile = compute_profile(table, parquet_files=parquet_of(table, tmp_path))
+    assert_same(profile, compute_profile(table))
+    small = column(profile, "small")
+    assert {v["value"]: v["count"] for v in small["top_values"]}.items() <= dict(
+        zip(*np.unique(values, return_counts=True), strict=True)
+    ).items()
+    assert small["distinct"] == len(np.unique(values))
