@@ -43,16 +43,6 @@ def pod_fields(profile: ResourceProfile) -> dict[str, Any]:
     }
 
 
-def _embedded(settings: dict[str, str]) -> list[str]:
-    """Settings a pod on another machine could not reach: a SQLite file, a local folder."""
-    problems = []
-    if settings.get("DHUB_CATALOG_URL", "").startswith("sqlite"):
-        problems.append("the catalog is the embedded SQLite file")
-    if not settings.get("DHUB_STORE_URL", "").startswith("s3://"):
-        problems.append("the store is a local folder")
-    return problems
-
-
 class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
     """Run ``python -m <module> <module_args>`` in a pod sized by a resource profile.
 
@@ -93,10 +83,22 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
         )
         self.module = module
         self.credentials_secret = credentials_secret
+        #: What the workload printed (local process, or the pod log where a subclass
+        #: reads it): how a workload hands its result back.
+        self.workload_output: str | None = None
 
     def workload_environment(self) -> tuple[dict[str, str], dict[str, str]]:
         """``(settings, secrets)`` for the workload; subclasses add their services'."""
         return self.dhub_hook.worker_environment()
+
+    def unreachable(self, settings: dict[str, str]) -> list[str]:
+        """Settings a pod on another machine could not reach: a SQLite file, a folder."""
+        problems = []
+        if settings.get("DHUB_CATALOG_URL", "").startswith("sqlite"):
+            problems.append("the catalog is the embedded SQLite file")
+        if not settings.get("DHUB_STORE_URL", "").startswith("s3://"):
+            problems.append("the store is a local folder")
+        return problems
 
     def has_cluster(self) -> bool:
         from airflow.sdk import BaseHook
@@ -117,7 +119,7 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
                 self.module,
             )
             return self.run_locally({**settings, **secrets})
-        problems = _embedded(settings)
+        problems = self.unreachable(settings)
         if problems:
             raise WorkloadError(
                 f"a pod cannot reach this deployment: {'; '.join(problems)}. Configure the "
@@ -139,7 +141,8 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
         return super().execute(context)
 
     def run_locally(self, env: dict[str, str]) -> None:
-        """The same module in a subprocess; its output goes to the task log."""
+        """The same module in a subprocess; its output goes to the task log and is kept
+        in ``workload_output``."""
         argv = [sys.executable, "-m", self.module, *(self.arguments or [])]
         process = subprocess.Popen(
             argv,
@@ -148,7 +151,10 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
             stderr=subprocess.STDOUT,
             text=True,
         )
+        lines = []
         for line in process.stdout or ():
             self.log.info("%s", line.rstrip())
+            lines.append(line)
+        self.workload_output = "".join(lines)
         if process.wait() != 0:
             raise WorkloadError(f"{self.module} exited with code {process.returncode}")

@@ -16,11 +16,15 @@ workers it has, in parallel.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from digitalhub_airflow.errors import TrainingInputError
 from digitalhub_airflow.hooks.mlflow import MlflowHook
 from digitalhub_airflow.operators.assets import producer_of
 from digitalhub_airflow.operators.base import DigitalHubOperator
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.training.runner import TrainingRequest
 
 PARENT_RUN_XCOM = "parent_run_id"
 DATASET_XCOM = "dataset"
@@ -50,6 +54,24 @@ def airflow_tags(context: Any) -> dict[str, str]:
     """MLflow run tags naming the task instance that trained the model."""
     producer = producer_of(context)
     return {f"airflow.{k}": str(v) for k, v in producer.items()}
+
+
+def training_request(context: Any, **fields: Any) -> TrainingRequest:
+    """A training request for this task instance: ``fields`` (those of
+    :class:`~digitalhub_airflow.training.runner.TrainingRequest`) plus the MLflow tags and
+    the producer naming the task instance. Unknown fields are a clear error."""
+    from digitalhub_airflow.training.runner import TrainingRequest
+
+    datasets = fields.pop("datasets", [])
+    try:
+        return TrainingRequest(
+            datasets=[datasets] if isinstance(datasets, str) else list(datasets),
+            tags=airflow_tags(context),
+            producer=producer_of(context),
+            **fields,
+        )
+    except TypeError as exc:
+        raise TrainingInputError(f"training request: {exc}") from exc
 
 
 class _TrainingOperator(DigitalHubOperator):
@@ -126,14 +148,14 @@ class TrainModelOperator(_TrainingOperator):
         self.autolog = autolog
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.training.runner import TrainingRequest, train_model
+        from digitalhub_airflow.training.runner import train_model
 
-        datasets = [self.datasets] if isinstance(self.datasets, str) else list(self.datasets)
-        request = TrainingRequest(
+        request = training_request(
+            context,
             project=self.project,
             name=self.name,
             entrypoint=self.entrypoint,
-            datasets=datasets,
+            datasets=self.datasets,
             target=self.target,
             task=self.task,
             features=list(self.features) if self.features else None,
@@ -142,8 +164,6 @@ class TrainModelOperator(_TrainingOperator):
             test_size=self.test_size,
             seed=self.seed,
             parent_run_id=self.parent_run_id or None,
-            tags=airflow_tags(context),
-            producer=producer_of(context),
             force=self.force,
             autolog=self.autolog,
         )

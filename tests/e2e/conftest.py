@@ -3,15 +3,19 @@ the repo's reference DAGs plus the test DAGs of tests/e2e/dags."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.conftest import REPO
+from tests.conftest import REPO, Backend, RealServices
+from tests.kube_apiserver import KubeApiServer
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -63,3 +67,65 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> AirflowEnv:
     env = AirflowEnv(root / "home", dags)
     env.run("db", "migrate", timeout=600)
     return env
+
+
+def catalog_env(backend: Backend) -> dict[str, str]:
+    """DHUB_* variables on the embedded backend; Airflow connections on the real one."""
+    env = backend.env()
+    if backend.services is None:
+        return env
+    catalog, store = backend.connections()
+    for name in (
+        "DHUB_CATALOG_URL",
+        "DHUB_STORE_URL",
+        "DHUB_CATALOG_SCHEMA",
+        "AWS_ENDPOINT_URL_S3",
+    ):
+        env.pop(name, None)
+    env["AIRFLOW_CONN_DHUB_CATALOG"] = json.dumps(catalog)
+    env["AIRFLOW_CONN_DHUB_STORE"] = json.dumps(store)
+    return env
+
+
+# -- Kubernetes workloads: the API-server stand-in and connections without credentials ----
+SECRET = "dhub-credentials"
+
+
+@pytest.fixture
+def kube() -> Iterator[KubeApiServer]:
+    server = KubeApiServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def real_backend(
+    real_services: RealServices, pg_schema: str, s3_bucket: str, tmp_path: Path
+) -> Backend:
+    home = tmp_path / "dhub-home"
+    home.mkdir()
+    store = f"s3://{s3_bucket}/store"
+    backend = Backend("real", real_services.pg_url, pg_schema, store, home, real_services)
+    with backend.hub() as hub:
+        hub.init()
+    return backend
+
+
+def task_env(backend: Backend, kube: KubeApiServer | None) -> dict[str, str]:
+    """Connections only: no credential in the task's own environment variables."""
+    env = catalog_env(backend)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3"):
+        env.pop(name, None)
+    if kube is not None:
+        conn = {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(kube.kubeconfig())}}
+        env["AIRFLOW_CONN_KUBERNETES_DEFAULT"] = json.dumps(conn)
+    return env
+
+
+def secrets_of(backend: Backend) -> dict[str, str]:
+    assert backend.services is not None
+    return {
+        "PGPASSWORD": str(make_url(backend.catalog_url).password),
+        "AWS_ACCESS_KEY_ID": backend.services.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": backend.services.s3_secret_key,
+    }

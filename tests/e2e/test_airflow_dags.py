@@ -15,7 +15,7 @@ import pytest
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.settings import Settings
 from tests.conftest import Backend
-from tests.e2e.conftest import VENV_BIN, AirflowEnv
+from tests.e2e.conftest import VENV_BIN, AirflowEnv, catalog_env
 
 pytestmark = pytest.mark.e2e
 WINE = "store://demo/dataitem/table/wine"
@@ -23,24 +23,6 @@ WINE = "store://demo/dataitem/table/wine"
 
 def airflow_db(airflow: AirflowEnv) -> sqlite3.Connection:
     return sqlite3.connect(airflow.home / "airflow.db")
-
-
-def catalog_env(backend: Backend) -> dict[str, str]:
-    """DHUB_* variables on the embedded backend; Airflow connections on the real one."""
-    env = backend.env()
-    if backend.services is None:
-        return env
-    catalog, store = backend.connections()
-    for name in (
-        "DHUB_CATALOG_URL",
-        "DHUB_STORE_URL",
-        "DHUB_CATALOG_SCHEMA",
-        "AWS_ENDPOINT_URL_S3",
-    ):
-        env.pop(name, None)
-    env["AIRFLOW_CONN_DHUB_CATALOG"] = json.dumps(catalog)
-    env["AIRFLOW_CONN_DHUB_STORE"] = json.dumps(store)
-    return env
 
 
 def test_ingest_dag_commits_versions_with_producer_and_asset_events(

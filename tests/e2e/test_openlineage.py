@@ -20,8 +20,7 @@ from digitalhub_airflow.errors import NotFoundError
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.lineage.runs import get_run
 from tests.conftest import Backend
-from tests.e2e.conftest import AirflowEnv
-from tests.e2e.test_airflow_dags import catalog_env
+from tests.e2e.conftest import AirflowEnv, catalog_env
 
 pytestmark = pytest.mark.e2e
 SPEC = Path(__file__).parents[1] / "openlineage_spec"

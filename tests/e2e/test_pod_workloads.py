@@ -5,7 +5,6 @@ the workload really running with the credentials it got from the Secret."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import kubernetes_validate
@@ -13,55 +12,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from digitalhub_airflow.errors import NotFoundError
-from tests.conftest import Backend, RealServices
-from tests.e2e.conftest import AirflowEnv
-from tests.e2e.test_airflow_dags import catalog_env
+from tests.conftest import Backend
+from tests.e2e.conftest import SECRET, AirflowEnv, secrets_of, task_env
 from tests.kube_apiserver import KubeApiServer
 
 pytestmark = pytest.mark.e2e
 DAG = "dhub_pod_workload"
-SECRET = "dhub-credentials"
 PODS = r"/api/v1/namespaces/ml/pods"
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeApiServer]:
-    server = KubeApiServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def real_backend(
-    real_services: RealServices, pg_schema: str, s3_bucket: str, tmp_path: Path
-) -> Backend:
-    home = tmp_path / "dhub-home"
-    home.mkdir()
-    store = f"s3://{s3_bucket}/store"
-    backend = Backend("real", real_services.pg_url, pg_schema, store, home, real_services)
-    with backend.hub() as hub:
-        hub.init()
-    return backend
-
-
-def task_env(backend: Backend, kube: KubeApiServer | None) -> dict[str, str]:
-    """Connections only: no credential in the task's own environment variables."""
-    env = catalog_env(backend)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3"):
-        env.pop(name, None)
-    if kube is not None:
-        conn = {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(kube.kubeconfig())}}
-        env["AIRFLOW_CONN_KUBERNETES_DEFAULT"] = json.dumps(conn)
-    return env
-
-
-def secrets_of(backend: Backend) -> dict[str, str]:
-    assert backend.services is not None
-    return {
-        "PGPASSWORD": str(make_url(backend.catalog_url).password),
-        "AWS_ACCESS_KEY_ID": backend.services.s3_access_key,
-        "AWS_SECRET_ACCESS_KEY": backend.services.s3_secret_key,
-    }
 
 
 def run_dag(airflow: AirflowEnv, env: dict[str, str], target: str, source: Path, check: bool):

@@ -15,8 +15,7 @@ from digitalhub_airflow.quality.profiles import stored_profile
 from digitalhub_airflow.quality.records import DriftRecord
 from digitalhub_airflow.quality.results import stored_results
 from tests.conftest import Backend
-from tests.e2e.conftest import AirflowEnv
-from tests.e2e.test_airflow_dags import catalog_env
+from tests.e2e.conftest import AirflowEnv, catalog_env
 
 pytestmark = pytest.mark.e2e
 WINE = "store://demo/dataitem/table/wine"

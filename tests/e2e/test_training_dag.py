@@ -11,8 +11,7 @@ from digitalhub_airflow.training.model_catalog import consumed_by, gate_history
 from digitalhub_airflow.training.selection import describe_champion
 from digitalhub_airflow.training.tracking import embedded_tracking
 from tests.conftest import Backend
-from tests.e2e.conftest import AirflowEnv
-from tests.e2e.test_airflow_dags import catalog_env
+from tests.e2e.conftest import AirflowEnv, catalog_env
 from tests.training_helpers import TARGET, registered_versions, runs_of, wine_frame
 
 pytestmark = pytest.mark.e2e
