@@ -14,7 +14,8 @@ hub. Measured, alternating order run by run, median of --runs:
                   Arrow with GX's exact results;
       also pandas: the checks written directly with pandas (informational).
   (b) profiling 10M rows: ``profile_dataset(force=True)`` (read + verify the version,
-      DuckDB scans, profile stored) against one plain ``pyarrow.parquet.read_table``.
+      numpy pass over number columns, DuckDB scans, profile stored) against one plain
+      ``pyarrow.parquet.read_table``; ``--profile-only`` measures (b) alone at every size.
 
 Targets: profiling <= 3x the plain scan; the fast path <= 5x the direct pyarrow checks
 (GX itself is reported as measured: it is why the fast path exists). GX's import
