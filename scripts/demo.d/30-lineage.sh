@@ -9,7 +9,8 @@ transport="{\"type\": \"file\", \"log_file_path\": \"$events\", \"append\": true
 for attempt in 1 2; do
   say "airflow dags test dhub_features_wine (run $attempt)"
   log=$ROOT/.dhub-demo/features-$attempt.log
-  AIRFLOW__OPENLINEAGE__TRANSPORT=$transport dags_test dhub_features_wine "$log"
+  AIRFLOW__OPENLINEAGE__TRANSPORT=$transport AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD=True \
+    dags_test dhub_features_wine "$log"
   grep -oE "(computed|cache hit, reusing) store://[^ ]*" "$log" | sed 's/^/  /' || true
 done
 
