@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (
     REPO,
     Row,
+    finish,
     git_revision,
     install_sigterm,
     load_note,
@@ -38,7 +39,6 @@ from benchlib import (
     median,
     print_table,
     temp_dir,
-    write_json,
 )
 
 sys.path.insert(0, str(REPO))
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{load_before} at start, {load_note()} at end; product {revision}"
     )
     print_table(f"bench_ui{' (quick)' if args.quick else ''}", rows, header)
-    path = write_json(
+    return finish(
         "bench_ui",
         {
             "quick": args.quick,
@@ -209,14 +209,12 @@ def main(argv: list[str] | None = None) -> int:
             "chain_depth": CHAIN,
             "pages": pages,
             "samples_s": samples,
-            "rows": [r.to_json() for r in rows],
             "load_at_start": load_before,
             "product_revision_measured": revision,
         },
+        rows,
+        args.strict,
     )
-    print(f"summary: {path.relative_to(REPO)}")
-    failed = [r.measure for r in rows if r.status == "FAIL"]
-    return 1 if (args.strict and failed) else 0
 
 
 if __name__ == "__main__":

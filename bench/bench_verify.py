@@ -36,9 +36,9 @@ from benchlib import (
     GB,
     GIB,
     MIB,
-    REPO,
     Row,
     _random_chunks,
+    finish,
     git_revision,
     install_sigterm,
     load_note,
@@ -46,7 +46,6 @@ from benchlib import (
     median,
     print_table,
     temp_dir,
-    write_json,
 )
 
 from digitalhub_airflow import verify as verify_mod
@@ -243,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{load_before} at start, {load_note()} at end; product {revision}"
     )
     print_table(f"bench_verify{' (quick)' if args.quick else ''}", rows, header)
-    path = write_json(
+    return finish(
         "bench_verify",
         {
             "quick": args.quick,
@@ -259,14 +258,12 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_s": cpu,
             "results": details,
             "target_gbps_per_core": PER_CORE_TARGET_GBPS,
-            "rows": [r.to_json() for r in rows],
             "load_at_start": load_before,
             "product_revision_measured": revision,
         },
+        rows,
+        args.strict,
     )
-    print(f"summary: {path.relative_to(REPO)}")
-    failed = [r.measure for r in rows if r.status == "FAIL"]
-    return 1 if (args.strict and failed) else 0
 
 
 if __name__ == "__main__":

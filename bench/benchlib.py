@@ -250,6 +250,13 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def finish(name: str, payload: dict[str, Any], rows: list[Row], strict: bool) -> int:
+    """Write the summary JSON and give the exit code: 1 when ``strict`` and a target failed."""
+    path = write_json(name, {**payload, "rows": [r.to_json() for r in rows]})
+    print(f"summary: {path.relative_to(REPO)}")
+    return 1 if strict and any(r.status == "FAIL" for r in rows) else 0
+
+
 def install_sigterm() -> None:
     """Turn SIGTERM into SystemExit so that temp dirs and buckets are cleaned up."""
     import signal
