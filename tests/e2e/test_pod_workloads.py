@@ -36,7 +36,9 @@ def test_pod_spec_carries_profile_and_settings_with_credentials_only_by_secret_r
 
     created = kube.calls("POST", PODS)
     assert len(created) == 2
-    gpu_pod, cpu_pod = (c.body for c in created)
+    # The two tasks are independent, so the scheduler may start either first.
+    by_target = {c.body["spec"]["containers"][0]["args"][1]: c.body for c in created}
+    gpu_pod, cpu_pod = by_target["demo/podtable"], by_target["demo/podtable-deferred"]
     for pod in (gpu_pod, cpu_pod):
         kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
         text = json.dumps(pod)
