@@ -139,3 +139,26 @@ class TrackingError(DhubError):
     """The MLflow tracking server or model registry is unreachable or refused a call."""
 
     exit_code = 25
+
+
+class InferenceError(DhubError, ValueError):
+    """An inference request the model server refuses; ``status`` is its HTTP status
+    (400 bad shape/datatype/body, 404 unknown model or version, 413 too large)."""
+
+    exit_code = 26
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServingSpecError(DhubError, ValueError):
+    """A serving or deployment spec (pipeline, service YAML, model reference) is malformed."""
+
+    exit_code = 27
+
+
+class DeploymentError(DhubError):
+    """A service could not be started, rolled out, rolled back or stopped."""
+
+    exit_code = 28

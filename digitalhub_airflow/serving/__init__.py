@@ -1,0 +1,1 @@
+"""Model serving: the `dhub serve` runtime, deployments and monitoring."""
