@@ -179,3 +179,18 @@ take_lock() {
         flock -w 900 9 || die "timed out waiting for lock $file"
     fi
 }
+
+# The scripts' command line: `<svc>.sh start|stop|status|restart`, dispatched to the
+# cmd_start / cmd_stop / cmd_status functions each script defines.
+dispatch() {
+    case "${1:-}" in
+        start) cmd_start ;;
+        stop) cmd_stop ;;
+        status) cmd_status ;;
+        restart) cmd_stop && cmd_start ;;
+        *)
+            echo "usage: $0 start|stop|status|restart" >&2
+            exit 2
+            ;;
+    esac
+}

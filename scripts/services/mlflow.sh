@@ -130,13 +130,4 @@ cmd_status() {
     return 1
 }
 
-case "${1:-}" in
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    status) cmd_status ;;
-    restart) cmd_stop && cmd_start ;;
-    *)
-        echo "usage: $0 start|stop|status|restart" >&2
-        exit 2
-        ;;
-esac
+dispatch "$@"
