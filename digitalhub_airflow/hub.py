@@ -34,6 +34,7 @@ from digitalhub_airflow.versions import (
     aliases_by_version,
     expand_short_key,
     find_dataset,
+    quality_by_version,
     resolve,
     to_info,
 )
@@ -182,7 +183,10 @@ class DataHub:
             if limit:
                 query = query.limit(limit)
             aliases = aliases_by_version(session, dataset.id)
-            return [to_info(session, v, aliases.get(v.id, [])) for v in session.scalars(query)]
+            states = quality_by_version(session, dataset.id)
+            return [
+                to_info(session, v, aliases.get(v.id, []), states) for v in session.scalars(query)
+            ]
 
     def files(self, key: str | Key) -> list[dict[str, Any]]:
         require_current(self.catalog)

@@ -200,7 +200,23 @@ def aliases_by_version(session: Session, dataset_id: int) -> dict[int, list[str]
     return {pk: sorted(names) for pk, names in found.items()}
 
 
-def to_info(session: Session, version: Version, aliases: list[str] | None = None) -> VersionInfo:
+def quality_by_version(session: Session, dataset_id: int) -> dict[int, str]:
+    """Validation states of a dataset's versions in one query (for listings)."""
+    rows = session.execute(
+        select(VersionQuality.version_pk, VersionQuality.state)
+        .join(Version, Version.id == VersionQuality.version_pk)
+        .where(Version.dataset_id == dataset_id)
+    ).all()
+    return dict(rows)
+
+
+def to_info(
+    session: Session,
+    version: Version,
+    aliases: list[str] | None = None,
+    states: dict[int, str] | None = None,
+) -> VersionInfo:
+    """A version as callers see it; ``aliases``/``states`` prefetched by listings."""
     dataset_key = dataset_key_of(version.dataset)
     parent = None
     if version.parent_id is not None:
@@ -209,6 +225,7 @@ def to_info(session: Session, version: Version, aliases: list[str] | None = None
             parent = str(dataset_key.with_version(f"v{parent_row.seq}"))
     if aliases is None:
         aliases = aliases_by_version(session, version.dataset_id).get(version.id, [])
+    quality = states.get(version.id) if states is not None else quality_state(session, version.id)
     return VersionInfo(
         key=str(dataset_key.with_version(version.version_id)),
         dataset=str(dataset_key),
@@ -228,5 +245,5 @@ def to_info(session: Session, version: Version, aliases: list[str] | None = None
         created_by=version.created_by,
         created_at=version.created_at,
         aliases=aliases,
-        quality=quality_state(session, version.id),
+        quality=quality,
     )
