@@ -3,7 +3,9 @@ the reference profile's histogram bins, outer bins open-ended), Jensen-Shannon d
 per categorical column (value frequencies), schema changes and row-count change.
 
 Thresholds decide ``ok``/``warn``/``fail`` per check; the report's status is the worst
-one. Reports are stored with both versions.
+one. Reports are stored with both versions. The per-column comparison takes any profiled
+Arrow data, so a model server's logged inputs are compared the same way
+(serving/monitoring.py).
 """
 
 from __future__ import annotations
@@ -131,16 +133,9 @@ def compare_versions(
     require_current(hub.catalog)
     ref_info, ref_profile = profile_dataset(hub, reference)
     cur_info, cur_profile = profile_dataset(hub, current)
-    ref_columns = {c["name"]: c for c in ref_profile["columns"]}
     schema = diff_schemas(ref_info.schema, cur_info.schema)
-    columns: list[dict[str, Any]] = []
     with version_dataset(hub, cur_info.key) as (_, dataset):
-        fields = {f.name: f.type for f in dataset.schema}
-        for column in cur_profile["columns"]:
-            ref = ref_columns.get(column["name"])
-            if ref is None or ref["kind"] != column["kind"]:
-                continue
-            columns.append(_column_drift(dataset, fields, ref, column, thresholds))
+        columns = compare_columns(ref_profile, cur_profile, dataset, thresholds)
     rows_change = None
     if ref_info.row_count:
         rows_change = ((cur_info.row_count or 0) - ref_info.row_count) / ref_info.row_count
@@ -168,10 +163,32 @@ def compare_versions(
             "thresholds": asdict(thresholds),
         }
     )
+    return store_report(hub, report)
+
+
+def compare_columns(
+    reference: dict[str, Any], current: dict[str, Any], dataset: Any, thresholds: Thresholds
+) -> list[dict[str, Any]]:
+    """Drift per column of ``dataset`` (an Arrow dataset or table whose profile is
+    ``current``) from the ``reference`` profile: the columns both have, of the same kind."""
+    ref_columns = {c["name"]: c for c in reference["columns"]}
+    fields = {f.name: f.type for f in dataset.schema}
+    return [
+        _column_drift(dataset, fields, ref_columns[column["name"]], column, thresholds)
+        for column in current["columns"]
+        if ref_columns.get(column["name"], {}).get("kind") == column["kind"]
+    ]
+
+
+def store_report(
+    hub: DataHub, report: dict[str, Any], current: str | None = None
+) -> dict[str, Any]:
+    """Store ``report`` with its reference version and ``current`` (the report's own
+    ``current`` version unless given); returns it with its id and time."""
     with hub.catalog.session() as session:
         record = DriftRecord(
-            reference_pk=resolve(session, as_key(ref_info.key)).id,
-            current_pk=resolve(session, as_key(cur_info.key)).id,
+            reference_pk=resolve(session, as_key(report["reference"])).id,
+            current_pk=resolve(session, as_key(current or report["current"])).id,
             status=report["status"],
             report=report,
             created_by=current_user(),
