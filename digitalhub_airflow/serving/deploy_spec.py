@@ -1,0 +1,186 @@
+"""The deployment spec of one service: what a DAG or a YAML file in git asks to run.
+
+A spec is plain data without secrets (credentials are named by Secret, never given), so
+it can be recorded in the catalog and compared: its digest over the canonical JSON is
+what reconciliation compares with the recorded state, and the service key's version.
+Every field is checked here, so a bad spec fails before anything is started or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from digitalhub_airflow.errors import ServingSpecError
+from digitalhub_airflow.keys import parse_key, validate_name
+
+TARGETS = ("local", "kubernetes")
+AUTH_MODES = ("none", "basic", "api-key")
+DEFAULT_IMAGE = "ghcr.io/digitalhub-airflow/worker:latest"
+#: Kubernetes object names (RFC 1035 labels): what a Deployment/Service may be called.
+DNS_LABEL_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+HOSTNAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Gateway exposure through an Ingress; ``secret`` holds the basic-auth ``auth`` file
+    (htpasswd) or, for ``api-key``, the key under ``api-key``."""
+
+    host: str
+    path: str = "/"
+    auth: str = "basic"
+    secret: str | None = None
+    ingress_class: str = "nginx"
+    tls_secret: str | None = None
+
+    def __post_init__(self) -> None:
+        if not HOSTNAME_RE.fullmatch(self.host or "") or len(self.host) > 253:
+            raise ServingSpecError(f"exposure host {self.host!r} is not a DNS host name")
+        if not self.path.startswith("/"):
+            raise ServingSpecError(f"exposure path {self.path!r} must start with '/'")
+        if self.auth not in AUTH_MODES:
+            raise ServingSpecError(f"exposure auth {self.auth!r} is unknown; one of {AUTH_MODES}")
+        if self.auth != "none" and not self.secret:
+            raise ServingSpecError(f"exposure auth {self.auth!r} needs the Secret's name: secret=")
+        for what, name in (("secret", self.secret), ("tls_secret", self.tls_secret)):
+            if name is not None and not DNS_LABEL_RE.fullmatch(name):
+                raise ServingSpecError(f"exposure {what} {name!r} is not a Kubernetes name")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service: ``models`` maps each served name to a model reference."""
+
+    project: str
+    name: str
+    target: str
+    models: dict[str, str]
+    port: int = 8080
+    host: str = "127.0.0.1"
+    workers: int = 1
+    replicas: int = 1
+    namespace: str = "default"
+    image: str = DEFAULT_IMAGE
+    resource_profile: str = "cpu-small"
+    credentials_secret: str | None = None
+    exposure: Exposure | None = None
+    request_log: str | None = None
+    log_sample_rate: float | None = None
+    pipelines: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        validate_name(self.project, "project")
+        validate_name(self.name, "service name")
+        if self.target not in TARGETS:
+            raise ServingSpecError(f"target {self.target!r} is unknown; one of {TARGETS}")
+        if self.target == "kubernetes":
+            if not DNS_LABEL_RE.fullmatch(self.name):
+                raise ServingSpecError(
+                    f"service name {self.name!r} is not a Kubernetes name: lowercase letters, "
+                    "digits and '-', starting with a letter"
+                )
+            if not DNS_LABEL_RE.fullmatch(self.namespace):
+                raise ServingSpecError(f"namespace {self.namespace!r} is not a Kubernetes name")
+        if not isinstance(self.models, Mapping) or not self.models:
+            raise ServingSpecError(f"service {self.name!r} serves no model: give models=")
+        for served, ref in self.models.items():
+            validate_name(served, "served model name")
+            if not isinstance(ref, str) or not ref.strip():
+                raise ServingSpecError(f"model {served!r} has no reference")
+        object.__setattr__(self, "models", dict(sorted(self.models.items())))
+        object.__setattr__(self, "pipelines", tuple(self.pipelines))
+        _check_int("port", self.port, 0 if self.target == "local" else 1, 65535)
+        _check_int("workers", self.workers, 1, 64)
+        _check_int("replicas", self.replicas, 0, 100)
+        if self.request_log is not None:
+            key = parse_key(self.request_log)
+            if key.entity_type != "dataitem" or key.version or key.alias:
+                raise ServingSpecError(f"request_log {self.request_log!r} must be a dataset key")
+        if self.log_sample_rate is not None and not 0 < self.log_sample_rate <= 1:
+            raise ServingSpecError(f"log_sample_rate {self.log_sample_rate} is not in (0, 1]")
+        if self.credentials_secret is not None and not DNS_LABEL_RE.fullmatch(
+            self.credentials_secret
+        ):
+            raise ServingSpecError(
+                f"credentials_secret {self.credentials_secret!r} is not a Kubernetes name"
+            )
+
+    # -- identity ----------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["pipelines"] = list(self.pipelines)
+        return data
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON: equal specs, equal digests, on any machine."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def key(self) -> str:
+        return f"store://{self.project}/service/{self.target}/{self.name}:{self.digest[:16]}"
+
+    def with_models(self, models: Mapping[str, str]) -> ServiceSpec:
+        return replace(self, models=dict(models))
+
+    # -- the server's command line ---------------------------------------------------------
+    def serve_args(self, host: str | None = None, port: int | None = None) -> list[str]:
+        """Arguments of ``python -m digitalhub_airflow.cli`` that run this service."""
+        args = ["serve"]
+        for served, ref in self.models.items():
+            args += ["--model", f"{served}={ref}"]
+        for pipeline in self.pipelines:
+            args += ["--pipeline", pipeline]
+        args += ["--host", host or self.host, "--port", str(self.port if port is None else port)]
+        args += ["--workers", str(self.workers), "--service", self.name, "--project", self.project]
+        if self.request_log:
+            args += ["--request-log", self.request_log]
+        if self.log_sample_rate is not None:
+            args += ["--log-sample-rate", str(self.log_sample_rate)]
+        return args
+
+
+def _check_int(what: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ServingSpecError(f"{what} {value!r} must be an integer in [{low}, {high}]")
+
+
+SPEC_FIELDS = frozenset(ServiceSpec.__dataclass_fields__)
+EXPOSURE_FIELDS = frozenset(Exposure.__dataclass_fields__)
+
+
+def spec_from_json(data: Mapping[str, Any], project: str | None = None) -> ServiceSpec:
+    """A spec from a mapping (a YAML entry, operator arguments, a recorded spec).
+
+    Unknown fields are refused by name: a typo must not silently deploy the default.
+    """
+    if not isinstance(data, Mapping):
+        raise ServingSpecError(f"a service spec is a mapping, not {type(data).__name__}")
+    fields = dict(data)
+    if project is not None:
+        fields.setdefault("project", project)
+    unknown = sorted(set(fields) - SPEC_FIELDS)
+    if unknown:
+        raise ServingSpecError(f"unknown service field(s) {unknown}; known: {sorted(SPEC_FIELDS)}")
+    missing = sorted({"project", "name", "target", "models"} - set(fields))
+    if missing:
+        raise ServingSpecError(f"service {fields.get('name', '?')!r} lacks {missing}")
+    exposure = fields.get("exposure")
+    if exposure is not None:
+        if not isinstance(exposure, Mapping):
+            raise ServingSpecError("exposure is a mapping (host, path, auth, secret…)")
+        unknown = sorted(set(exposure) - EXPOSURE_FIELDS)
+        if unknown:
+            raise ServingSpecError(f"unknown exposure field(s) {unknown}")
+        if "host" not in exposure:
+            raise ServingSpecError("exposure needs a host")
+        fields["exposure"] = Exposure(**exposure)
+    try:
+        return ServiceSpec(**fields)
+    except TypeError as exc:
+        raise ServingSpecError(f"service spec is malformed: {exc}") from exc
