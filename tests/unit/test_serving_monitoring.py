@@ -1,0 +1,133 @@
+"""Service statistics parsed from real prometheus_client output, and drift windows.
+
+The registry below declares the serving contract's metrics as the server does; the
+expected quantiles are worked out by hand from the bucket bounds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from digitalhub_airflow.errors import InvalidOptionError, InvalidSourceError
+from digitalhub_airflow.serving.monitoring import feature_columns, parse_window
+from digitalhub_airflow.serving.service_stats import histogram_quantile, parse_metrics
+
+BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+def server_metrics() -> str:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "dhub_serving_requests", "requests", ["model", "protocol", "status"], registry=registry
+    )
+    latency = Histogram(
+        "dhub_serving_request_seconds",
+        "latency",
+        ["model", "protocol"],
+        buckets=BUCKETS,
+        registry=registry,
+    )
+    errors = Counter("dhub_serving_errors", "errors", ["model", "reason"], registry=registry)
+    predictions = Counter("dhub_serving_predictions", "predictions", ["model"], registry=registry)
+    # wine: 100 requests, 50 at 2 ms and 45 at 30 ms over v2, 5 slow ones over /invocations.
+    for seconds, protocol, count in ((0.002, "v2", 50), (0.03, "v2", 45), (0.4, "mlflow", 5)):
+        for _ in range(count):
+            latency.labels("wine", protocol).observe(seconds)
+    requests.labels("wine", "v2", "200").inc(92)
+    requests.labels("wine", "v2", "400").inc(3)
+    requests.labels("wine", "mlflow", "200").inc(4)
+    requests.labels("wine", "mlflow", "413").inc(1)
+    errors.labels("wine", "bad_shape").inc(3)
+    errors.labels("wine", "too_large").inc(1)
+    predictions.labels("wine").inc(960)
+    # iris: served, never asked.
+    requests.labels("iris", "v2", "200")
+    latency.labels("iris", "v2")
+    return generate_latest(registry).decode()
+
+
+def test_statistics_per_model_from_a_servers_metrics() -> None:
+    stats = parse_metrics(server_metrics())
+    wine = stats["models"]["wine"]
+    assert wine["requests"] == 100
+    assert wine["errors"] == 4 and wine["error_rate"] == pytest.approx(0.04)
+    assert wine["statuses"] == {"200": 96, "400": 3, "413": 1}
+    assert wine["protocols"] == {"mlflow": 5, "v2": 95}
+    assert wine["error_reasons"] == {"bad_shape": 3, "too_large": 1}
+    assert wine["predictions"] == 960
+    latency = wine["latency_seconds"]
+    assert latency["count"] == 100
+    assert latency["mean"] == pytest.approx((50 * 0.002 + 45 * 0.03 + 5 * 0.4) / 100)
+    # Ranks 50, 95, 99 of 100, each interpolated in the bucket that holds it:
+    # 50 fills (0.001, 0.005]; 95 fills (0.01, 0.05]; 99 is 4 of the 5 in (0.25, 0.5].
+    assert latency["p50"] == pytest.approx(0.005)
+    assert latency["p95"] == pytest.approx(0.05)
+    assert latency["p99"] == pytest.approx(0.25 + 0.25 * 4 / 5)
+    iris = stats["models"]["iris"]
+    assert iris["requests"] == 0 and iris["error_rate"] is None
+    assert iris["latency_seconds"] == {
+        "count": 0,
+        "mean": None,
+        "p50": None,
+        "p95": None,
+        "p99": None,
+    }
+    assert stats["total"]["requests"] == 100 and stats["total"]["errors"] == 4
+    assert stats["total"]["latency_seconds"]["p99"] == pytest.approx(latency["p99"])
+
+
+def test_quantiles_follow_prometheus_histogram_quantile() -> None:
+    inf = float("inf")
+    # All observations in the first bucket: interpolated from zero.
+    assert histogram_quantile(0.5, {0.1: 10, 1.0: 10, inf: 10}) == pytest.approx(0.05)
+    # A rank past the highest finite bound: that bound, not infinity.
+    assert histogram_quantile(0.99, {0.1: 1, 1.0: 2, inf: 100}) == 1.0
+    assert histogram_quantile(0.5, {0.1: 0, inf: 0}) is None
+    assert histogram_quantile(0.5, {}) is None
+
+
+def test_text_that_is_not_prometheus_is_refused() -> None:
+    with pytest.raises(InvalidSourceError, match="not Prometheus metrics text"):
+        parse_metrics('dhub_serving_requests_total{model="wine" 3\n')
+
+
+def test_windows_from_a_duration_or_a_start() -> None:
+    until = "2026-11-25T12:00:00Z"
+    window = parse_window("6h", until=until)
+    assert window.since == datetime(2026, 11, 25, 6, tzinfo=timezone.utc)
+    assert str(window) == "2026-11-25T06:00:00Z/2026-11-25T12:00:00Z"
+    naive = parse_window(since="2026-11-25T11:30:00", until=until)
+    assert naive.since == datetime(2026, 11, 25, 11, 30, tzinfo=timezone.utc)
+    assert parse_window("2d", until=until).since.day == 23
+    other_zone = parse_window(since="2026-11-25T12:30:00+02:00", until=until)
+    assert other_zone.since == datetime(2026, 11, 25, 10, 30, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("window", "since", "message"),
+    [
+        (None, None, "either a window"),
+        ("6h", "2026-11-25T00:00:00Z", "either a window"),
+        ("6 hours", None, "positive duration"),
+        ("0h", None, "positive duration"),
+        (None, "yesterday", "ISO 8601"),
+        (None, "2026-11-25T13:00:00Z", "not before"),
+    ],
+)
+def test_bad_windows_are_refused(window: str | None, since: str | None, message: str) -> None:
+    with pytest.raises(InvalidOptionError, match=message):
+        parse_window(window, since=since, until="2026-11-25T12:00:00Z")
+
+
+def test_only_model_inputs_are_features() -> None:
+    import pyarrow as pa
+
+    schema = pa.schema(
+        [(name, pa.string()) for name in ("ts", "service", "model", "model_version")]
+        + [("request_id", pa.string()), ("alcohol", pa.float64()), ("input_1", pa.float64())]
+        + [("prediction_0", pa.float64()), ("prediction", pa.float64())]
+    )
+    assert feature_columns(schema) == ["alcohol", "input_1"]
