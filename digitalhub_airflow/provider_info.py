@@ -24,6 +24,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "digitalhub_airflow.hooks.digitalhub",
                     "digitalhub_airflow.hooks.mlflow",
+                    "digitalhub_airflow.hooks.kubernetes_apply",
                 ],
             }
         ],
@@ -37,6 +38,7 @@ def get_provider_info() -> dict[str, Any]:
                     "digitalhub_airflow.operators.transform",
                     "digitalhub_airflow.operators.training",
                     "digitalhub_airflow.operators.pods",
+                    "digitalhub_airflow.operators.serving",
                 ],
             }
         ],
@@ -56,7 +58,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": integration,
-                "python-modules": ["digitalhub_airflow.triggers.version"],
+                "python-modules": [
+                    "digitalhub_airflow.triggers.version",
+                    "digitalhub_airflow.triggers.rollout",
+                ],
             }
         ],
         "asset-uris": [
