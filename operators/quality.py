@@ -171,13 +171,9 @@ class CompareProfilesOperator(DigitalHubOperator):
         return [self.reference, self.current], []
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
+        from digitalhub_airflow.quality.drift import Thresholds, compare_versions
 
-        from digitalhub_airflow.errors import DriftError, InvalidOptionError
-        from digitalhub_airflow.quality.drift import Thresholds, compare_versions, raise_for_drift
-
-        if self.on_drift not in ("fail", "warn"):
-            raise InvalidOptionError(f"on_drift must be fail or warn, not {self.on_drift!r}")
+        check_on_drift(self.on_drift)
         with self.task_hub() as hub:
             report = compare_versions(
                 hub, self.reference, self.current, Thresholds(**self.thresholds)
@@ -185,19 +181,37 @@ class CompareProfilesOperator(DigitalHubOperator):
             for key in (report["reference"], report["current"]):
                 self.task_io.read(hub.resolve(key))
         log.info("drift %s -> %s: %s", report["reference"], report["current"], report["status"])
-        for column in report["columns"]:
-            if column["status"] != "ok":
-                log.warning(
-                    "  %s %s=%.4f %s",
-                    column["name"],
-                    column["metric"],
-                    column["value"],
-                    column["status"],
-                )
-        try:
-            raise_for_drift(report)
-        except DriftError as exc:
-            if self.on_drift == "fail":
-                raise AirflowFailException(str(exc)) from exc
-            log.warning("%s", exc)
+        settle_drift(report, self.on_drift)
         return report
+
+
+def check_on_drift(on_drift: str) -> None:
+    from digitalhub_airflow.errors import InvalidOptionError
+
+    if on_drift not in ("fail", "warn"):
+        raise InvalidOptionError(f"on_drift must be fail or warn, not {on_drift!r}")
+
+
+def settle_drift(report: dict[str, Any], on_drift: str) -> None:
+    """Log the columns past a threshold; a ``fail`` report fails the task when
+    ``on_drift`` is ``fail``, and is only logged when it is ``warn``."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from digitalhub_airflow.errors import DriftError
+    from digitalhub_airflow.quality.drift import raise_for_drift
+
+    for column in report["columns"]:
+        if column["status"] != "ok":
+            log.warning(
+                "  %s %s=%.4f %s",
+                column["name"],
+                column["metric"],
+                column["value"],
+                column["status"],
+            )
+    try:
+        raise_for_drift(report)
+    except DriftError as exc:
+        if on_drift == "fail":
+            raise AirflowFailException(str(exc)) from exc
+        log.warning("%s", exc)

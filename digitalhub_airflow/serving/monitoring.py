@@ -20,13 +20,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from digitalhub_airflow.catalog.migrate import require_current
-from digitalhub_airflow.errors import InvalidOptionError, InvalidSourceError, NotFoundError
+from digitalhub_airflow.errors import (
+    InvalidOptionError,
+    InvalidSourceError,
+    NotFoundError,
+    TrackingError,
+)
 from digitalhub_airflow.quality.drift import Thresholds, compare_columns, store_report, worst
 from digitalhub_airflow.quality.jsonable import jsonable
 from digitalhub_airflow.quality.profiles import compute_profile, profile_dataset
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.training.tracking import TrackingConfig
     from digitalhub_airflow.versions import VersionInfo
 
 #: Request-log columns that describe the request, not the model's input (serving contract).
@@ -230,3 +236,87 @@ def serving_drift(
         }
     )
     return store_report(hub, report, current=versions[-1].key)
+
+
+def service_drift(
+    hub: DataHub,
+    tracking: TrackingConfig,
+    service: str,
+    window: Window,
+    *,
+    model: str | None = None,
+    reference: str | None = None,
+    thresholds: Thresholds | None = None,
+    min_rows: int = MIN_ROWS,
+) -> dict[str, Any]:
+    """:func:`serving_drift` of a recorded service: its request log, the rows of its one
+    served ``model`` (name it when it serves several), and that model's training version
+    unless ``reference`` is given."""
+    from digitalhub_airflow.keys import parse_key
+    from digitalhub_airflow.serving.services import get_service
+
+    key = parse_key(service)
+    if key.entity_type != "service":
+        raise InvalidOptionError(f"{service} is not a service key (store://<p>/service/...)")
+    record = get_service(hub, key.project, key.kind, key.name)
+    requests = record.spec.get("request_log")
+    if not requests:
+        raise InvalidSourceError(
+            f"service {record.key} logs no requests: deploy it with request_log"
+        )
+    if model is None:
+        if len(record.models) != 1:
+            raise InvalidOptionError(
+                f"service {record.key} serves {', '.join(sorted(record.models))}: name one"
+            )
+        model = next(iter(record.models))
+    if model not in record.models:
+        raise NotFoundError(f"service {record.key} serves no model {model!r}")
+    model_key = None
+    if reference is None:
+        model_key = catalog_model_key(hub, tracking, record.models[model]["pinned"])
+    return serving_drift(
+        hub,
+        requests,
+        window,
+        reference=reference,
+        model_key=model_key,
+        model=model,
+        service=record.key,
+        thresholds=thresholds,
+        min_rows=min_rows,
+    )
+
+
+def catalog_model_key(hub: DataHub, tracking: TrackingConfig, ref: str) -> str:
+    """The catalog model a served reference stands for: a catalog key names it; a
+    registry version trained by the platform carries it as a tag of its run."""
+    from mlflow.exceptions import MlflowException
+
+    from digitalhub_airflow.keys import SCHEME, parse_key
+    from digitalhub_airflow.serving.pinning import REGISTRY_RE
+    from digitalhub_airflow.training.runner import TAG_MODEL_KEY
+    from digitalhub_airflow.training.tracking import tracking_session
+
+    if ref.startswith(SCHEME):
+        if parse_key(ref).entity_type != "model":
+            raise InvalidOptionError(f"{ref} is not a model key")
+        return ref
+    registry = REGISTRY_RE.fullmatch(ref)
+    if registry is None or not registry["version"]:
+        raise InvalidOptionError(
+            f"{ref} is not a registry version (models:/<name>/<version>) or a catalog model "
+            "key; give the training dataset version instead"
+        )
+    with tracking_session(tracking) as client:
+        try:
+            version = client.get_model_version(registry["name"], registry["version"])
+            model_key = client.get_run(version.run_id).data.tags.get(TAG_MODEL_KEY)
+        except MlflowException as exc:
+            raise TrackingError(f"cannot read {ref} from the registry: {exc.message}") from exc
+    if model_key is None:
+        raise NotFoundError(
+            f"{ref} was not trained by the platform (no catalog model); "
+            "give the training dataset version instead"
+        )
+    return model_key

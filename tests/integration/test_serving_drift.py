@@ -14,16 +14,26 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import select
 
-from digitalhub_airflow.errors import DriftError, InvalidOptionError, InvalidSourceError
+from digitalhub_airflow.errors import (
+    DriftError,
+    InvalidOptionError,
+    InvalidSourceError,
+    NotFoundError,
+)
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.quality.drift import Thresholds, raise_for_drift
 from digitalhub_airflow.quality.records import DriftRecord
-from digitalhub_airflow.serving.monitoring import parse_window, serving_drift
+from digitalhub_airflow.serving.deploy_spec import ServiceSpec
+from digitalhub_airflow.serving.monitoring import parse_window, service_drift, serving_drift
+from digitalhub_airflow.serving.pinning import already_pinned
+from digitalhub_airflow.serving.services import RUNNING, begin_deployment, set_state
 from digitalhub_airflow.training.model_catalog import ModelRecord, record_model
+from digitalhub_airflow.training.tracking import embedded_tracking
 from tests.training_helpers import TARGET, commit_wine, wine_frame
 
 REQUESTS = "store://demo/dataitem/table/wine-requests"
 SERVICE = "store://demo/service/local/wine"
+MODEL_KEY = "store://demo/model/mlflow/wine-classifier:0123456789abcdef"
 
 
 def logged(frame: Any, at: datetime, model: str = "wine", version: str = "3") -> pa.Table:
@@ -106,19 +116,18 @@ def test_the_model_key_finds_its_training_version_and_other_models_rows_are_left
     wine = wine_frame()
     training = commit_wine(hub)
     unrelated = hub.commit("store://demo/dataitem/table/labels", wine[[TARGET]]).version
-    model_key = "store://demo/model/mlflow/wine-classifier:0123456789abcdef"
-    record_model(hub, model_record(model_key, [unrelated.key, training.key]))
+    record_model(hub, model_record(MODEL_KEY, [unrelated.key, training.key]))
     hub.commit(
         REQUESTS,
         pa.concat_tables(
             [logged(wine, now), logged(shifted(wine), now, model="experimental", version="1")]
         ),
     )
-    report = serving_drift(hub, REQUESTS, parse_window("1h"), model_key=model_key, model="wine")
+    report = serving_drift(hub, REQUESTS, parse_window("1h"), model_key=MODEL_KEY, model="wine")
     assert report["reference"] == training.key
     assert report["window"]["rows"] == len(wine)
     assert report["status"] == "ok"
-    everything = serving_drift(hub, REQUESTS, parse_window("1h"), model_key=model_key)
+    everything = serving_drift(hub, REQUESTS, parse_window("1h"), model_key=MODEL_KEY)
     assert everything["status"] == "fail"
 
 
@@ -151,6 +160,32 @@ def test_inputs_the_training_data_lacks_are_refused(hub: DataHub, now: datetime)
         serving_drift(hub, REQUESTS, parse_window("1h"), reference=other.key)
     with pytest.raises(InvalidOptionError, match="either the training dataset version or"):
         serving_drift(hub, REQUESTS, parse_window("1h"))
+
+
+def test_a_service_is_checked_on_its_request_log_model_and_training_version(
+    hub: DataHub, now: datetime, tmp_path: Any
+) -> None:
+    training = commit_wine(hub)
+    record_model(hub, model_record(MODEL_KEY, [training.key]))
+    spec = ServiceSpec("demo", "wine", "local", {"wine": MODEL_KEY}, request_log=REQUESTS)
+    begin_deployment(hub, spec, already_pinned(spec.models))
+    set_state(hub, spec, RUNNING, url="http://127.0.0.1:8080", pid=1)
+    hub.commit(REQUESTS, logged(shifted(wine_frame()), now))
+    tracking = embedded_tracking(tmp_path)
+    report = service_drift(hub, tracking, SERVICE, parse_window("1h"))
+    assert report["service"] == spec.key()
+    assert (report["reference"], report["model_key"], report["model"]) == (
+        training.key,
+        MODEL_KEY,
+        "wine",
+    )
+    assert report["status"] == "fail"
+    silent = ServiceSpec("demo", "quiet", "local", {"wine": MODEL_KEY})
+    begin_deployment(hub, silent, already_pinned(silent.models))
+    with pytest.raises(InvalidSourceError, match="logs no requests"):
+        service_drift(hub, tracking, "store://demo/service/local/quiet", parse_window("1h"))
+    with pytest.raises(NotFoundError, match="serves no model 'iris'"):
+        service_drift(hub, tracking, SERVICE, parse_window("1h"), model="iris")
 
 
 def model_record(key: str, datasets: list[str]) -> ModelRecord:

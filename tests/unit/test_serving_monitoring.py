@@ -131,3 +131,26 @@ def test_only_model_inputs_are_features() -> None:
         + [("prediction_0", pa.float64()), ("prediction", pa.float64())]
     )
     assert feature_columns(schema) == ["alcohol", "input_1"]
+
+
+def test_the_monitoring_operators_template_what_a_dag_varies() -> None:
+    from airflow.sdk import DAG
+
+    from digitalhub_airflow.operators.monitoring import DriftReportOperator, ServiceStatsOperator
+
+    with DAG("m", schedule=None):
+        drift = DriftReportOperator(
+            task_id="drift",
+            service="store://demo/service/local/wine",
+            since="{{ data_interval_start }}",
+            thresholds={"psi_fail": 0.5},
+            on_drift="warn",
+        )
+        stats = ServiceStatsOperator(task_id="stats", service="{{ params.service }}")
+    for op in (drift, stats):
+        for field in op.template_fields:
+            assert hasattr(op, field), f"{type(op).__name__}.{field}"
+    assert {"service", "requests", "window", "since", "until", "reference", "on_drift"} <= set(
+        drift.template_fields
+    )
+    assert stats.template_fields == ("service",)
