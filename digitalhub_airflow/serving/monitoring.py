@@ -238,6 +238,34 @@ def serving_drift(
     return store_report(hub, report, current=versions[-1].key)
 
 
+def drift_reports(hub: DataHub, requests: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The stored drift reports of a request log, newest first."""
+    from digitalhub_airflow.catalog.models import Version
+    from digitalhub_airflow.quality.records import DriftRecord
+    from digitalhub_airflow.versions import find_dataset
+
+    require_current(hub.catalog)
+    key = hub.key(requests).unversioned()
+    with hub.catalog.session() as session:
+        dataset = find_dataset(session, key)
+        query = (
+            select(DriftRecord)
+            .join(Version, DriftRecord.current_pk == Version.id)
+            .where(Version.dataset_id == dataset.id)
+            .order_by(DriftRecord.id.desc())
+            .limit(limit)
+        )
+        return [
+            {
+                **r.report,
+                "id": r.id,
+                "created_by": r.created_by,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in session.scalars(query)
+        ]
+
+
 def service_drift(
     hub: DataHub,
     tracking: TrackingConfig,

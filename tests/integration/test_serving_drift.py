@@ -24,7 +24,12 @@ from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.quality.drift import Thresholds, raise_for_drift
 from digitalhub_airflow.quality.records import DriftRecord
 from digitalhub_airflow.serving.deploy_spec import ServiceSpec
-from digitalhub_airflow.serving.monitoring import parse_window, service_drift, serving_drift
+from digitalhub_airflow.serving.monitoring import (
+    drift_reports,
+    parse_window,
+    service_drift,
+    serving_drift,
+)
 from digitalhub_airflow.serving.pinning import already_pinned
 from digitalhub_airflow.serving.services import RUNNING, begin_deployment, set_state
 from digitalhub_airflow.training.model_catalog import ModelRecord, record_model
@@ -85,6 +90,10 @@ def test_inputs_like_the_training_data_are_no_drift_and_the_report_is_stored(
         assert stored.report["reference"] == training.key
         assert stored.report["service"] == SERVICE
         assert stored.report["window"]["versions"][-1] == last.key
+    later = serving_drift(hub, REQUESTS, parse_window("3h"), reference=training.key)
+    listed = drift_reports(hub, REQUESTS)
+    assert [r["id"] for r in listed] == [later["id"], report["id"]]
+    assert listed[0]["window"]["rows"] == 3 * len(wine)  # the shifted rows of two hours ago too
 
 
 def test_shifted_inputs_fail_naming_the_drifted_columns(hub: DataHub, now: datetime) -> None:
