@@ -21,6 +21,7 @@ from digitalhub_airflow.errors import CatalogError, DhubError, IntegrityError
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.lineage import cli as lineage_cli
 from digitalhub_airflow.quality import cli as quality_cli
+from digitalhub_airflow.serving import cli as serving_cli
 
 PROGRESS_MIN_BYTES = 64 * 1024 * 1024
 DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -229,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     quality_cli.register(add)
     lineage_cli.register(add)
+    serving_cli.register(add)
     return parser
 
 
