@@ -10,7 +10,9 @@ test to assert on, and objects live in memory with the lifecycle a test needs:
   its output is the pod log and its exit code decides ``Succeeded``/``Failed``; without,
   a pod succeeds at once;
 - Deployments: every spec change bumps ``generation`` and the rollout completes at once
-  (``observedGeneration``, ``updatedReplicas``…), so rollout watchers finish;
+  (``observedGeneration``, ``updatedReplicas``…), so rollout watchers finish; a pod
+  template whose image is in ``failing_images`` fails its rollout instead
+  (``ProgressDeadlineExceeded``), as an image that cannot start does;
 - server-side apply (``PATCH`` with ``application/apply-patch+yaml``) creates or replaces.
 
 The image is never pulled: the container's ``python`` is the Python running the tests.
@@ -71,6 +73,7 @@ class _Pod:
 @dataclass
 class KubeApiServer:
     run_containers: bool = True
+    failing_images: set[str] = field(default_factory=set)
     requests: list[Request] = field(default_factory=list)
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     _pods: dict[tuple[str, str], _Pod] = field(default_factory=dict)
@@ -247,6 +250,10 @@ class KubeApiServer:
             self._start_pod(ns, obj)
         if plural == "deployments":
             replicas = obj.get("spec", {}).get("replicas", 1)
+            containers = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
+            if any(c.get("image") in self.failing_images for c in containers or []):
+                obj["status"] = _failed_rollout(generation, replicas)
+                return obj
             obj["status"] = {
                 "observedGeneration": generation,
                 "replicas": replicas,
@@ -352,6 +359,26 @@ def _pod_status(phase: str, container: str, exit_code: int | None) -> dict[str, 
                 "started": exit_code is None,
                 "state": state,
             }
+        ],
+    }
+
+
+def _failed_rollout(generation: int, replicas: int) -> dict[str, Any]:
+    """The status of a Deployment whose new pods never become ready."""
+    message = "ReplicaSet has timed out progressing."
+    return {
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "updatedReplicas": 0,
+        "unavailableReplicas": replicas,
+        "conditions": [
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+            {
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": message,
+            },
         ],
     }
 

@@ -65,9 +65,15 @@ class RolloutTrigger(BaseTrigger):
                         response = await api.read_namespaced_deployment_status(
                             rollout["name"], rollout["namespace"], _preload_content=False
                         )
-                        status = rollout_status(
-                            json.loads(await response.read()), rollout["generation"]
-                        )
+                        body = json.loads(await response.read())
+                        if response.status >= 400:  # raw responses are not raised
+                            where = f"{rollout['namespace']}/{rollout['name']}"
+                            message = f"cannot read deployment {where}: {response.status} "
+                            yield TriggerEvent(
+                                {"status": "failed", "message": message + body.get("message", "")}
+                            )
+                            return
+                        status = rollout_status(body, rollout["generation"])
                         if status.state == FAILED:
                             yield TriggerEvent({"status": "failed", "message": status.message})
                             return

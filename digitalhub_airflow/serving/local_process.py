@@ -34,7 +34,10 @@ class StartedProcess:
 
 
 def port_in_use(host: str, port: int) -> bool:
+    """Whether a server listens on ``port``; as servers bind (SO_REUSEADDR), so the
+    closed connections of a server just stopped do not count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
