@@ -18,6 +18,8 @@ from ._helpers import DHUB
 if TYPE_CHECKING:
     from conftest import Backend
 
+    from digitalhub_airflow.training.tracking import TrackingConfig
+
 #: Variables of the test process that must not leak into a ``dhub`` subprocess.
 _SCRUBBED = (
     "DHUB_FAILPOINT",
@@ -85,3 +87,19 @@ def _clean_process_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _SCRUBBED:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DHUB_USER", "integration-tester")
+
+
+@pytest.fixture
+def tracking(backend: Backend) -> TrackingConfig:
+    """The embedded MLflow with the embedded catalog; the MLflow server with the real one."""
+    import os
+
+    from digitalhub_airflow.training.tracking import TrackingConfig, embedded_tracking
+    from tests.conftest import _missing
+
+    if backend.services is None:
+        return embedded_tracking(backend.home)
+    uri = os.environ.get("DHUB_TEST_MLFLOW_URI")
+    if not uri:
+        _missing("the MLflow server (DHUB_TEST_MLFLOW_URI)")
+    return TrackingConfig(uri)
