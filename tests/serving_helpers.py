@@ -117,24 +117,25 @@ class RunningServer:
         return int(self.process.returncode)
 
 
-def wait_ready(url: str, process: subprocess.Popen[str], log_path: Path, timeout: float) -> None:
+def wait_ready(
+    server: RunningServer, path: str = "/v2/health/ready", timeout: float = READY_TIMEOUT_S
+) -> None:
+    """Until ``path`` answers 200; the server's log in the error if it exits or times out."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             raise RuntimeError(
-                f"dhub serve exited {process.returncode}:\n{log_path.read_text(errors='replace')}"
+                f"{server.url} exited {server.process.returncode}:\n{server.log_text()}"
             )
         try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+            if httpx.get(f"{server.url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise TimeoutError(
-        f"dhub serve not ready in {timeout} s:\n{log_path.read_text(errors='replace')}"
-    )
+    raise TimeoutError(f"{server.url}{path} not ready in {timeout} s:\n{server.log_text()}")
 
 
 @contextmanager
@@ -155,7 +156,7 @@ def running_server(
         )
     server = RunningServer(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        wait_ready(server.url, process, log_path, timeout)
+        wait_ready(server, timeout=timeout)
         yield server
     finally:
         server.stop()
