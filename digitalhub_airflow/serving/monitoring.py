@@ -29,14 +29,13 @@ from digitalhub_airflow.errors import (
 from digitalhub_airflow.quality.drift import Thresholds, compare_columns, store_report, worst
 from digitalhub_airflow.quality.jsonable import jsonable
 from digitalhub_airflow.quality.profiles import compute_profile, profile_dataset
+from digitalhub_airflow.serving.request_log import META_COLUMNS
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.training.tracking import TrackingConfig
     from digitalhub_airflow.versions import VersionInfo
 
-#: Request-log columns that describe the request, not the model's input (serving contract).
-LOG_COLUMNS = frozenset({"ts", "service", "model", "model_version", "request_id"})
 PREDICTION = re.compile(r"prediction(_\d+)?")
 DURATION = re.compile(r"(\d+)\s*([smhdw])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -158,7 +157,7 @@ def window_rows(
 def feature_columns(schema: Any) -> list[str]:
     """The logged model inputs: every column but the log's own and the predictions."""
     return [
-        f.name for f in schema if f.name not in LOG_COLUMNS and not PREDICTION.fullmatch(f.name)
+        f.name for f in schema if f.name not in META_COLUMNS and not PREDICTION.fullmatch(f.name)
     ]
 
 

@@ -1,7 +1,8 @@
 """Service statistics parsed from real prometheus_client output, and drift windows.
 
-The registry below declares the serving contract's metrics as the server does; the
-expected quantiles are worked out by hand from the bucket bounds.
+The metrics are the server's own (``ServingMetrics``, rendered by prometheus_client after
+a known sequence of requests); the expected quantiles are worked out by hand from the
+bucket bounds.
 """
 
 from __future__ import annotations
@@ -9,44 +10,32 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from digitalhub_airflow.errors import InvalidOptionError, InvalidSourceError
+from digitalhub_airflow.serving.metrics import UNKNOWN_MODEL, ServingMetrics
 from digitalhub_airflow.serving.monitoring import feature_columns, parse_window
 from digitalhub_airflow.serving.service_stats import histogram_quantile, parse_metrics
 
-BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
-
 
 def server_metrics() -> str:
-    registry = CollectorRegistry()
-    requests = Counter(
-        "dhub_serving_requests", "requests", ["model", "protocol", "status"], registry=registry
-    )
-    latency = Histogram(
-        "dhub_serving_request_seconds",
-        "latency",
-        ["model", "protocol"],
-        buckets=BUCKETS,
-        registry=registry,
-    )
-    errors = Counter("dhub_serving_errors", "errors", ["model", "reason"], registry=registry)
-    predictions = Counter("dhub_serving_predictions", "predictions", ["model"], registry=registry)
-    # wine: 100 requests, 50 at 2 ms and 45 at 30 ms over v2, 5 slow ones over /invocations.
-    for seconds, protocol, count in ((0.002, "v2", 50), (0.03, "v2", 45), (0.4, "mlflow", 5)):
+    """The exposition text of the server's own metrics after a known sequence of requests."""
+    metrics = ServingMetrics()
+    # wine: 50 answers in 2 ms and 42 in 30 ms over v2, 3 refused in 30 ms; over
+    # /invocations 4 answers and 1 refused, all slow (400 ms).
+    for seconds, protocol, status, count in (
+        (0.002, "v2", 200, 50),
+        (0.03, "v2", 200, 42),
+        (0.03, "v2", 400, 3),
+        (0.4, "mlflow", 200, 4),
+        (0.4, "mlflow", 413, 1),
+    ):
         for _ in range(count):
-            latency.labels("wine", protocol).observe(seconds)
-    requests.labels("wine", "v2", "200").inc(92)
-    requests.labels("wine", "v2", "400").inc(3)
-    requests.labels("wine", "mlflow", "200").inc(4)
-    requests.labels("wine", "mlflow", "413").inc(1)
-    errors.labels("wine", "bad_shape").inc(3)
-    errors.labels("wine", "too_large").inc(1)
-    predictions.labels("wine").inc(960)
-    # iris: served, never asked.
-    requests.labels("iris", "v2", "200")
-    latency.labels("iris", "v2")
-    return generate_latest(registry).decode()
+            metrics.observe("wine", protocol, status, seconds, rows=10 if status == 200 else 0)
+    for reason, count in (("bad_shape", 3), ("too_large", 1)):
+        for _ in range(count):
+            metrics.error("wine", reason)
+    metrics.observe(UNKNOWN_MODEL, "v2", 404, 0.0004)
+    return metrics.render()[0].decode()
 
 
 def test_statistics_per_model_from_a_servers_metrics() -> None:
@@ -61,12 +50,25 @@ def test_statistics_per_model_from_a_servers_metrics() -> None:
     latency = wine["latency_seconds"]
     assert latency["count"] == 100
     assert latency["mean"] == pytest.approx((50 * 0.002 + 45 * 0.03 + 5 * 0.4) / 100)
-    # Ranks 50, 95, 99 of 100, each interpolated in the bucket that holds it:
-    # 50 fills (0.001, 0.005]; 95 fills (0.01, 0.05]; 99 is 4 of the 5 in (0.25, 0.5].
-    assert latency["p50"] == pytest.approx(0.005)
+    # Ranks 50, 95, 99 of 100, each interpolated in the bucket that holds it (bounds
+    # ... 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5 ...): rank 50 fills
+    # (0.001, 0.0025]; 95 fills (0.025, 0.05]; 99 is 4 of the 5 in (0.25, 0.5].
+    assert latency["p50"] == pytest.approx(0.0025)
     assert latency["p95"] == pytest.approx(0.05)
     assert latency["p99"] == pytest.approx(0.25 + 0.25 * 4 / 5)
-    iris = stats["models"]["iris"]
+    unknown = stats["models"][UNKNOWN_MODEL]
+    assert (unknown["requests"], unknown["errors"], unknown["predictions"]) == (1, 1, 0)
+    assert unknown["latency_seconds"]["p99"] == pytest.approx(0.0005 * 0.99)
+    total = stats["total"]
+    assert (total["requests"], total["errors"]) == (101, 5)
+    assert total["latency_seconds"]["count"] == 101
+
+
+def test_a_served_model_never_asked_has_no_latency() -> None:
+    metrics = ServingMetrics()
+    metrics.observe("wine", "v2", 200, 0.01, rows=1)
+    metrics.latency.labels("iris", "v2")  # a child exists before any request
+    iris = parse_metrics(metrics.render()[0].decode())["models"]["iris"]
     assert iris["requests"] == 0 and iris["error_rate"] is None
     assert iris["latency_seconds"] == {
         "count": 0,
@@ -75,8 +77,6 @@ def test_statistics_per_model_from_a_servers_metrics() -> None:
         "p95": None,
         "p99": None,
     }
-    assert stats["total"]["requests"] == 100 and stats["total"]["errors"] == 4
-    assert stats["total"]["latency_seconds"]["p99"] == pytest.approx(latency["p99"])
 
 
 def test_quantiles_follow_prometheus_histogram_quantile() -> None:
