@@ -4,7 +4,9 @@
 2. Under a shared store lease, upload every blob the store lacks (in parallel).
 3. In one transaction, locked on the dataset row: return the existing version if the
    content is already there, else insert the version and its files with the next
-   sequence number and move ``latest``.
+   sequence number and move ``latest``; under a producing run
+   (:mod:`digitalhub_airflow.lineage.producing`), the run and the version's
+   ``produced_by`` edge are written in the same transaction.
 A crash before step 3 commits leaves only unreferenced blobs, which ``gc`` removes.
 """
 
@@ -33,11 +35,12 @@ from digitalhub_airflow.catalog.models import (
     utcnow,
 )
 from digitalhub_airflow.errors import ConflictError, InvalidSourceError, NotFoundError
-from digitalhub_airflow.failpoints import failpoint
+from digitalhub_airflow.failpoints import PRODUCED_BY_POINT, failpoint
 from digitalhub_airflow.hashcache import HashCache
 from digitalhub_airflow.hashing import hash_file
 from digitalhub_airflow.keys import Key, validate_name, validate_version
 from digitalhub_airflow.leases import Lease, commit_lease, hold
+from digitalhub_airflow.lineage.producing import ProducingRun, attach_output, current_run
 from digitalhub_airflow.manifest import ColumnSchema, FileEntry, Manifest, schema_to_json
 from digitalhub_airflow.schema_diff import check_policy
 from digitalhub_airflow.settings import current_user
@@ -118,6 +121,7 @@ class CommitRequest:
     schema_policy: str = "any"
     parent: str | None = None
     aliases: tuple[str, ...] = ()
+    run: ProducingRun | None = None
 
 
 def describe_source(
@@ -297,9 +301,12 @@ def _record(
     actor = current_user()
     if existing is not None:
         # The content is already a version: point `latest` (and any requested alias) at
-        # it, so going back to earlier content is seen downstream; nothing else changes.
+        # it, so going back to earlier content is seen downstream; nothing else changes
+        # but the lineage of a run that produced it again.
         for alias in (LATEST, *request.aliases):
             move_alias(session, dataset.id, alias, existing.id, actor)
+        if request.run is not None:
+            attach_output(session, request.run, key.with_version(version_id), created=False)
         return existing, False
     hold(session, lease.owner)
     parent = latest_version(session, dataset.id)
@@ -320,7 +327,7 @@ def _record(
         file_count=len(manifest.files),
         parent_id=parent.id if parent else None,
         message=request.message,
-        producer=request.producer,
+        producer=_producer(request, key),
         created_by=actor,
         created_at=utcnow(),
     )
@@ -343,8 +350,19 @@ def _record(
     for alias in (LATEST, *request.aliases):
         move_alias(session, dataset.id, alias, version.id, actor)
     session.flush()
+    if request.run is not None:
+        failpoint(PRODUCED_BY_POINT)
+        attach_output(session, request.run, key.with_version(version_id), created=True)
     failpoint("commit.in_transaction")
     return version, True
+
+
+def _producer(request: CommitRequest, key: Key) -> dict[str, Any] | None:
+    """The version's producer: the task, and the run key when a run produces it."""
+    if request.run is None:
+        return request.producer
+    run_key = request.run.bind(key.project).key
+    return {**request.run.producer(), **(request.producer or {}), "run": run_key}
 
 
 class _Retry(Exception):
@@ -384,6 +402,7 @@ def commit_files(
         schema_policy=schema_policy,
         parent=parent,
         aliases=checked_aliases,
+        run=current_run(),
     )
     _precheck(catalog, request, description)
     unchanged = _existing_unchanged(

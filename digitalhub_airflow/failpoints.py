@@ -17,6 +17,9 @@ COMMIT_POINTS = (
     "commit.in_transaction",
     "commit.after_transaction",
 )
+#: Reached only by a commit under a producing run: after the version, before its
+#: ``produced_by`` edge, in the same transaction (between after_ingest and in_transaction).
+PRODUCED_BY_POINT = "commit.before_produced_by"
 
 
 def failpoint(name: str) -> None:

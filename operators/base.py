@@ -13,7 +13,6 @@ import inspect
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.lineage.producing import ProducingRun
     from digitalhub_airflow.lineage.runs import RunSpec
 
 #: ``DHUB_LINEAGE=off`` turns catalog run recording off (OpenLineage has its own switch).
@@ -41,23 +41,8 @@ def _recorded(execute: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(execute)
     def wrapper(self: DigitalHubOperator, *args: Any, **kwargs: Any) -> Any:
-        if self._run_started is not None:  # a subclass calling super().execute()
-            return execute(self, *args, **kwargs)
-        from digitalhub_airflow.catalog.models import utcnow
-
-        self._run_started = utcnow()
         context = kwargs.get("context", args[0] if args else None)
-        try:
-            result = execute(self, *args, **kwargs)
-        except Exception as exc:
-            self._record_run(context, exc)
-            raise
-        else:
-            self._record_run(context, None)
-        finally:
-            self._run_started = None
-            self._close_hub()
-        return result
+        return self._run_recorded(context, execute, self, *args, **kwargs)
 
     wrapper._dhub_recorded = True  # type: ignore[attr-defined]
     return wrapper
@@ -72,6 +57,8 @@ class DigitalHubOperator(BaseOperator):
 
     #: Transforms record their run themselves (pinned inputs, cache key) through the core.
     records_own_run: ClassVar[bool] = False
+    #: A workload in another process (a pod) may commit under this task's run.
+    commits_elsewhere: ClassVar[bool] = False
     #: "Catalog" on the task instance page: the version(s) this task wrote.
     operator_extra_links = (CatalogVersionsLink(),)
 
@@ -90,7 +77,9 @@ class DigitalHubOperator(BaseOperator):
         self.cache_hit = False
         #: Physical blob locations per version key, for the OpenLineage Symlinks facet.
         self.locations: dict[str, list[tuple[str, str]]] = {}
-        self._run_started: datetime | None = None
+        #: This execution's run, while ``execute`` (or a resumed method) runs.
+        self._producing_run: ProducingRun | None = None
+        self._executing = False
         self._hub: DataHub | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -98,6 +87,44 @@ class DigitalHubOperator(BaseOperator):
         execute = cls.__dict__.get("execute")
         if execute is not None and not getattr(execute, "_dhub_recorded", False):
             cls.execute = _recorded(execute)  # type: ignore[method-assign]
+
+    def resume_execution(
+        self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any
+    ) -> Any:
+        """A deferred task resumes here, not in ``execute``: its run is recorded too."""
+        resume = super().resume_execution
+        return self._run_recorded(context, resume, next_method, next_kwargs, context)
+
+    def _run_recorded(
+        self, context: Any, work: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run ``work`` under this task's producing run, then record how it ended.
+
+        Commits made meanwhile write the run and their ``produced_by`` edges with their
+        versions (:mod:`digitalhub_airflow.lineage.producing`); the end writes its state,
+        its ``consumes`` edges and anything no commit wrote.
+        """
+        if self._executing:  # a subclass calling super().execute()
+            return work(*args, **kwargs)
+        from digitalhub_airflow.catalog.models import utcnow
+        from digitalhub_airflow.lineage.producing import ProducingRun, producing
+
+        self._executing = True
+        if self._records(context):
+            self._producing_run = ProducingRun(self.run_spec(context, ""), utcnow())
+        try:
+            with producing(self._producing_run):
+                result = work(*args, **kwargs)
+        except Exception as exc:
+            self._record_run(exc)
+            raise
+        else:
+            self._record_run(None)
+        finally:
+            self._executing = False
+            self._producing_run = None
+            self._close_hub()
+        return result
 
     @property
     def dhub_hook(self) -> DigitalHubHook:
@@ -133,19 +160,19 @@ class DigitalHubOperator(BaseOperator):
         keys += [k for group in self.declared_io() for k in group if k.startswith("store://")]
         return as_key(keys[0]).project if keys else None
 
-    def _record_run(self, context: Any, error: BaseException | None) -> None:
-        if self.records_own_run or not lineage_enabled() or context is None:
+    def _records(self, context: Any) -> bool:
+        return not self.records_own_run and lineage_enabled() and context is not None
+
+    def _record_run(self, error: BaseException | None) -> None:
+        if self._producing_run is None:
             return
         from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
-        from digitalhub_airflow.lineage.runs import FAILED, SKIPPED, SUCCESS, RunOutcome, record_run
+        from digitalhub_airflow.lineage.producing import close_run
+        from digitalhub_airflow.lineage.runs import FAILED, SKIPPED, SUCCESS, RunOutcome
 
         if isinstance(error, TaskDeferred):
-            return  # not over yet: the resumed execute records the run
-        project = self._project()
-        if project is None:
-            self.log.info("no dataset read or written: no catalog run recorded")
-            return
+            return  # not over yet: the resumed method records the run
         state = SKIPPED if isinstance(error, AirflowSkipException) else FAILED
         outcome = RunOutcome(
             state if error else SUCCESS,
@@ -153,11 +180,16 @@ class DigitalHubOperator(BaseOperator):
             outputs=[o.key for o in self.task_io.outputs],
             error=f"{type(error).__name__}: {error}" if error else None,
         )
+        project = self._project()
+        if project is None and not (self._producing_run.spec.project or self.commits_elsewhere):
+            self.log.info("no dataset read or written: no catalog run recorded")
+            return
         with self.task_hub() as hub:
             with hub.catalog.session() as session:
-                self.run_key = record_run(
-                    session, self.run_spec(context, project), outcome, self._run_started
-                )
+                self.run_key = close_run(session, self._producing_run, outcome, project)
+            if self.run_key is None:
+                self.log.info("no dataset read or written: no catalog run recorded")
+                return
             self.remember_locations(hub)
 
     def remember_locations(self, hub: Any) -> None:

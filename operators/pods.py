@@ -57,6 +57,7 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
     """
 
     template_fields: Sequence[str] = (*KubernetesPodOperator.template_fields, "credentials_secret")
+    commits_elsewhere = True
 
     def __init__(
         self,
@@ -112,6 +113,12 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
 
     def execute(self, context: Any) -> Any:
         settings, secrets = self.workload_environment()
+        if self._producing_run is not None:
+            # The workload's commits record this task's run and their produced_by edges
+            # with their versions; its identity only, no parameters, in the pod spec.
+            from digitalhub_airflow.lineage.producing import RUN_ENV
+
+            settings[RUN_ENV] = self._producing_run.to_env()
         if not self.has_cluster():
             self.log.info(
                 "no connection %r: running %s as a local process",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import get_current_context, task
@@ -17,6 +16,7 @@ from digitalhub_airflow.operators.commit import commit_and_announce
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.lineage.producing import ProducingRun
 
 
 def version_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
@@ -50,33 +50,33 @@ def dataset_task(
         @functools.wraps(func)
         def run_and_commit(*args: Any, **kwargs: Any) -> dict[str, Any]:
             from digitalhub_airflow.catalog.models import utcnow
+            from digitalhub_airflow.lineage.producing import ProducingRun, producing
 
-            started = utcnow()
             context = get_current_context()
             inputs = version_arguments(args, kwargs)
+            project = as_dataset_key(target).project
+            run = ProducingRun(task_run_spec(context, project, func, {}), utcnow())
             result, error = None, None
             with DigitalHubHook(catalog_conn_id, store_conn_id).get_hub() as hub:
                 try:
                     data = func(*args, **kwargs)
-                    result = commit_and_announce(
-                        context,
-                        hub,
-                        target,
-                        data,
-                        "table",
-                        message=message,
-                        schema_policy=schema_policy,
-                    )
+                    with producing(run if lineage_enabled() else None):
+                        result = commit_and_announce(
+                            context,
+                            hub,
+                            target,
+                            data,
+                            "table",
+                            message=message,
+                            schema_policy=schema_policy,
+                        )
                 except Exception as exc:
                     error = exc
                     raise
                 finally:
                     record_task_run(
                         hub,
-                        context,
-                        func,
-                        started=started,
-                        target=target,
+                        run,
                         inputs=inputs,
                         outputs=[result.key] if result else [],
                         error=error,
@@ -91,19 +91,18 @@ def dataset_task(
 
 def record_task_run(
     hub: DataHub,
-    context: Any,
-    func: Callable[..., Any],
+    run: ProducingRun,
     *,
-    started: datetime,
-    target: str,
     inputs: list[str],
     outputs: list[str],
     error: Exception | None = None,
 ) -> None:
-    """The catalog run of one ``@dataset_task`` try, with its edges."""
+    """The catalog run of one ``@dataset_task`` try, with its edges (the commit wrote the
+    run and the output's ``produced_by`` edge already, with the version)."""
     if not lineage_enabled():
         return
-    from digitalhub_airflow.lineage.runs import FAILED, SUCCESS, RunOutcome, record_run
+    from digitalhub_airflow.lineage.producing import close_run
+    from digitalhub_airflow.lineage.runs import FAILED, SUCCESS, RunOutcome
 
     outcome = RunOutcome(
         FAILED if error else SUCCESS,
@@ -111,7 +110,5 @@ def record_task_run(
         outputs,
         error=f"{type(error).__name__}: {error}" if error else None,
     )
-    project = as_dataset_key(target).project
-    spec = task_run_spec(context, project, func, {})
     with hub.catalog.session() as session:
-        record_run(session, spec, outcome, started)
+        close_run(session, run, outcome, run.spec.project)

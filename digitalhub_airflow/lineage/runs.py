@@ -144,7 +144,13 @@ def record_run(session: Session, spec: RunSpec, outcome: RunOutcome, started_at:
 
 
 def finish_run(session: Session, key: str, outcome: RunOutcome) -> list[str]:
-    """Write the run's state and edges; return outputs left without an edge (cycles)."""
+    """Write the run's state and edges; return outputs left without an edge (cycles).
+
+    Commits made under the run wrote their ``produced_by`` edges already, with their
+    versions (:mod:`digitalhub_airflow.lineage.producing`): those stay, even on failure,
+    since the versions exist. An edge that the run's ``consumes`` edges turn into a cycle
+    (an identity transform returning its input) is removed and noted on the run.
+    """
     run = session.scalars(select(Run).where(Run.key == key)).first()
     if run is None:
         raise NotFoundError(f"run {key} does not exist")
@@ -155,21 +161,43 @@ def finish_run(session: Session, key: str, outcome: RunOutcome) -> list[str]:
     run.reused_run = outcome.reused_run
     if outcome.outputs:
         run.output = outcome.outputs[0]
-    _add_edges(session, [(key, CONSUMES, i) for i in dict.fromkeys(outcome.inputs)])
+    inputs = list(dict.fromkeys(outcome.inputs))
+    add_edges(session, [(key, CONSUMES, i) for i in inputs])
+    produced = [] if outcome.cache_hit or outcome.state != SUCCESS else outcome.outputs
+    if inputs:
+        produced = [*produced_by(session, key), *produced]
     skipped = []
-    if outcome.state == SUCCESS and not outcome.cache_hit:
-        for output in dict.fromkeys(outcome.outputs):
-            if output in upstream_closure(session, key):
-                skipped.append(output)
-                continue
-            _add_edges(session, [(output, PRODUCED_BY, key)])
+    for output in dict.fromkeys(produced):
+        if inputs and output in upstream_closure(session, key):
+            skipped.append(output)
+            session.execute(
+                delete(Relationship).where(
+                    Relationship.source == output,
+                    Relationship.relation == PRODUCED_BY,
+                    Relationship.target == key,
+                )
+            )
+        else:
+            add_edges(session, [(output, PRODUCED_BY, key)])
     if skipped:
         run.transform = {**(run.transform or {}), "outputs_already_upstream": skipped}
     session.flush()
     return skipped
 
 
-def _add_edges(session: Session, edges: Iterable[tuple[str, str, str]]) -> None:
+def produced_by(session: Session, key: str) -> list[str]:
+    """The versions with a ``produced_by`` edge to the run ``key``."""
+    return list(
+        session.scalars(
+            select(Relationship.source).where(
+                Relationship.target == key, Relationship.relation == PRODUCED_BY
+            )
+        )
+    )
+
+
+def add_edges(session: Session, edges: Iterable[tuple[str, str, str]]) -> None:
+    """Insert the edges the catalog lacks (an edge is recorded once)."""
     for source, relation, target in edges:
         if session.get(Relationship, (source, relation, target)) is None:
             session.add(Relationship(source=source, relation=relation, target=target))
@@ -230,12 +258,7 @@ def run_edges(session: Session, key: str) -> dict[str, list[str]]:
             Relationship.source == key, Relationship.relation == CONSUMES
         )
     ).all()
-    produced = session.scalars(
-        select(Relationship.source).where(
-            Relationship.target == key, Relationship.relation == PRODUCED_BY
-        )
-    ).all()
-    return {"inputs": sorted(consumed), "outputs": sorted(produced)}
+    return {"inputs": sorted(consumed), "outputs": sorted(produced_by(session, key))}
 
 
 def load_run(session: Session, key: str | Key) -> Run:

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from digitalhub_airflow.catalog.models import utcnow
 from digitalhub_airflow.errors import InvalidSourceError, NotFoundError, TransformError
 from digitalhub_airflow.keys import as_dataset_key, as_key
+from digitalhub_airflow.lineage.producing import ProducingRun, producing
 from digitalhub_airflow.lineage.runs import (
     FAILED,
     SUCCESS,
@@ -151,8 +153,9 @@ def run_transform(
     spec.transform = recorded
     spec.parameters = {**spec.parameters, **transform.parameters}
     input_keys = [info.key for info in pinned.values()]
+    run = ProducingRun(spec, utcnow())
     with hub.catalog.session() as session:
-        run_key = start_run(session, spec)
+        run_key = start_run(session, spec, run.started_at)
         cached = find_cached(session, spec.cache_key)
         reused = (cached.key, cached.output) if cached is not None else None
     if reused is not None:
@@ -163,13 +166,8 @@ def run_transform(
         data = compute(hub, transform, pinned)
         if data is None:
             raise TransformError(f"transform {recorded['function'] or 'sql'} returned nothing")
-        result = hub.commit(
-            recorded["output"],
-            data,
-            kind="table",
-            message=transform.message,
-            producer={"run": run_key},
-        )
+        with producing(run):  # the version and its produced_by edge in one transaction
+            result = hub.commit(recorded["output"], data, kind="table", message=transform.message)
     except Exception as exc:
         with hub.catalog.session() as session:
             error = f"{type(exc).__name__}: {exc}"

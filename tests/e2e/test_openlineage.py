@@ -140,6 +140,9 @@ def test_chain_emits_valid_start_complete_pairs_with_exact_versions(
         run = get_run(hub, run_key)
         assert run["state"] == "success" and run["task_id"] == task
         assert run["inputs"] == sorted(v.key for v in inputs.values())
+        assert run["outputs"] == sorted(v.key for v in outputs.values())
+        # The commit wrote the run reference with the version, in the same transaction.
+        assert all(v.producer["run"] == run_key for v in outputs.values())
 
     out = by_task["totals:COMPLETE"]["outputs"][0]
     assert out["outputFacets"]["outputStatistics"]["rowCount"] == 2

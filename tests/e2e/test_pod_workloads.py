@@ -12,6 +12,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from digitalhub_airflow.errors import NotFoundError
+from digitalhub_airflow.hub import DataHub
+from digitalhub_airflow.lineage.producing import RUN_ENV
+from digitalhub_airflow.lineage.runs import get_run
 from tests.conftest import Backend
 from tests.e2e.conftest import SECRET, AirflowEnv, secrets_of, task_env
 from tests.kube_apiserver import KubeApiServer
@@ -24,6 +27,16 @@ PODS = r"/api/v1/namespaces/ml/pods"
 def run_dag(airflow: AirflowEnv, env: dict[str, str], target: str, source: Path, check: bool):
     conf = json.dumps({"target": target, "source": str(source)})
     return airflow.run("dags", "test", DAG, "-c", conf, env=env, check=check)
+
+
+def assert_task_run_produced(hub: DataHub, name: str) -> None:
+    """The workload committed under its task's run: the version names the run, the run
+    (finished by the task, also after a deferral) names the version as its output."""
+    version = hub.resolve(f"store://demo/dataitem/table/{name}")
+    task = "commit_in_deferred_pod" if name.endswith("-deferred") else "commit_in_pod"
+    run = get_run(hub, version.producer["run"])
+    assert (run["task_id"], run["state"], run["outputs"]) == (task, "success", [version.key])
+    assert version.producer["task_id"] == task
 
 
 def test_pod_spec_carries_profile_and_settings_with_credentials_only_by_secret_reference(
@@ -55,6 +68,8 @@ def test_pod_spec_carries_profile_and_settings_with_credentials_only_by_secret_r
         assert env["DHUB_CATALOG_SCHEMA"]["value"] == real_backend.catalog_schema
         catalog_url = make_url(env["DHUB_CATALOG_URL"]["value"])
         assert catalog_url.username and catalog_url.password is None
+        run = json.loads(env[RUN_ENV]["value"])  # the task's run, for the workload's commits
+        assert "parameters" not in run["spec"] and run["spec"]["dag_id"] == DAG
     gpu = gpu_pod["spec"]["containers"][0]
     assert gpu["args"] == ["commit", "demo/podtable", str(csv_file)]
     assert gpu["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -73,6 +88,7 @@ def test_pod_spec_carries_profile_and_settings_with_credentials_only_by_secret_r
         for name in ("podtable", "podtable-deferred"):
             info = hub.resolve(f"store://demo/dataitem/table/{name}")
             assert info.row_count == 3
+            assert_task_run_produced(hub, name)
 
 
 def test_without_the_secret_the_pod_cannot_reach_the_catalog_and_the_task_fails(
@@ -96,6 +112,7 @@ def test_without_a_kubernetes_connection_the_workload_runs_as_a_local_process(
     with backend.hub() as hub:
         for name in ("localtable", "localtable-deferred"):
             assert hub.resolve(f"store://demo/dataitem/table/{name}").row_count == 3
+            assert_task_run_produced(hub, name)
 
 
 def test_a_pod_cannot_use_the_embedded_catalog(
