@@ -39,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
                     "digitalhub_airflow.operators.training",
                     "digitalhub_airflow.operators.pods",
                     "digitalhub_airflow.operators.serving",
+                    "digitalhub_airflow.operators.monitoring",
                 ],
             }
         ],
