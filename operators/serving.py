@@ -185,21 +185,17 @@ class _ServingOperator(DigitalHubOperator):
             kubernetes_conn_id=self.kubernetes_conn_id,
             poll_interval=self.poll_interval,
             timeout=self.rollout_timeout,
+            carry={"rollouts": rollouts, "summary": summary},
         )
         self.defer(
             trigger=trigger,
             method_name="rollout_complete",
-            kwargs={"rollouts": rollouts, "summary": summary},
             timeout=timedelta(seconds=self.rollout_timeout + 60),
         )
 
-    def rollout_complete(
-        self,
-        context: Any,
-        event: dict[str, Any],
-        rollouts: list[dict[str, Any]],
-        summary: dict[str, Any],
-    ) -> dict[str, Any]:
+    def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        """Record each rollout's outcome (the event carries the rollouts and summary)."""
+        rollouts, summary = event["carry"]["rollouts"], event["carry"]["summary"]
         from digitalhub_airflow.serving.deploy_spec import spec_from_json
         from digitalhub_airflow.serving.manifests import cluster_url
 
@@ -307,8 +303,8 @@ class DeployModelOperator(_ServingOperator):
         self.wait([rollout], {})
         return {}  # not reached: the task resumes in rollout_complete
 
-    def rollout_complete(self, context: Any, event: dict[str, Any], **kwargs: Any) -> Any:
-        return super().rollout_complete(context, event, **kwargs)["records"][0]
+    def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        return super().rollout_complete(context, event)["records"][0]
 
 
 class UndeployModelOperator(_ServingOperator):
@@ -365,8 +361,8 @@ class RollbackModelOperator(_ServingOperator):
         self.wait([rollout], {})
         return {}
 
-    def rollout_complete(self, context: Any, event: dict[str, Any], **kwargs: Any) -> Any:
-        return super().rollout_complete(context, event, **kwargs)["records"][0]
+    def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        return super().rollout_complete(context, event)["records"][0]
 
 
 class ReconcileServicesOperator(_ServingOperator):
@@ -437,7 +433,7 @@ class ReconcileServicesOperator(_ServingOperator):
             self.wait(rollouts, summary)
         return summary
 
-    def rollout_complete(self, context: Any, event: dict[str, Any], **kwargs: Any) -> Any:
-        summary = super().rollout_complete(context, event, **kwargs)
+    def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        summary = super().rollout_complete(context, event)
         summary.pop("records", None)
         return summary

@@ -18,15 +18,21 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 class RolloutTrigger(BaseTrigger):
     """Fires ``success`` when every Deployment in ``rollouts`` (``namespace``, ``name``,
-    ``generation``) is rolled out, ``failed`` when one fails or ``timeout`` passes."""
+    ``generation``) is rolled out, ``failed`` when one fails or ``timeout`` passes.
+
+    ``carry`` comes back in every event: what the resumed task needs (``airflow dags
+    test`` hands the resumed method the event alone, not the deferral's kwargs).
+    """
 
     def __init__(
         self,
         rollouts: list[dict[str, Any]],
+        *,
         kubernetes_conn_id: str = "kubernetes_default",
         poll_interval: float = 5.0,
         timeout: float = 900.0,
         started_at: float | None = None,
+        carry: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.rollouts = rollouts
@@ -34,6 +40,7 @@ class RolloutTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.started_at = time.time() if started_at is None else started_at
+        self.carry = carry or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -44,8 +51,12 @@ class RolloutTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
                 "started_at": self.started_at,
+                "carry": self.carry,
             },
         )
+
+    def event(self, status: str, **fields: Any) -> TriggerEvent:
+        return TriggerEvent({"status": status, **fields, "carry": self.carry})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
@@ -69,31 +80,29 @@ class RolloutTrigger(BaseTrigger):
                         if response.status >= 400:  # raw responses are not raised
                             where = f"{rollout['namespace']}/{rollout['name']}"
                             message = f"cannot read deployment {where}: {response.status} "
-                            yield TriggerEvent(
-                                {"status": "failed", "message": message + body.get("message", "")}
-                            )
+                            yield self.event("failed", message=message + body.get("message", ""))
                             return
                         status = rollout_status(body, rollout["generation"])
                         if status.state == FAILED:
-                            yield TriggerEvent({"status": "failed", "message": status.message})
+                            yield self.event("failed", message=status.message)
                             return
                         if status.state == DONE:
                             pending.remove(rollout)
                         messages.append(status.message)
             except ApiException as exc:
                 message = f"cannot read the rollout: {exc.status} {exc.reason}"
-                yield TriggerEvent({"status": "failed", "message": message})
+                yield self.event("failed", message=message)
                 return
             except Exception as exc:  # report to the task instead of dying silently
-                yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+                yield self.event("error", message=f"{type(exc).__name__}: {exc}")
                 return
             if not pending:
-                yield TriggerEvent({"status": "success", "messages": messages})
+                yield self.event("success", messages=messages)
                 return
             if time.time() - self.started_at > self.timeout:
                 waiting = "; ".join(messages)
                 message = f"rollout not finished within {self.timeout:.0f} s: {waiting}"
-                yield TriggerEvent({"status": "failed", "message": message})
+                yield self.event("failed", message=message)
                 return
             self.log.info("%s", "; ".join(messages))
             await asyncio.sleep(self.poll_interval)
