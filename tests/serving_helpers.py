@@ -145,6 +145,8 @@ def running_server(
     """``dhub serve <args>`` on a free port of 127.0.0.1, ready, stopped on exit."""
     port = free_port()
     log_dir = log_dir or Path(env.get("DHUB_HOME") or os.getcwd())
+    # Pipeline steps such as tests.serving_helpers:scale_features import from the checkout.
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))}
     log_path = log_dir / f"dhub-serve-{port}.log"
     with log_path.open("w") as out:
         process = subprocess.Popen(

@@ -127,7 +127,10 @@ class Pipeline:
     def predict(self, features: Features) -> tuple[Any, np.ndarray]:
         import numpy as np
 
+        # One tensor is passed on as the array itself; several as a dict of named arrays.
         value: Any = features
+        if isinstance(value, dict) and len(value) == 1:
+            (value,) = value.values()
         logged: Any = None
         for kind, step in self.steps:
             if kind == "model":

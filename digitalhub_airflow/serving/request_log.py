@@ -158,7 +158,24 @@ def log_table(service: str, batch: list[LoggedRequest]) -> pa.Table:
     import pyarrow as pa
 
     tables = [_entry_table(service, entry) for entry in batch]
+    types: dict[str, set[pa.DataType]] = {}
+    for table in tables:
+        for column in table.schema:
+            types.setdefault(column.name, set()).add(column.type)
+    # Models of one server may disagree (class numbers vs a pipeline's labels): text wins.
+    mixed = {name for name, found in types.items() if len(found) > 1}
+    if mixed:
+        tables = [_as_text(t, mixed) for t in tables]
     return pa.concat_tables(tables, promote_options="default")
+
+
+def _as_text(table: pa.Table, names: set[str]) -> pa.Table:
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if field.name in names and field.type != pa.string():
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+    return table
 
 
 def _entry_table(service: str, entry: LoggedRequest) -> pa.Table:
