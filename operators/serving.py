@@ -130,19 +130,11 @@ class _ServingOperator(DigitalHubOperator):
         return record
 
     # -- kubernetes ------------------------------------------------------------------------
-    def apply_kubernetes(
-        self,
-        hub: DataHub,
-        desired: Desired,
-        previous: dict[str, Any] | None = None,
-        final_state: str = services.RUNNING,
-    ) -> dict[str, Any]:
-        """Apply the service's manifests; the rollout to wait for (see ``wait``)."""
+    def pod_environment(self, spec: ServiceSpec) -> tuple[dict[str, str], dict[str, str]]:
+        """The server's settings and credentials for a pod, or why a pod cannot reach them
+        (checked before anything is pinned, recorded or applied)."""
         from digitalhub_airflow.operators.pods import DigitalHubPodOperator
-        from digitalhub_airflow.resource_profiles import get_profile
-        from digitalhub_airflow.serving.manifests import service_manifests
 
-        spec = desired.spec
         settings, secrets = self.server_environment()
         problems = DigitalHubPodOperator.unreachable(self, settings)  # type: ignore[arg-type]
         if "DHUB_MLFLOW_TRACKING_URI" not in settings:
@@ -158,6 +150,21 @@ class _ServingOperator(DigitalHubOperator):
                 "written into a pod spec: name the Kubernetes Secret holding them in "
                 "credentials_secret"
             )
+        return settings, secrets
+
+    def apply_kubernetes(
+        self,
+        hub: DataHub,
+        desired: Desired,
+        previous: dict[str, Any] | None = None,
+        final_state: str = services.RUNNING,
+    ) -> dict[str, Any]:
+        """Apply the service's manifests; the rollout to wait for (see ``wait``)."""
+        from digitalhub_airflow.resource_profiles import get_profile
+        from digitalhub_airflow.serving.manifests import service_manifests
+
+        spec = desired.spec
+        settings, secrets = self.pod_environment(spec)
         profile = get_profile(spec.resource_profile)
         manifests = service_manifests(spec, profile, settings, sorted(secrets))
         services.begin_deployment(hub, spec, desired.models, previous=previous)
@@ -286,6 +293,8 @@ class DeployModelOperator(_ServingOperator):
 
         fields = {**self.spec, "project": self.project, "name": self.name}
         spec = spec_from_json({**fields, "target": self.target, "models": self.models})
+        if spec.target == "kubernetes":
+            self.pod_environment(spec)  # a cluster that cannot work fails before pinning
         with self.task_hub() as hub:
             desired = self.desired(hub, spec)
             if spec.target == "local":
