@@ -111,7 +111,7 @@ class DriftReportOperator(DigitalHubOperator):
                 report = serving_drift(
                     hub, self.requests, window, model_key=self.model_key, **options
                 )
-            for key in (report["reference"], report["window"]["versions"][-1]):
+            for key in (report["reference"], report["window"]["last_version"]):
                 self.task_io.read(hub.resolve(key))
         log.info(
             "drift of %s rows logged in %s from %s: %s",

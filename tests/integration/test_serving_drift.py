@@ -89,7 +89,8 @@ def test_inputs_like_the_training_data_are_no_drift_and_the_report_is_stored(
         assert stored.status == "ok"
         assert stored.report["reference"] == training.key
         assert stored.report["service"] == SERVICE
-        assert stored.report["window"]["versions"][-1] == last.key
+        assert stored.report["window"]["last_version"] == last.key
+        assert stored.report["window"]["versions"] == 2
     later = serving_drift(hub, REQUESTS, parse_window("3h"), reference=training.key)
     listed = drift_reports(hub, REQUESTS)
     assert [r["id"] for r in listed] == [later["id"], report["id"]]
