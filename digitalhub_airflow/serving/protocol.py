@@ -105,7 +105,12 @@ def decode_tensor(spec: Any, where: str) -> np.ndarray:
             f"{label}: shape {shape} holds {expected} elements but data has {array.size}"
         )
     target = np.dtype(numpy_name)
-    if array.size and array.dtype.kind not in _ACCEPTED_KINDS[target.kind]:
+    accepted = _ACCEPTED_KINDS[target.kind]
+    if target.kind in "iu" and array.dtype.kind == "f":
+        exact = np.array(data, dtype=object).reshape(-1)
+        if all(type(v) is int for v in exact):  # integers beyond int64 (UINT64)
+            array, accepted = exact, "O"
+    if array.size and array.dtype.kind not in accepted:
         raise InferenceError(f"{label}: data is not {datatype} (found {_kind_word(array)})")
     if target.kind in "iu" and array.size:
         info = np.iinfo(target)
