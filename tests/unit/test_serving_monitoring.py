@@ -154,3 +154,26 @@ def test_the_monitoring_operators_template_what_a_dag_varies() -> None:
         drift.template_fields
     )
     assert stats.template_fields == ("service",)
+
+
+def test_a_failing_report_fails_the_task_or_only_warns() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from digitalhub_airflow.operators.quality import check_on_drift, settle_drift
+
+    report = {
+        "reference": "store://demo/dataitem/table/wine-features:v1",
+        "current": "store://demo/dataitem/table/wine-requests 2026-11-25T06:00:00Z/2026-11-25T07:00:00Z",
+        "status": "fail",
+        "checks": {"schema": "ok"},
+        "columns": [
+            {"name": "alcohol", "metric": "psi", "value": 3.2, "status": "fail"},
+            {"name": "hue", "metric": "psi", "value": 0.01, "status": "ok"},
+        ],
+    }
+    with pytest.raises(AirflowFailException, match=r"wine-requests .*: alcohol psi=3\.200"):
+        settle_drift(report, "fail")
+    settle_drift(report, "warn")  # logged, not raised
+    settle_drift({**report, "status": "warn"}, "fail")  # a warning never fails the task
+    with pytest.raises(InvalidOptionError, match="on_drift must be fail or warn"):
+        check_on_drift("ignore")
