@@ -184,24 +184,29 @@ class DigitalHubOperator(BaseOperator):
         if project is None and not (self._producing_run.spec.project or self.commits_elsewhere):
             self.log.info("no dataset read or written: no catalog run recorded")
             return
-        with self.task_hub() as hub:
-            with hub.catalog.session() as session:
-                self.run_key = close_run(session, self._producing_run, outcome, project)
+        with self.task_hub() as hub, hub.catalog.session() as session:
+            self.run_key = close_run(session, self._producing_run, outcome, project)
             if self.run_key is None:
                 self.log.info("no dataset read or written: no catalog run recorded")
                 return
-            self.remember_locations(hub)
+            self.remember_locations(hub, session)
 
-    def remember_locations(self, hub: Any) -> None:
+    def remember_locations(self, hub: Any, session: Any = None) -> None:
         """Look up where each version read or written lives, while the catalog is open
         (only for OpenLineage's Symlinks facet: skipped when no event will be sent)."""
         from digitalhub_airflow.operators.openlineage import blob_locations, emission_enabled
 
-        if not emission_enabled():
+        todo = [
+            i for i in (*self.task_io.inputs, *self.task_io.outputs) if i.key not in self.locations
+        ]
+        if not todo or not emission_enabled():
             return
-        for info in (*self.task_io.inputs, *self.task_io.outputs):
-            if info.key not in self.locations:
-                self.locations[info.key] = blob_locations(hub, info)
+        if session is None:
+            with hub.catalog.session() as opened:
+                self.remember_locations(hub, opened)
+            return
+        for info in todo:
+            self.locations[info.key] = blob_locations(hub, session, info)
 
     # -- OpenLineage (called by the provider's DefaultExtractor) ---------------------------
     def get_openlineage_facets_on_start(self) -> OperatorLineage:

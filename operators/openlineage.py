@@ -24,6 +24,7 @@ from digitalhub_airflow.versions import VersionInfo
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
+    from sqlalchemy.orm import Session
 
     from digitalhub_airflow.hub import DataHub
 
@@ -57,10 +58,20 @@ def physical_identity(location: str) -> tuple[str, str]:
     return f"{scheme}://{host}", f"/{path}"
 
 
-def blob_locations(hub: DataHub, info: VersionInfo) -> list[tuple[str, str]]:
+def blob_locations(hub: DataHub, session: Session, info: VersionInfo) -> list[tuple[str, str]]:
     """Where a version's bytes are: each blob, or the blob folder for a big file tree."""
+    from sqlalchemy import select
+
+    from digitalhub_airflow.catalog.models import VersionFile
+    from digitalhub_airflow.versions import resolve
+
     blobs = f"{hub.store.url.rstrip('/')}/blobs"
-    digests = [f["digest"] for f in hub.files(info.key)]
+    version = resolve(session, as_key(info.key))
+    digests = session.scalars(
+        select(VersionFile.digest)
+        .where(VersionFile.version_pk == version.id)
+        .order_by(VersionFile.path)
+    ).all()
     paths = [f"{blobs}/{d[:2]}/{d}" for d in digests] if len(digests) <= MAX_SYMLINKS else []
     return [physical_identity(p) for p in paths or [blobs]]
 

@@ -37,10 +37,10 @@ from digitalhub_airflow.lineage.runs import (
     RunOutcome,
     RunSpec,
     add_edges,
-    finish_run,
+    finish,
+    restart_run,
     run_name,
     scrub,
-    start_run,
     upstream_closure,
 )
 
@@ -119,11 +119,10 @@ def current_run() -> ProducingRun | None:
 def open_run(session: Session, run: ProducingRun, project: str) -> str:
     """The run's key, its row started in this transaction unless this execution has."""
     spec = run.bind(project)
-    key = spec.key
-    state = session.scalars(select(Run.state).where(Run.key == key)).first()
-    if state != RUNNING:
-        start_run(session, spec, run.started_at)
-    return key
+    existing = session.scalars(select(Run).where(Run.key == spec.key)).first()
+    if existing is None or existing.state != RUNNING:
+        restart_run(session, spec, run.started_at, existing)
+    return spec.key
 
 
 def attach_output(session: Session, run: ProducingRun, version: Key, created: bool) -> str:
@@ -138,10 +137,11 @@ def attach_output(session: Session, run: ProducingRun, version: Key, created: bo
     return key
 
 
-def find_open_run(session: Session, run: ProducingRun) -> Run | None:
-    """This execution's run row, if a commit (here or in a workload) started it.
+def find_run(session: Session, run: ProducingRun) -> Run | None:
+    """The run's row in any state, if there is one.
 
-    A run not bound to a project yet is looked up in every project, by the unique key.
+    A run not bound to a project yet (its workload committed in another process) is
+    looked up in every project, by the unique key.
     """
     spec = run.spec
     if spec.project:
@@ -151,7 +151,13 @@ def find_open_run(session: Session, run: ProducingRun) -> Run | None:
         keys = [str(Key(p, "run", spec.kind, run_name(spec.name), spec.uid)) for p in projects]
     if not keys:
         return None
-    return session.scalars(select(Run).where(Run.key.in_(keys), Run.state == RUNNING)).first()
+    return session.scalars(select(Run).where(Run.key.in_(keys))).first()
+
+
+def find_open_run(session: Session, run: ProducingRun) -> Run | None:
+    """This execution's run row, if a commit (here or in a workload) started it."""
+    row = find_run(session, run)
+    return row if row is not None and row.state == RUNNING else None
 
 
 def close_run(
@@ -161,17 +167,17 @@ def close_run(
 
     Returns the run key, or ``None`` when nothing bound the run to a project.
     """
-    row = find_open_run(session, run)
-    if row is None:
+    row = find_run(session, run)
+    if row is None or row.state != RUNNING:
         if not (run.spec.project or project):
             return None
-        key = start_run(session, run.bind(project or ""), run.started_at)
+        row = restart_run(session, run.bind(project or ""), run.started_at, row)
     else:
-        spec, key = run.spec, row.key
+        spec = run.spec
         row.operator = spec.operator or row.operator
         row.code_digest = spec.code_digest or row.code_digest
         row.parameters = scrub(spec.parameters) or row.parameters
         row.transform = scrub(spec.transform) or row.transform
         row.cache_key = spec.cache_key or row.cache_key
-    finish_run(session, key, outcome)
-    return key
+    finish(session, row, outcome)
+    return row.key

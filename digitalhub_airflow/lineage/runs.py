@@ -104,36 +104,40 @@ class RunOutcome:
 
 def start_run(session: Session, spec: RunSpec, started_at: datetime | None = None) -> str:
     """Insert the run as ``running`` (a retried start of the same key starts it afresh)."""
+    existing = session.scalars(select(Run).where(Run.key == spec.key)).first()
+    return restart_run(session, spec, started_at or utcnow(), existing).key
+
+
+def restart_run(session: Session, spec: RunSpec, started_at: datetime, existing: Run | None) -> Run:
+    """Insert the run as ``running``, replacing ``existing`` (its row under the same key,
+    looked up by the caller) and that row's edges."""
     key = spec.key
-    existing = session.scalars(select(Run).where(Run.key == key)).first()
     if existing is not None:
         session.execute(delete(Relationship).where(Relationship.source == key))
         session.execute(delete(Relationship).where(Relationship.target == key))
         session.delete(existing)
         session.flush()
-    session.add(
-        Run(
-            key=key,
-            project=spec.project,
-            kind=spec.kind,
-            name=run_name(spec.name),
-            dag_id=spec.dag_id,
-            run_id=spec.run_id,
-            task_id=spec.task_id,
-            try_number=spec.try_number,
-            operator=spec.operator,
-            code_digest=spec.code_digest,
-            parameters=scrub(spec.parameters),
-            transform=scrub(spec.transform),
-            cache_key=spec.cache_key,
-            cache_hit=False,
-            state=RUNNING,
-            started_at=started_at or utcnow(),
-            created_by=current_user(),
-        )
+    run = Run(
+        key=key,
+        project=spec.project,
+        kind=spec.kind,
+        name=run_name(spec.name),
+        dag_id=spec.dag_id,
+        run_id=spec.run_id,
+        task_id=spec.task_id,
+        try_number=spec.try_number,
+        operator=spec.operator,
+        code_digest=spec.code_digest,
+        parameters=scrub(spec.parameters),
+        transform=scrub(spec.transform),
+        cache_key=spec.cache_key,
+        cache_hit=False,
+        state=RUNNING,
+        started_at=started_at,
+        created_by=current_user(),
     )
-    session.flush()
-    return key
+    session.add(run)
+    return run
 
 
 def record_run(session: Session, spec: RunSpec, outcome: RunOutcome, started_at: datetime) -> str:
@@ -154,6 +158,12 @@ def finish_run(session: Session, key: str, outcome: RunOutcome) -> list[str]:
     run = session.scalars(select(Run).where(Run.key == key)).first()
     if run is None:
         raise NotFoundError(f"run {key} does not exist")
+    return finish(session, run, outcome)
+
+
+def finish(session: Session, run: Run, outcome: RunOutcome) -> list[str]:
+    """:func:`finish_run` on a run row the caller holds."""
+    key = run.key
     run.state = outcome.state
     run.ended_at = utcnow()
     run.error = outcome.error
