@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -137,6 +138,9 @@ def serve(hub: DataHub, tracking: TrackingConfig, options: ServeOptions) -> None
             metrics_dir = workdir / "metrics"
             metrics_dir.mkdir()
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises it: ending by a Python
+        # exit (status 0) instead lets the temporary model copies be removed.
+        signal.signal(signal.SIGTERM, _exit_quietly)
         uvicorn.run(
             "digitalhub_airflow.serving.server:app_from_env",
             factory=True,
@@ -149,6 +153,10 @@ def serve(hub: DataHub, tracking: TrackingConfig, options: ServeOptions) -> None
             access_log=False,
             log_level="info",
         )
+
+
+def _exit_quietly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def app_from_env() -> ServingApp:
