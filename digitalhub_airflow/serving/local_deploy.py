@@ -32,8 +32,9 @@ SERVER_MODULE = "digitalhub_airflow.cli"
 
 
 def process_marker(spec: ServiceSpec) -> str:
-    """What the server's command line holds, so a stop never kills a reused pid."""
-    return f"--service {spec.name} --project {spec.project}"
+    """What the server's command line holds, so a stop never kills a reused pid (the
+    trailing space: ``demo`` must not match a service of project ``demo2``)."""
+    return f"--service {spec.name} --project {spec.project} "
 
 
 def is_alive(record: ServiceRecord) -> bool:
