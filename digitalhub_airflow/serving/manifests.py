@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from digitalhub_airflow.resource_profiles import ResourceProfile
+from digitalhub_airflow.serving.api_key import API_KEY_ENV
 from digitalhub_airflow.serving.deploy_spec import ServiceSpec
 
 NAME_LABEL = "app.kubernetes.io/name"
@@ -22,8 +23,7 @@ DIGEST_ANNOTATION = "dhub.io/spec-digest"
 KEY_ANNOTATION = "dhub.io/service-key"
 SERVICE_PORT = 80
 CONTAINER = "server"
-#: The gateway API key reaches the server under this variable (from the exposure Secret).
-API_KEY_ENV = "DHUB_SERVING_API_KEY"
+#: The key of the exposure Secret that holds the gateway API key.
 API_KEY_SECRET_KEY = "api-key"
 
 
