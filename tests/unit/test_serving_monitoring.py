@@ -163,7 +163,8 @@ def test_a_failing_report_fails_the_task_or_only_warns() -> None:
 
     report = {
         "reference": "store://demo/dataitem/table/wine-features:v1",
-        "current": "store://demo/dataitem/table/wine-requests 2026-11-25T06:00:00Z/2026-11-25T07:00:00Z",
+        "current": "store://demo/dataitem/table/wine-requests "
+        "2026-11-25T06:00:00Z/2026-11-25T07:00:00Z",
         "status": "fail",
         "checks": {"schema": "ok"},
         "columns": [
@@ -177,3 +178,16 @@ def test_a_failing_report_fails_the_task_or_only_warns() -> None:
     settle_drift({**report, "status": "warn"}, "fail")  # a warning never fails the task
     with pytest.raises(InvalidOptionError, match="on_drift must be fail or warn"):
         check_on_drift("ignore")
+
+
+def test_the_serving_dag_always_undeploys_and_reports_only_on_a_full_run() -> None:
+    import runpy
+
+    from tests.unit.dhub_testlib import REPO
+
+    dag = runpy.run_path(str(REPO / "dags" / "dhub_serving_wine.py"))["dhub_serving_wine"]()
+    tasks = dag.task_dict
+    assert tasks["undeploy"].trigger_rule == "all_done"  # no server outlives a failed run
+    assert tasks["drift_report"].upstream_task_ids == {"service_stats", "undeploy"}
+    assert tasks["drift_report"].trigger_rule == "all_success"
+    assert tasks["send_requests"].upstream_task_ids == {"deploy"}
