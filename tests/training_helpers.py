@@ -7,6 +7,8 @@ the same request runs in-process, in a subprocess or through Airflow.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
 from typing import Any
 
@@ -93,3 +95,38 @@ def shared_tracking(tmp_path_factory: Any) -> TrackingConfig:
     from digitalhub_airflow.training.tracking import embedded_tracking
 
     return embedded_tracking(tmp_path_factory.mktemp("dhub-mlflow"))
+
+
+def gate_when_released(
+    backend: Any,
+    tracking: TrackingConfig,
+    gate: dict[str, Any],
+    *,
+    start: Any,
+    holding: Any,
+    results: Any,
+) -> None:
+    """A champion gate in its own process (multiprocessing target) that reports its record.
+
+    Two of them pass the ``start`` barrier together; then each, having read the current
+    champion, waits up to 20 s at ``holding`` for the other to have read it too. Two gates
+    that are not serialised both get there, so both see the same champion; serialised,
+    the first waits out the timeout alone and the second reads the first's champion.
+    """
+    from digitalhub_airflow.training import selection
+
+    read = selection.champion_version
+
+    def read_then_hold(*args: Any) -> str | None:
+        found = read(*args)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            holding.wait(20)
+        return found
+
+    selection.champion_version = read_then_hold
+    with backend.hub() as hub:
+        start.wait(120)
+        try:
+            results.put(selection.select_and_gate(hub, tracking, **gate))
+        except Exception as exc:
+            results.put(f"{type(exc).__name__}: {exc}")

@@ -3,7 +3,9 @@
 The candidate and the current champion are both scored on the SAME exact evaluation
 dataset version, so the comparison is fair even when they were trained on different
 data. The alias moves only when the candidate is strictly better; the comparison is
-recorded either way (tags on the model version and a row in the catalog).
+recorded either way (tags on the model version and a row in the catalog). Gates of one
+registered model run one at a time (:mod:`~digitalhub_airflow.training.gate_lock`), so
+a gate that waited compares against the champion the one before it left.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from digitalhub_airflow.errors import NotFoundError, TrainingInputError
 from digitalhub_airflow.keys import validate_name
 from digitalhub_airflow.training.data import evaluation_frame
+from digitalhub_airflow.training.gate_lock import gate_lock
 from digitalhub_airflow.training.metrics import get_metric, is_better
 from digitalhub_airflow.training.model_catalog import GateRecord, record_gate
 from digitalhub_airflow.training.runner import (
@@ -130,7 +133,7 @@ def select_and_gate(
     greater = spec.greater_is_better if greater_is_better is None else greater_is_better
     registered = registered_model_name(project, name)
     validate_name(alias, "alias")
-    with tracking_session(tracking) as client:
+    with gate_lock(hub.catalog, registered), tracking_session(tracking) as client:
         try:
             result = _gate(
                 hub,

@@ -14,7 +14,7 @@ import pytest
 
 from digitalhub_airflow.errors import TrainingFunctionError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.training.model_catalog import consumed_by, get_model
+from digitalhub_airflow.training.model_catalog import GateRecord, consumed_by, get_model
 from digitalhub_airflow.training.runner import train_model
 from digitalhub_airflow.training.selection import registered_model_name, select_and_gate
 from digitalhub_airflow.training.tracking import TrackingConfig, embedded_tracking
@@ -23,6 +23,7 @@ from tests.training_helpers import (
     TARGET,
     champion,
     commit_wine,
+    gate_when_released,
     model_name,
     registered_versions,
     request,
@@ -110,3 +111,50 @@ def test_a_failing_function_marks_the_run_failed_and_registers_nothing(
     runs = runs_of(tracking, f"demo.{name}")
     assert [r.info.status for r in runs] == ["FAILED"]
     assert registered_versions(tracking, registered_model_name("demo", name)) == []
+
+
+def test_concurrent_gates_of_one_model_run_one_after_the_other(
+    hub: DataHub, tracking: TrackingConfig, backend: Backend
+) -> None:
+    """Two gates in two processes, released at the same instant and each pausing after it
+    read the champion (see ``gate_when_released``): the second waits for the first,
+    compares against the champion it left, and the better model ends on top."""
+    import multiprocessing
+
+    from digitalhub_airflow.training.model_catalog import gate_history
+
+    version = commit_wine(hub)
+    name = model_name()
+    registered = registered_model_name("demo", name)
+    good = train_model(hub, tracking, request(version, name, params={"n_estimators": 30}))
+    weak = train_model(
+        hub, tracking, request(version, name, entrypoint="tests.training_helpers:majority")
+    )
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    sync = {"start": spawn.Barrier(2), "holding": spawn.Barrier(2), "results": results}
+    select = {"project": "demo", "name": name, "metric": "accuracy"}
+    gates = [
+        spawn.Process(
+            target=gate_when_released,
+            args=(backend, tracking, {**select, "run_ids": [run_id]}),
+            kwargs=sync,
+        )
+        for run_id in (weak.run_id, good.run_id)
+    ]
+    for gate in gates:
+        gate.start()
+    outcomes = [results.get(timeout=300) for _ in gates]
+    for gate in gates:
+        gate.join(60)
+    assert all(isinstance(o, GateRecord) for o in outcomes), outcomes
+
+    first, second = gate_history(hub, registered)
+    assert first.promoted and first.reason == "no @champion yet"
+    # the second gate saw the first one's champion, not the empty registry both started on
+    assert second.champion_version == first.registered_version
+    assert second.promoted == (second.run_id == good.run_id)
+    winner = first if first.run_id == good.run_id else second
+    assert champion(tracking, registered) == winner.registered_version
+    for version_ in registered_versions(tracking, registered):  # both decisions on MLflow too
+        assert version_.tags["dhub.gate.promoted"] in ("true", "false")

@@ -146,6 +146,36 @@ def test_selection_without_a_finished_candidate_moves_nothing(
     assert registered_versions(tracking, registered_model_name("demo", name)) == []
 
 
+def test_a_gate_waits_for_the_gate_of_the_same_model_and_gives_up_by_name(
+    ehub: DataHub,
+) -> None:
+    """The lock itself (the integration tests race two real gates on both backends)."""
+    import threading
+
+    from digitalhub_airflow.errors import ConflictError
+    from digitalhub_airflow.training.gate_lock import gate_lock
+
+    def try_gate(name: str, outcome: list[str]) -> None:
+        try:
+            with gate_lock(ehub.catalog, name, wait_s=0.3):
+                outcome.append("held")
+        except ConflictError as exc:
+            outcome.append(str(exc))
+
+    with gate_lock(ehub.catalog, "demo.wine"):
+        same: list[str] = []
+        other: list[str] = []
+        for name, outcome in (("demo.wine", same), ("demo.other", other)):
+            thread = threading.Thread(target=try_gate, args=(name, outcome))
+            thread.start()
+            thread.join()
+    assert other == ["held"]  # another model's gate does not wait
+    assert len(same) == 1 and "another champion gate of demo.wine" in same[0]
+    after: list[str] = []
+    try_gate("demo.wine", after)  # released on exit
+    assert after == ["held"]
+
+
 def test_the_runner_module_trains_from_a_json_request_in_a_subprocess(
     ehub: DataHub, tmp_path: Path
 ) -> None:
