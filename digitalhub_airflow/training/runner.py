@@ -18,7 +18,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +80,7 @@ class TrainingRequest:
     producer: dict[str, Any] | None = None
     force: bool = False
     autolog: bool = True
+    autolog_plots: bool = False
 
     @property
     def experiment_name(self) -> str:
@@ -242,7 +243,7 @@ def _run(hub: DataHub, tracking: TrackingConfig, plan: _Plan) -> TrainingOutcome
         _log_inputs(data)
         if request.params:
             mlflow.log_params({k: _param_text(v) for k, v in request.params.items()})
-        with _autolog(request.autolog):
+        with _autolog(request.autolog, plots=request.autolog_plots):
             trained = _call(plan.fn, data, request.params)
         metrics = {**score(request.task, data.y_test, trained.model.predict(data.x_test))}
         metrics.update({k: float(v) for k, v in trained.metrics.items()})
@@ -265,11 +266,14 @@ def _log_inputs(data: TrainingData) -> None:
     """Each version as an MLflow dataset input whose source is its catalog key."""
     import mlflow
 
-    from digitalhub_airflow.training.dataset_source import CatalogDatasetSource
+    from digitalhub_airflow.training.dataset_source import (
+        CatalogDatasetSource,
+        CatalogPandasDataset,
+    )
 
     for info in data.versions:
         frame = data.tables[info.key]
-        dataset = mlflow.data.from_pandas(
+        dataset = CatalogPandasDataset(
             frame,
             source=CatalogDatasetSource(info.key),
             name=as_key(info.key).name,
@@ -280,8 +284,13 @@ def _log_inputs(data: TrainingData) -> None:
 
 
 @contextmanager
-def _autolog(enabled: bool) -> Iterator[None]:
-    """scikit-learn autolog for the training call only (it patches sklearn globally)."""
+def _autolog(enabled: bool, *, plots: bool) -> Iterator[None]:
+    """scikit-learn autolog for the training call only (it patches sklearn globally).
+
+    It logs the estimator's params, tags and training metrics. Its confusion-matrix,
+    ROC and precision-recall PNGs are drawn only with ``plots``: matplotlib took about
+    0.7 s of a 5 s training, and MLflow has no switch for them.
+    """
     if not enabled:
         yield
         return
@@ -295,9 +304,24 @@ def _autolog(enabled: bool) -> Iterator[None]:
         silent=True,
     )
     try:
-        yield
+        with nullcontext() if plots else _without_estimator_plots():
+            yield
     finally:
         mlflow.sklearn.autolog(disable=True, silent=True)
+
+
+@contextmanager
+def _without_estimator_plots() -> Iterator[None]:
+    """Autolog with no classifier plots: the list of plots it draws is empty meanwhile
+    (a private MLflow function; a test asserts the plots are there only when asked)."""
+    from mlflow.sklearn import utils
+
+    drawn = utils._get_classifier_artifacts
+    utils._get_classifier_artifacts = lambda *args, **kwargs: []
+    try:
+        yield
+    finally:
+        utils._get_classifier_artifacts = drawn
 
 
 def _call(fn: Callable[..., Any], data: TrainingData, params: dict[str, Any]) -> Any:

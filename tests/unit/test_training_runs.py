@@ -16,6 +16,7 @@ from digitalhub_airflow.training.runner import train_model
 from digitalhub_airflow.training.selection import registered_model_name
 from digitalhub_airflow.training.tracking import TrackingConfig, tracking_session
 from tests.training_helpers import (
+    WINE,
     commit_wine,
     model_name,
     registered_versions,
@@ -68,6 +69,49 @@ def test_a_run_logs_inputs_params_metrics_tags_and_the_model(
     assert record.run_id == outcome.run_id and record.datasets == [version.key]
     assert record.tracking_uri == tracking.tracking_uri
     assert consumed_by(ehub, outcome.model_key) == [version.key]
+
+
+def _artifact_paths(tracking: TrackingConfig, run_id: str) -> set[str]:
+    with tracking_session(tracking) as client:
+        return {a.path for a in client.list_artifacts(run_id)}
+
+
+def test_autolog_draws_its_classifier_plots_only_when_asked(
+    ehub: DataHub, tracking: TrackingConfig
+) -> None:
+    version = commit_wine(ehub)
+    plain = train_model(ehub, tracking, request(version, model_name()))
+    drawn = train_model(ehub, tracking, request(version, model_name(), autolog_plots=True))
+    plot = "training_confusion_matrix.png"  # wine has three classes: no ROC/PR curves
+    assert plot not in _artifact_paths(tracking, plain.run_id)
+    assert plot in _artifact_paths(tracking, drawn.run_id)
+    with tracking_session(tracking) as client:  # autolog's metrics and params either way
+        for outcome in (plain, drawn):
+            run = client.get_run(outcome.run_id)
+            assert "training_accuracy_score" in run.data.metrics
+            assert "model__n_jobs" in run.data.params
+
+
+def test_the_logged_dataset_schema_is_the_one_mlflow_infers() -> None:
+    import numpy as np
+    import pandas as pd
+    from mlflow.types.utils import _infer_schema
+
+    from digitalhub_airflow.training.dataset_source import (
+        CatalogDatasetSource,
+        CatalogPandasDataset,
+    )
+
+    frame = wine_frame().assign(
+        label=["a", None] * 89,
+        gap=[1.5, np.nan] * 89,
+        count=np.arange(178, dtype="int32"),
+        flag=[True, False] * 89,
+        when=pd.Timestamp("2026-01-01"),
+    )
+    dataset = CatalogPandasDataset(frame, source=CatalogDatasetSource(WINE))
+    assert dataset.schema == _infer_schema(frame)
+    assert dataset.schema.input_dict()["gap"].required is False
 
 
 def test_same_version_code_and_params_reuse_the_run_unless_forced(
