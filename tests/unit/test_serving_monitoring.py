@@ -7,7 +7,11 @@ bucket bounds.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -191,3 +195,33 @@ def test_the_serving_dag_always_undeploys_and_reports_only_on_a_full_run() -> No
     assert tasks["drift_report"].upstream_task_ids == {"service_stats", "undeploy"}
     assert tasks["drift_report"].trigger_rule == "all_success"
     assert tasks["send_requests"].upstream_task_ids == {"deploy"}
+
+
+def test_statistics_of_several_workers_are_their_sum(tmp_path: Path) -> None:
+    """With ``--workers N`` each process writes its own values and /metrics merges them
+    (prometheus_client's multiprocess mode): two worker processes here, one reader."""
+    worker = """
+import sys
+from digitalhub_airflow.serving.metrics import ServingMetrics
+metrics = ServingMetrics()
+for _ in range(int(sys.argv[1])):
+    metrics.observe("wine", "v2", 200, 0.003, rows=2)
+metrics.observe("wine", "v2", 400, 0.02)
+"""
+    reader = """
+from digitalhub_airflow.serving.metrics import ServingMetrics
+print(ServingMetrics().render()[0].decode())
+"""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for count in ("5", "7"):
+        subprocess.run([sys.executable, "-c", worker, count], env=env, check=True, timeout=60)
+    text = subprocess.run(
+        [sys.executable, "-c", reader], env=env, check=True, timeout=60, capture_output=True
+    ).stdout.decode()
+    wine = parse_metrics(text)["models"]["wine"]
+    assert wine["statuses"] == {"200": 12, "400": 2}
+    assert (wine["requests"], wine["errors"], wine["predictions"]) == (14, 2, 24)
+    latency = wine["latency_seconds"]
+    assert latency["count"] == 14
+    # Rank 7 of 14 lies among the twelve in (0.0025, 0.005]: interpolated 7/12 of the way.
+    assert latency["p50"] == pytest.approx(0.0025 + 0.0025 * 7 / 12)
