@@ -96,11 +96,16 @@ class DriftReportOperator(DigitalHubOperator):
         check_on_drift(self.on_drift)
         if (self.service is None) == (self.requests is None):
             raise InvalidOptionError("give either service= or requests=")
+        if self.service is not None and self.model_key is not None:
+            raise InvalidOptionError(
+                "a service's model is the one it serves: give reference= to compare with "
+                "another training version, not model_key="
+            )
         window = parse_window(self.window, since=self.since, until=self.until)
         options: dict[str, Any] = {
             "reference": self.reference,
             "model": self.model,
-            "thresholds": Thresholds(**self.thresholds),
+            "thresholds": Thresholds.of(self.thresholds),
             "min_rows": MIN_ROWS if self.min_rows is None else self.min_rows,
         }
         with self.task_hub() as hub:

@@ -176,7 +176,7 @@ class CompareProfilesOperator(DigitalHubOperator):
         check_on_drift(self.on_drift)
         with self.task_hub() as hub:
             report = compare_versions(
-                hub, self.reference, self.current, Thresholds(**self.thresholds)
+                hub, self.reference, self.current, Thresholds.of(self.thresholds)
             )
             for key in (report["reference"], report["current"]):
                 self.task_io.read(hub.resolve(key))

@@ -56,6 +56,18 @@ class Thresholds:
             if name != "schema_change" and value is not None and not value >= 0:
                 raise InvalidOptionError(f"threshold {name} must be a number >= 0, not {value!r}")
 
+    @classmethod
+    def of(cls, options: dict[str, Any]) -> Thresholds:
+        """Thresholds from keyword overrides (an operator's ``thresholds=``); an unknown
+        name is refused by name, not taken for a default."""
+        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InvalidOptionError(
+                f"unknown threshold(s) {', '.join(unknown)}; known: "
+                f"{', '.join(cls.__dataclass_fields__)}"
+            )
+        return cls(**options)
+
     def grade(self, value: float | None, warn: float | None, fail: float | None) -> str:
         if value is None:
             return "ok"

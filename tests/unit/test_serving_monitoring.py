@@ -225,3 +225,24 @@ print(ServingMetrics().render()[0].decode())
     assert latency["count"] == 14
     # Rank 7 of 14 lies among the twelve in (0.0025, 0.005]: interpolated 7/12 of the way.
     assert latency["p50"] == pytest.approx(0.0025 + 0.0025 * 7 / 12)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"on_drift": "ignore"}, "on_drift must be fail or warn"),
+        ({"requests": "demo/wine-requests"}, "either service= or requests="),
+        ({"model_key": "store://demo/model/mlflow/wine:0a1b"}, "not model_key="),
+        ({"thresholds": {"psi_fial": 0.3}}, "unknown threshold.s. psi_fial; known: psi_warn"),
+        ({"window": "6 hours"}, "positive duration such as 30m"),
+    ],
+)
+def test_a_drift_task_with_bad_options_fails_before_reading_anything(
+    options: dict[str, object], message: str
+) -> None:
+    from digitalhub_airflow.operators.monitoring import DriftReportOperator
+
+    fields = {"service": "store://demo/service/local/wine", "window": "1h", **options}
+    operator = DriftReportOperator(task_id="drift", **fields)
+    with pytest.raises(InvalidOptionError, match=message):
+        operator.execute(None)
