@@ -215,3 +215,41 @@ def test_a_failed_rollout_fails_the_task_and_is_recorded_failed(
         record = services.get_service(hub, "demo", "kubernetes", "wine")
     assert record.state == "failed" and record.url is None
     assert "timed out progressing" in record.message
+
+
+def test_reconcile_on_kubernetes_applies_once_then_sends_no_change(
+    airflow: AirflowEnv, real_backend: Backend, kube: KubeApiServer, tmp_path: Path
+) -> None:
+    model, conn = champion_on(real_backend)
+    env = kube_env(real_backend, kube, conn)
+    path = tmp_path / "services.yaml"
+    path.write_text(
+        "project: demo\nservices:\n"
+        f"  - {{name: wine, target: kubernetes, namespace: ml, credentials_secret: {SECRET},\n"
+        f"     models: {{wine: '{model.alias_uri}'}}}}\n",
+        encoding="utf-8",
+    )
+
+    run(airflow, env, "dhub_serving_reconcile", services_file=str(path))
+    first = returned(airflow, "dhub_serving_reconcile", "reconcile")
+    assert len(first["deploy"]) == 1
+    assert len(kube.calls("PATCH", DEPLOYMENTS)) == 1
+    assert kube.calls("GET", f"{DEPLOYMENTS}/status")  # deferred until rolled out
+    with real_backend.hub() as hub:
+        record = services.get_service(hub, "demo", "kubernetes", "wine")
+    assert record.state == "running" and first["deploy"] == [record.key]
+
+    kube.requests.clear()
+    run(airflow, env, "dhub_serving_reconcile", services_file=str(path))
+    second = returned(airflow, "dhub_serving_reconcile", "reconcile")
+    assert second == {"deploy": [], "unchanged": [record.key], "undeploy": [], "kept": []}
+    assert [r.method for r in kube.requests if r.method != "GET"] == []  # nothing applied
+
+    # A Deployment changed behind the catalog's back is put back.
+    live = kube.get("deployments", "ml", "wine")
+    live["metadata"]["annotations"]["dhub.io/spec-digest"] = "edited-by-hand"
+    run(airflow, env, "dhub_serving_reconcile", services_file=str(path))
+    third = returned(airflow, "dhub_serving_reconcile", "reconcile")
+    assert third["deploy"] == [record.key]
+    restored = kube.get("deployments", "ml", "wine")["metadata"]["annotations"]
+    assert restored["dhub.io/spec-digest"] == record.spec_digest
