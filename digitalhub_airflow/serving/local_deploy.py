@@ -21,11 +21,11 @@ from digitalhub_airflow.serving.local_process import (
     start_process,
     stop_process,
 )
+from digitalhub_airflow.serving.pinning import PinnedModel, already_pinned
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.serving.deploy_spec import ServiceSpec
-    from digitalhub_airflow.serving.pinning import PinnedModel
     from digitalhub_airflow.serving.services import ServiceRecord
 
 SERVER_MODULE = "digitalhub_airflow.cli"
@@ -55,11 +55,15 @@ def deploy_local(
     timeout: float = 180.0,
     previous: dict[str, object] | None = None,
     final_state: str = services.RUNNING,
+    restore: bool = True,
 ) -> ServiceRecord:
     """Run ``spec`` (its models pinned to ``models``) as a local server process.
 
     ``env`` is the server's whole environment (settings and credentials: they reach
-    this process only). A service already serving this exact spec is left alone.
+    this process only). A service already serving this exact spec is left alone. One
+    port serves one process, so an update stops the old server first; if the new one
+    fails, the old spec is started again (``restore``, recorded ``rolled_back``) and the
+    error is still raised.
     """
     if spec.target != "local":
         raise DeploymentError(f"service {spec.name!r} targets {spec.target}, not local")
@@ -82,7 +86,22 @@ def deploy_local(
         )
     except DeploymentError as exc:
         services.set_state(hub, pinned, services.FAILED, message=str(exc)[:4000])
-        raise
+        if not (restore and alive and current is not None and current.serving):
+            raise
+        restored = deploy_local(
+            hub,
+            current.service_spec(),
+            {n: PinnedModel(**m) for n, m in current.models.items()},
+            env,
+            home=home,
+            timeout=timeout,
+            previous=pinned.to_json(),
+            final_state=services.ROLLED_BACK,
+            restore=False,
+        )
+        raise DeploymentError(
+            f"{exc}\nthe previous spec runs again: {restored.key} at {restored.url}"
+        ) from exc
     message = f"log {started.log_path}"
     return services.set_state(
         hub, pinned, final_state, url=started.url, pid=started.pid, message=message
@@ -102,8 +121,6 @@ def rollback_local(
     hub: DataHub, project: str, name: str, env: dict[str, str], *, home: Path, timeout: float = 180
 ) -> ServiceRecord:
     """Deploy the spec the last deployment replaced, recording ``rolled_back``."""
-    from digitalhub_airflow.serving.pinning import already_pinned
-
     record = services.get_service(hub, project, "local", name)
     target = services.rollback_target(record)
     return deploy_local(

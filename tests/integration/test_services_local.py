@@ -139,6 +139,28 @@ def test_an_update_replaces_the_process_and_a_rollback_restores_the_previous_ver
     ]
 
 
+def test_a_failed_update_brings_the_previous_version_back(
+    hub: DataHub, tracking: TrackingConfig, backend: Backend, champion: TrainedModel, tmp_path: Path
+) -> None:
+    first = deploy(hub, tracking, backend, spec(champion.alias_uri))
+    try:
+        broken = (tmp_path / "no-model-here").as_uri()
+        with pytest.raises(DeploymentError, match="the previous spec runs again"):
+            deploy(hub, tracking, backend, spec(broken))
+        record = services.get_service(hub, "demo", "local", "wine")
+        assert record.state == services.ROLLED_BACK and is_alive(record)
+        assert record.spec == first.spec and record.models == first.models
+        assert record.previous_spec == spec(broken).to_json()
+        assert len(predicted(record, champion)) == 2
+    finally:
+        undeploy_local(hub, "demo", "wine")
+    states = [e["state"] for e in services.history(hub, "demo", "local", "wine")]
+    assert states == [
+        *("deploying", "running", "deploying", "failed"),
+        *("deploying", "rolled_back", "stopped"),
+    ]
+
+
 def test_an_unknown_model_is_refused_before_anything_is_recorded(
     hub: DataHub, tracking: TrackingConfig, backend: Backend
 ) -> None:
