@@ -45,4 +45,6 @@ export DHUB_TEST_PG_URL
 python bench/bench_lineage.py "$@"
 echo "== bench_training $*"
 python bench/bench_training.py "$@"
+echo "== bench_serving $*"
+python bench/bench_serving.py "$@"
 echo "== bench: done in $(($(date +%s) - t0))s; summaries in bench/out/"

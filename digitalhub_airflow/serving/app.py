@@ -45,6 +45,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 SERVER_NAME = "dhub-serve"
 SERVER_VERSION = "1"
 JSON = b"application/json"
+#: Larger request bodies are refused with 413 (``--max-body-bytes``).
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 REASONS = {400: "bad_request", 404: "not_found", 413: "payload_too_large", 415: "bad_media_type"}
 
 
@@ -73,7 +75,7 @@ class ModelPlan:
 class ServerPlan:
     models: list[ModelPlan]
     pipelines: list[PipelineSpec] = field(default_factory=list)
-    max_body_bytes: int = 32 * 1024 * 1024
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 class ServingApp:

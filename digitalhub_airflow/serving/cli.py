@@ -6,7 +6,7 @@ import argparse
 
 from digitalhub_airflow.cli_support import AddCommand
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.serving.server import DEFAULT_MAX_BODY_BYTES
+from digitalhub_airflow.serving.app import DEFAULT_MAX_BODY_BYTES
 
 
 def cmd_serve(hub: DataHub, args: argparse.Namespace) -> int:

@@ -83,33 +83,53 @@ class LoadedModel:
     # -- prediction ------------------------------------------------------------------
     def predict(self, features: Features) -> tuple[Any, np.ndarray]:
         """(the features as logged: a matrix or columns, predictions as an array)."""
-        import numpy as np
-
         if self.columns is None:
-            return features, self._predict_pyfunc(_schemaless_frame(features))
+            frame = _schemaless_frame(features)
+            return frame, self._predict_pyfunc(frame)
         if self._fast is not None:
             matrix = self.as_matrix(features)
             return matrix, self._call(self._fast, matrix)
         frame = self.as_frame(features)
-        return frame, np.asarray(self._predict_pyfunc(frame))
+        return frame, self._predict_pyfunc(frame)
 
     def as_matrix(self, features: Features) -> np.ndarray:
         """The request as one numeric ``[batch, n_columns]`` matrix in signature order."""
         import numpy as np
 
+        matrix = self._checked_matrix(features)
+        if matrix is not None:
+            return matrix
+        dtype = np.result_type(*(c.dtype for c in self.columns or []))
+        arrays = self._named_columns(features)  # type: ignore[arg-type]
+        return np.column_stack([a.astype(dtype, copy=False) for a in arrays])
+
+    def as_frame(self, features: Features) -> Any:
+        """The request as a DataFrame with the signature's columns and types."""
+        import pandas as pd
+
+        columns = self.columns or []
+        matrix = self._checked_matrix(features)
+        if matrix is None:
+            arrays = self._named_columns(features)  # type: ignore[arg-type]
+        else:
+            arrays = [matrix[:, i] for i in range(len(columns))]
+        return pd.DataFrame(
+            {c.name: a.astype(c.dtype, copy=False) for c, a in zip(columns, arrays, strict=True)}
+        )
+
+    def _checked_matrix(self, features: Features) -> np.ndarray | None:
+        """The request's feature matrix, checked; None when it sends columns by name.
+
+        One 2-D tensor whose name is not a column is the matrix (any name: clients call
+        it ``input-0``, ``features``...); anything else is one tensor per column.
+        """
         columns = self.columns or []
         if isinstance(features, dict):
-            single = next(iter(features.values())) if len(features) == 1 else None
-            if (
-                single is not None
-                and single.ndim == 2
-                and next(iter(features)) not in {c.name for c in columns}
-            ):
-                features = single
-            else:
-                arrays = self._named_columns(features)
-                dtype = np.result_type(*(c.dtype for c in columns))
-                return np.column_stack([a.astype(dtype, copy=False) for a in arrays])
+            if len(features) != 1:
+                return None
+            ((name, features),) = features.items()
+            if features.ndim != 2 or name in {c.name for c in columns}:
+                return None
         if features.ndim != 2 or features.shape[1] != len(columns):
             raise InferenceError(
                 f"model {self.name!r} expects a [batch, {len(columns)}] tensor "
@@ -118,29 +138,6 @@ class LoadedModel:
         for column in columns:
             _check_kind(features, column, "the input tensor")
         return features
-
-    def as_frame(self, features: Features) -> Any:
-        """The request as a DataFrame with the signature's columns and types."""
-        import pandas as pd
-
-        columns = self.columns or []
-        if isinstance(features, dict) and not (
-            len(features) == 1 and next(iter(features.values())).ndim == 2
-        ):
-            arrays = self._named_columns(features)
-        else:
-            matrix = features if not isinstance(features, dict) else next(iter(features.values()))
-            if matrix.ndim != 2 or matrix.shape[1] != len(columns):
-                raise InferenceError(
-                    f"model {self.name!r} expects a [batch, {len(columns)}] tensor, "
-                    f"got shape {list(matrix.shape)}"
-                )
-            for column in columns:
-                _check_kind(matrix, column, "the input tensor")
-            arrays = [matrix[:, i] for i in range(len(columns))]
-        return pd.DataFrame(
-            {c.name: a.astype(c.dtype, copy=False) for c, a in zip(columns, arrays, strict=True)}
-        )
 
     def _named_columns(self, features: dict[str, np.ndarray]) -> list[np.ndarray]:
         columns = self.columns or []
@@ -248,14 +245,21 @@ def _check_kind(array: np.ndarray, column: InputColumn, what: str) -> None:
 
 
 def _schemaless_frame(features: Features) -> Any:
+    """Without a signature the model gets what was sent: a matrix or named columns."""
     import pandas as pd
 
-    return pd.DataFrame(features)
+    if isinstance(features, dict) and len(features) == 1:
+        (only,) = features.values()
+        if only.ndim == 2:
+            features = only
+    try:
+        return pd.DataFrame(features)
+    except ValueError as exc:
+        raise InferenceError(f"the inputs do not form a table: {exc}") from exc
 
 
 def _input_columns(signature: Any) -> list[InputColumn] | None:
     """Named columns of a column-based signature; None for tensor or missing signatures."""
-    import numpy as np
 
     if signature is None or signature.inputs is None or signature.inputs.is_tensor_spec():
         return None
@@ -263,10 +267,7 @@ def _input_columns(signature: Any) -> list[InputColumn] | None:
     if any(not isinstance(n, str) for n in names):
         return None
     types = signature.inputs.input_types()
-    return [
-        InputColumn(n, np.dtype(getattr(t, "to_numpy", lambda: object)()))
-        for n, t in zip(names, types, strict=True)
-    ]
+    return [InputColumn(n, _numpy_type(t)) for n, t in zip(names, types, strict=True)]
 
 
 def _output_datatype(signature: Any) -> str:
@@ -274,9 +275,18 @@ def _output_datatype(signature: Any) -> str:
 
     if signature is None or signature.outputs is None:
         return "BYTES"
+    outputs = signature.outputs
     types = (
-        signature.outputs.numpy_types()
-        if signature.outputs.is_tensor_spec()
-        else [getattr(t, "to_numpy", lambda: object)() for t in signature.outputs.input_types()]
+        [np.dtype(t) for t in outputs.numpy_types()]
+        if outputs.is_tensor_spec()
+        else [_numpy_type(t) for t in outputs.input_types()]
     )
-    return v2_datatype(np.dtype(types[0])) if len(types) == 1 else "BYTES"
+    return v2_datatype(types[0]) if len(types) == 1 else "BYTES"
+
+
+def _numpy_type(mlflow_type: Any) -> np.dtype:
+    """A column type of a signature as numpy's; object for arrays, maps and objects."""
+    import numpy as np
+
+    to_numpy = getattr(mlflow_type, "to_numpy", None)
+    return np.dtype(to_numpy() if to_numpy is not None else object)

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING
 
 from digitalhub_airflow.errors import ServingSpecError
 from digitalhub_airflow.keys import SCHEME, as_dataset_key, validate_name
-from digitalhub_airflow.serving.app import ModelPlan, ServerPlan, ServingApp
+from digitalhub_airflow.serving.app import (
+    DEFAULT_MAX_BODY_BYTES,
+    ModelPlan,
+    ServerPlan,
+    ServingApp,
+)
 from digitalhub_airflow.serving.model_refs import (
     ResolvedModel,
     download_model,
@@ -38,7 +43,6 @@ if TYPE_CHECKING:
 
 #: The worker's plan (JSON), set by the parent for the uvicorn app factory.
 PLAN_ENV = "DHUB_SERVE_PLAN"
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 
@@ -147,8 +151,8 @@ def serve(hub: DataHub, tracking: TrackingConfig, options: ServeOptions) -> None
             host=options.host,
             port=options.port,
             workers=options.workers,
-            loop="uvloop",
-            http="httptools",
+            loop="auto",  # uvloop and httptools where installed (the lock has both)
+            http="auto",
             lifespan="on",
             access_log=False,
             log_level="info",
