@@ -301,3 +301,17 @@ def test_fast_path_only_where_the_estimator_takes_a_matrix(served: Served) -> No
     assert f"loaded model wine version {served.fast.version} " in log
     assert "(numpy fast path: on)" in log.split("loaded model wine ")[1].splitlines()[0]
     assert "(numpy fast path: off)" in log.split("loaded model wine-prep ")[1].splitlines()[0]
+
+
+@pytest.mark.parametrize("model", ["wine", "wine-prep"])
+def test_every_row_of_the_table_predicts_as_stock_pyfunc(served: Served, model: str) -> None:
+    """The fast path (wine) and the pandas path (wine-prep) on all 178 rows at once."""
+    frame = wine_frame().drop(columns=[TARGET])
+    expected = served.expected(model, frame)
+    v2 = infer(served, model, matrix_request(frame))
+    assert v2.json()["outputs"][0]["data"] == expected
+    split = {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}
+    invocations = httpx.post(
+        f"{served.server.url}/invocations", params={"model": model}, json={"dataframe_split": split}
+    )
+    assert invocations.json() == {"predictions": expected}
