@@ -18,7 +18,11 @@ with lineage on and off.
     catalog lineage alone; the provider's default (a fork per event); and the floor, the
     same provider setting on a DAG of 50 plain ``@task`` no-ops (OpenLineage on vs off),
     which no code of ours runs in.
-Options: --quick, --runs N, --only catalog|dag, --strict.
+(c) In process, without Airflow: the DAG's commit + tag pair on an embedded catalog,
+    catalog lineage off and on (the run in the commit's transaction, the run closed after
+    each task, the Symlinks lookups), alternating, ``--pairs`` each: the milliseconds our
+    recording adds to a task, free of the DAG's scheduling noise.
+Options: --quick, --runs N, --only catalog|dag|recording, --pairs N, --strict.
 """
 
 from __future__ import annotations
@@ -338,6 +342,65 @@ def bench_dag(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+# -- (c) what our catalog lineage adds to one task, in process ------------------------------
+def bench_recording(args: argparse.Namespace) -> list[Row]:
+    """The DAG's commit + tag pair on an embedded catalog, without and with the run: the
+    producing run in the commit's transaction, the run closed after each task, and the
+    Symlinks lookups OpenLineage's facets need. Airflow and the provider are not in it."""
+    with temp_dir("bench-lineage-rec-") as tmp:
+        os.environ["DHUB_HOME"] = str(tmp / "home")
+        for name in ("DHUB_CATALOG_URL", "DHUB_STORE_URL", "DHUB_CATALOG_SCHEMA"):
+            os.environ.pop(name, None)
+        from digitalhub_airflow.catalog.models import utcnow
+        from digitalhub_airflow.hub import DataHub
+        from digitalhub_airflow.lineage.producing import ProducingRun, close_run, producing
+        from digitalhub_airflow.lineage.runs import SUCCESS, RunOutcome, RunSpec, digest_text
+        from digitalhub_airflow.operators.openlineage import blob_locations
+
+        source = tmp / "rows.csv"
+        source.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(1000)))
+
+        def run_of(task: str) -> ProducingRun:
+            spec = RunSpec("", f"bench.{task}", digest_text(task)[:16], dag_id="bench")
+            spec.task_id, spec.parameters = task, {"target": task, "source": str(source)}
+            return ProducingRun(spec, utcnow())
+
+        def close(hub: DataHub, run: ProducingRun, outcome: RunOutcome, infos: list) -> None:
+            with hub.catalog.session() as session:
+                close_run(session, run, outcome, "bench")
+                for info in infos:
+                    blob_locations(hub, session, info)
+
+        def pair(hub: DataHub, n: int, lineage: bool) -> float:
+            key = f"store://bench/dataitem/table/t{n:04d}"
+            t0 = time.perf_counter()
+            commit_run = run_of(f"commit_{n}") if lineage else None
+            with producing(commit_run):
+                version = hub.commit(key, source).version
+            if commit_run is not None:
+                close(hub, commit_run, RunOutcome(SUCCESS, [], [version.key]), [version])
+            tagged = hub.tag(key, "checked")
+            if lineage:
+                close(hub, run_of(f"tag_{n}"), RunOutcome(SUCCESS, [tagged.key]), [tagged])
+            return time.perf_counter() - t0
+
+        samples: dict[str, list[float]] = {"baseline": [], "ours": []}
+        with DataHub.from_settings() as hub:
+            pair(hub, 0, True)  # warm: catalog created, statements compiled
+            for n in range(1, 2 * args.pairs + 1):
+                name = "ours" if n % 2 else "baseline"
+                samples[name].append(pair(hub, n, name == "ours"))
+    added = (median(samples["ours"]) - median(samples["baseline"])) / 2
+    return [
+        ratio_row(
+            "  in process: one commit + tag pair, catalog lineage off / on",
+            samples,
+            "-",
+            f"embedded SQLite; {added * 1000:.1f} ms added per task; s per pair",
+        )
+    ]
+
+
 def ratio_row(measure: str, samples: dict[str, list[float]], target: str, note: str) -> Row:
     base, ours = samples["baseline"], samples["ours"]
     return Row(measure, median(base), median(ours), target, base, ours, note=note)
@@ -349,7 +412,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int)
     parser.add_argument("--datasets", type=int, default=1000)
     parser.add_argument("--versions", type=int)
-    parser.add_argument("--only", choices=["catalog", "dag"])
+    parser.add_argument("--only", choices=["catalog", "dag", "recording"])
+    parser.add_argument("--pairs", type=int, default=50, help="commit + tag pairs per side in (c)")
     parser.add_argument("--strict", action="store_true")
     args = parser.parse_args()
     args.runs = args.runs or (1 if args.quick else 3)
@@ -363,6 +427,9 @@ def main() -> int:
     if args.only in (None, "dag"):
         log(f"== (b) airflow dags test, {DAG_TASKS} tasks, lineage off / on")
         rows += bench_dag(args)
+    if args.only in (None, "dag", "recording"):
+        log("== (c) catalog lineage per task, in process")
+        rows += bench_recording(args)
     header = (
         f"runs per side: {args.runs} (median); ratio = ours / baseline"
         f"\n{load_before} at start, {load_note()} at end; product {git_revision()}"

@@ -59,19 +59,29 @@ def physical_identity(location: str) -> tuple[str, str]:
 
 
 def blob_locations(hub: DataHub, session: Session, info: VersionInfo) -> list[tuple[str, str]]:
-    """Where a version's bytes are: each blob, or the blob folder for a big file tree."""
+    """Where a version's bytes are: each blob, or the blob folder for a big file tree.
+
+    One query by the version's exact key (project, dataset, version id): no alias to
+    resolve, since ``info`` names the exact version.
+    """
     from sqlalchemy import select
 
-    from digitalhub_airflow.catalog.models import VersionFile
-    from digitalhub_airflow.versions import resolve
+    from digitalhub_airflow.catalog.models import Dataset, Project, Version, VersionFile
 
-    blobs = f"{hub.store.url.rstrip('/')}/blobs"
-    version = resolve(session, as_key(info.key))
+    key = as_key(info.key)
     digests = session.scalars(
         select(VersionFile.digest)
-        .where(VersionFile.version_pk == version.id)
+        .join(Version, Version.id == VersionFile.version_pk)
+        .join(Dataset, Dataset.id == Version.dataset_id)
+        .join(Project, Project.id == Dataset.project_id)
+        .where(
+            Project.name == key.project,
+            Dataset.name == key.name,
+            Version.version_id == info.version_id,
+        )
         .order_by(VersionFile.path)
     ).all()
+    blobs = f"{hub.store.url.rstrip('/')}/blobs"
     paths = [f"{blobs}/{d[:2]}/{d}" for d in digests] if len(digests) <= MAX_SYMLINKS else []
     return [physical_identity(p) for p in paths or [blobs]]
 

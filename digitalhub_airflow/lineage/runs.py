@@ -207,11 +207,18 @@ def produced_by(session: Session, key: str) -> list[str]:
 
 
 def add_edges(session: Session, edges: Iterable[tuple[str, str, str]]) -> None:
-    """Insert the edges the catalog lacks (an edge is recorded once)."""
-    for source, relation, target in edges:
-        if session.get(Relationship, (source, relation, target)) is None:
-            session.add(Relationship(source=source, relation=relation, target=target))
-    session.flush()
+    """Insert the edges the catalog lacks (an edge is recorded once), in one statement."""
+    rows = [
+        {"source": source, "relation": relation, "target": target, "created_at": utcnow()}
+        for source, relation, target in dict.fromkeys(edges)
+    ]
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(Relationship).values(rows).on_conflict_do_nothing())
 
 
 def upstream_closure(session: Session, key: str) -> set[str]:
