@@ -18,7 +18,12 @@ import httpx
 import numpy as np
 import pytest
 
-from digitalhub_airflow.training.tracking import embedded_tracking
+from digitalhub_airflow.training.tracking import (
+    TrackingConfig,
+    embedded_tracking,
+    ensure_experiment,
+    tracking_session,
+)
 from tests.conftest import Backend
 from tests.serving_helpers import (
     RunningServer,
@@ -62,16 +67,45 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     mlflow.set_tracking_uri(tracking.tracking_uri)
     mlflow.set_registry_uri(tracking.tracking_uri)
     try:
+        odd_uri = log_odd_class_model(tracking)
         pyfuncs = {
             "wine": mlflow.pyfunc.load_model(fast.version_uri),
             "wine-prep": mlflow.pyfunc.load_model(prep.version_uri),
+            "odd": mlflow.pyfunc.load_model(odd_uri),
         }
     finally:
         mlflow.set_tracking_uri(previous)
+    chain = home / "wine-odd.yaml"
+    chain.write_text("name: wine-odd\nsteps:\n  - model: wine\n  - model: odd\n")
     env = {**backend.env(), "DHUB_USER": "integration-tester"}
     args = ["--model", f"wine={fast.alias_uri}", "--model", f"wine-prep={prep.version_uri}"]
+    args += ["--model", f"odd={odd_uri}", "--pipeline", str(chain)]
     with running_server(env, *args, "--max-body-bytes", "200000") as server:
         yield Served(server, fast, prep, frame, pyfuncs)
+
+
+def log_odd_class_model(tracking: TrackingConfig) -> str:
+    """A second stage for a model -> model pipeline: is the wine class odd? (one INT64
+    input column, ``wine_class``)."""
+    import mlflow
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.tree import DecisionTreeClassifier
+
+    x = pd.DataFrame({"wine_class": [0, 1, 2]})
+    model = DecisionTreeClassifier(random_state=0).fit(x, [0, 1, 0])
+    with tracking_session(tracking) as client:
+        experiment = ensure_experiment(client, tracking, "serving-tests")
+        with mlflow.start_run(experiment_id=experiment):
+            info = mlflow.sklearn.log_model(
+                model,
+                name="odd",
+                signature=infer_signature(x, model.predict(x)),
+                registered_model_name="demo.odd-class",
+                serialization_format="cloudpickle",
+            )
+    return f"models:/demo.odd-class/{info.registered_model_version}"
 
 
 def matrix_request(frame: Any, datatype: str = "FP64", **extra: Any) -> dict[str, Any]:
@@ -315,3 +349,16 @@ def test_every_row_of_the_table_predicts_as_stock_pyfunc(served: Served, model: 
         f"{served.server.url}/invocations", params={"model": model}, json={"dataframe_split": split}
     )
     assert invocations.json() == {"predictions": expected}
+
+
+def test_a_model_to_model_pipeline(served: Served) -> None:
+    """wine's class numbers are the input of the second model."""
+    import pandas as pd
+
+    classes = pd.DataFrame({"wine_class": served.expected("wine")})
+    response = infer(served, "wine-odd", matrix_request(served.frame))
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == served.expected("odd", classes)
+    meta = httpx.get(f"{served.server.url}/v2/models/wine-odd").json()
+    assert [i["name"] for i in meta["inputs"]] == served.fast.feature_names
+    assert meta["outputs"] == [{"name": "predict", "datatype": "INT64", "shape": [-1]}]
