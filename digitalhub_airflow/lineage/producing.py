@@ -95,7 +95,8 @@ _from_env: dict[str, ProducingRun] = {}
 
 @contextmanager
 def producing(run: ProducingRun | None) -> Iterator[ProducingRun | None]:
-    """Attribute the commits made inside the block to ``run`` (``None``: to no run)."""
+    """Attribute the commits made inside the block to ``run`` (``None``: to the run of
+    ``DHUB_RUN`` if this process has one, else to none)."""
     token = _current.set(run)
     try:
         yield run
