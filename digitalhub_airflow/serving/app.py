@@ -3,14 +3,17 @@ health and Prometheus ``/metrics``.
 
 No web framework: routing is a handful of string comparisons and prediction runs inline
 on the event loop (a small model answers faster than a hop to a thread pool), which
-keeps the per-request cost near the model's own. Models load in a background thread
-after startup, so ``/v2/health/live`` answers at once and ``/v2/health/ready`` turns
-200 when every model is loaded. Every refusal is ``{"error": "..."}`` with a 4xx status;
+keeps the per-request cost near the model's own. With one worker, models load in a
+background thread after startup, so ``/v2/health/live`` answers at once and
+``/v2/health/ready`` turns 200 when every model is loaded. With several workers each
+loads before it accepts a connection: a ready answer from one worker must not send
+traffic to another that is still loading. Every refusal is ``{"error": "..."}`` with a 4xx status;
 the server stays up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -79,8 +82,14 @@ class ServerPlan:
 
 
 class ServingApp:
-    def __init__(self, plan: ServerPlan, request_log: RequestLog | None = None) -> None:
+    def __init__(
+        self,
+        plan: ServerPlan,
+        request_log: RequestLog | None = None,
+        load_before_serving: bool = False,
+    ) -> None:
         self.plan = plan
+        self.load_before_serving = load_before_serving
         self.metrics = ServingMetrics()
         self.request_log = request_log
         self.servables: dict[str, Servable] = {}
@@ -116,7 +125,12 @@ class ServingApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                threading.Thread(target=self.load, name="dhub-model-loader", daemon=True).start()
+                if self.load_before_serving:  # uvicorn accepts only after startup completes
+                    await asyncio.to_thread(self.load)
+                else:
+                    loader = threading.Thread(target=self.load, name="dhub-model-loader")
+                    loader.daemon = True
+                    loader.start()
                 if self.request_log is not None:
                     self.request_log.start()
                 await send({"type": "lifespan.startup.complete"})

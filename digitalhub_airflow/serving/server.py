@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from digitalhub_airflow.errors import ServingSpecError
 from digitalhub_airflow.keys import SCHEME, as_dataset_key, validate_name
+from digitalhub_airflow.serving.api_key import ASGIApp, protect
 from digitalhub_airflow.serving.app import (
     DEFAULT_MAX_BODY_BYTES,
     ModelPlan,
@@ -136,6 +137,7 @@ def serve(hub: DataHub, tracking: TrackingConfig, options: ServeOptions) -> None
                 "log_sample_rate": options.log_sample_rate,
                 "log_flush_rows": options.log_flush_rows,
                 "log_flush_seconds": options.log_flush_seconds,
+                "load_before_serving": options.workers > 1,
             }
         )
         if options.workers > 1:  # /metrics sums the workers' counts
@@ -163,7 +165,7 @@ def _exit_quietly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def app_from_env() -> ServingApp:
+def app_from_env() -> ASGIApp:
     """The uvicorn factory each worker calls: the plan from :data:`PLAN_ENV`."""
     from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.serving.request_log import RequestLog
@@ -185,7 +187,8 @@ def app_from_env() -> ServingApp:
             flush_rows=raw["log_flush_rows"],
             flush_seconds=raw["log_flush_seconds"],
         )
-    return ServingApp(plan, request_log)
+    # Behind the API-key gate when the deployment gave the server a key (from a Secret).
+    return protect(ServingApp(plan, request_log, raw["load_before_serving"]))
 
 
 def _log_to_stderr() -> None:

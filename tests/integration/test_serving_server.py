@@ -178,3 +178,33 @@ def test_unknown_references_fail_at_startup_with_a_clear_message(
         )
         assert proc.returncode == code, proc.stderr
         assert words in proc.stderr, proc.stderr
+
+
+def test_two_workers_behind_an_api_key_answer_every_request_after_ready(
+    hub: DataHub, tracking: TrackingConfig, backend: Backend, tmp_path: Path
+) -> None:
+    """Ready from one worker means ready everywhere: each worker loads its models before it
+    accepts a connection, so no request lands on a worker that is still loading; /metrics
+    sums the workers' counts. With a key in its environment (as a deployment with
+    ``auth: api-key`` gives it from a Secret) only the health probes are open."""
+    model = train_champion(hub, tracking)
+    frame = wine_frame().drop(columns=[TARGET]).head(3)
+    env = {**backend.env(), **tracking_env(tracking), "DHUB_SERVING_API_KEY": "k-3141"}
+    args = ["--model", f"wine={model.alias_uri}", "--workers", "2"]
+    key = {"X-API-Key": "k-3141"}
+    with running_server(env, *args, log_dir=tmp_path) as server:
+        infer = f"{server.url}/v2/models/wine/infer"
+        statuses = [
+            # A new connection per request, so both workers take some of them.
+            httpx.post(infer, json=v2_body(frame, f"r-{i}"), headers=key)
+            for i in range(40)
+        ]
+        assert [r.status_code for r in statuses] == [200] * 40, statuses[-1].text
+        refused = httpx.post(infer, json=v2_body(frame, "no-key"))
+        assert refused.status_code == 401
+        assert "API key" in refused.json()["error"]
+        wrong = httpx.post(infer, json=v2_body(frame, "bad"), headers={"X-API-Key": "k-0"})
+        assert wrong.status_code == 401
+        metrics = httpx.get(f"{server.url}/metrics", headers=key).text
+        counted = samples(metrics, "dhub_serving_requests_total")
+        assert sum(v for labels, v in counted.items() if ("model", "wine") in labels) == 40
