@@ -108,6 +108,33 @@ def test_a_services_file_is_read_with_its_project_and_prune(tmp_path: Path) -> N
     ]
 
 
+def test_the_shipped_services_file_and_its_commented_cluster_example_are_valid(
+    tmp_path: Path,
+) -> None:
+    """dags/services/demo.yaml is what the reconcile DAG reads; its commented Kubernetes
+    entry is documentation a user will uncomment, so it must be a valid spec too."""
+    shipped = Path(__file__).resolve().parents[2] / "dags" / "services" / "demo.yaml"
+    file = load_services_file(shipped)
+    assert (file.project, file.prune) == ("demo", False)
+    [local] = file.services
+    assert (local.target, local.name) == ("local", "wine-api")
+    assert local.models == {"wine": "models:/demo.wine-classifier@champion"}
+    text = shipped.read_text()
+    uncommented = "\n".join(
+        line.replace("  # ", "  ", 1) if line.startswith("  # ") and ":" in line else line
+        for line in text.splitlines()
+        if not line.startswith("  # On a cluster") and not line.startswith("  # MLflow")
+    )
+    both = load_services_file(write(tmp_path, uncommented))
+    cluster = next(s for s in both.services if s.target == "kubernetes")
+    assert (cluster.namespace, cluster.replicas, cluster.credentials_secret) == (
+        "ml",
+        2,
+        "dhub-credentials",
+    )
+    assert cluster.exposure is not None and cluster.exposure.auth == "api-key"
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
