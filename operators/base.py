@@ -226,7 +226,13 @@ class DigitalHubOperator(BaseOperator):
 def task_run_spec(
     context: Any, project: str, code: type | Callable[..., Any], parameters: dict[str, Any]
 ) -> RunSpec:
-    """The catalog run of a task instance: one key per dag run, task, map index and try."""
+    """The catalog run of a task instance: one key per dag run, task, map index and try.
+
+    Parameters go through Airflow's secrets masker first (values of connections and
+    variables it knows as secret, ``env_vars`` entries with secret-looking names), then
+    the core's own name-based scrub."""
+    from airflow.sdk._shared.secrets_masker import redact
+
     from digitalhub_airflow.lineage.runs import RunSpec, digest_text
 
     ti = context["ti"]
@@ -241,7 +247,7 @@ def task_run_spec(
         try_number=ti.try_number,
         operator=f"{code.__module__}.{code.__qualname__}",
         code_digest=code_digest(code),
-        parameters=parameters,
+        parameters=redact(parameters),
     )
 
 

@@ -60,6 +60,27 @@ def test_parameters_that_look_like_secrets_are_never_recorded() -> None:
     assert recorded["when"].startswith("datetime.datetime(2026")
 
 
+def test_a_pod_tasks_run_records_no_secret_from_env_vars_or_airflows_masked_values() -> None:
+    """KubernetesPodOperator fields such as ``env_vars`` are recorded with the run: a value
+    under a secret-looking name, or one Airflow masks (a connection password, a secret
+    variable), must not reach the catalog."""
+    from airflow.sdk._shared.secrets_masker import mask_secret
+
+    from digitalhub_airflow.operators.pods import DigitalHubPodOperator
+
+    mask_secret("pw-from-a-connection-7731")
+    op = DigitalHubPodOperator(
+        task_id="work",
+        module="digitalhub_airflow.cli",
+        module_args=["commit", "demo/t", "pw-from-a-connection-7731"],
+        env_vars={"API_TOKEN": "tok-5521", "MODE": "fast"},
+    )
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="work", map_index=-1, try_number=1)
+    recorded = json.dumps(scrub(op.run_spec({"ti": ti}, "demo").parameters))
+    assert "tok-5521" not in recorded and "pw-from-a-connection-7731" not in recorded
+    assert "fast" in recorded and "commit" in recorded
+
+
 def test_transform_operators_template_declare_and_build_tasks() -> None:
     from airflow.sdk import DAG
 
