@@ -5,7 +5,6 @@ and the sampled request log committed as a dataset at shutdown."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
@@ -15,23 +14,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from digitalhub_airflow.errors import NotFoundError
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.reading import read_table
-from digitalhub_airflow.training.tracking import TrackingConfig, embedded_tracking
-from tests.conftest import Backend, _missing
+from digitalhub_airflow.training.tracking import TrackingConfig
+from tests.conftest import Backend
 from tests.integration.test_training_mlflow import stock_mlflow
 from tests.serving_helpers import running_server, tracking_env, train_champion
 from tests.training_helpers import TARGET, wine_frame
 
 REQUEST_LOG = "store://demo/dataitem/table/wine-requests"
-
-
-@pytest.fixture
-def tracking(backend: Backend) -> TrackingConfig:
-    if backend.services is None:
-        return embedded_tracking(backend.home)
-    uri = os.environ.get("DHUB_TEST_MLFLOW_URI")
-    if not uri:
-        _missing("the MLflow server (DHUB_TEST_MLFLOW_URI)")
-    return TrackingConfig(uri)
 
 
 def samples(metrics_text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
