@@ -316,9 +316,8 @@ class DeployModelOperator(_ServingOperator):
         return super().rollout_complete(context, event)["records"][0]
 
 
-class UndeployModelOperator(_ServingOperator):
-    """Stop a service (the process, or its Deployment, Service and Ingress) and record it
-    ``stopped``; its history stays in the catalog."""
+class _ExistingServiceOperator(_ServingOperator):
+    """An operation on a recorded service, named by project, name and target."""
 
     template_fields: Sequence[str] = ("project", "name", "target")
 
@@ -327,6 +326,11 @@ class UndeployModelOperator(_ServingOperator):
         self.project = project
         self.name = name
         self.target = target
+
+
+class UndeployModelOperator(_ExistingServiceOperator):
+    """Stop a service (the process, or its Deployment, Service and Ingress) and record it
+    ``stopped``; its history stays in the catalog."""
 
     def execute(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.serving.local_deploy import undeploy_local
@@ -341,16 +345,8 @@ class UndeployModelOperator(_ServingOperator):
         return record.to_json()
 
 
-class RollbackModelOperator(_ServingOperator):
+class RollbackModelOperator(_ExistingServiceOperator):
     """Go back to the spec (exact model versions) the last deployment replaced."""
-
-    template_fields: Sequence[str] = ("project", "name", "target")
-
-    def __init__(self, *, project: str, name: str, target: str = "local", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.project = project
-        self.name = name
-        self.target = target
 
     def execute(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.serving.pinning import already_pinned
