@@ -82,21 +82,11 @@ class GpuTrainingPodOperator(DigitalHubPodOperator):
 
     def workload_environment(self) -> tuple[dict[str, str], dict[str, str]]:
         settings, secrets = super().workload_environment()
-        tracking = MlflowHook(self.mlflow_conn_id).tracking()
-        settings["DHUB_TRAINING_REQUEST"] = self.request_json
-        if tracking.tracking_uri.startswith("sqlite"):
-            return settings, secrets  # embedded: the runner finds it under DHUB_HOME
-        settings["DHUB_MLFLOW_TRACKING_URI"] = tracking.tracking_uri
-        if tracking.registry_uri:
-            settings["DHUB_MLFLOW_REGISTRY_URI"] = tracking.registry_uri
-        for name, value in (
-            ("DHUB_MLFLOW_TOKEN", tracking.token),
-            ("DHUB_MLFLOW_USERNAME", tracking.username),
-            ("DHUB_MLFLOW_PASSWORD", tracking.password),
-        ):
-            if value:
-                secrets[name] = value
-        return settings, secrets
+        tracking_settings, tracking_secrets = (
+            MlflowHook(self.mlflow_conn_id).tracking().process_environment()
+        )
+        settings.update(tracking_settings, DHUB_TRAINING_REQUEST=self.request_json)
+        return settings, {**secrets, **tracking_secrets}
 
     def execute(self, context: Any) -> Any:
         fields = dict(self.training)

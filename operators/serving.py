@@ -32,26 +32,6 @@ if TYPE_CHECKING:
     from digitalhub_airflow.training.tracking import TrackingConfig
 
 
-def tracking_environment(tracking: TrackingConfig) -> tuple[dict[str, str], dict[str, str]]:
-    """``(settings, secrets)`` naming a tracking server to a separate process; nothing for
-    the embedded one, which that process finds under its own ``DHUB_HOME``."""
-    if not tracking.is_remote:
-        return {}, {}
-    settings = {"DHUB_MLFLOW_TRACKING_URI": tracking.tracking_uri}
-    if tracking.registry_uri:
-        settings["DHUB_MLFLOW_REGISTRY_URI"] = tracking.registry_uri
-    secrets = {
-        name: value
-        for name, value in (
-            ("DHUB_MLFLOW_TOKEN", tracking.token),
-            ("DHUB_MLFLOW_USERNAME", tracking.username),
-            ("DHUB_MLFLOW_PASSWORD", tracking.password),
-        )
-        if value
-    }
-    return settings, secrets
-
-
 class _ServingOperator(DigitalHubOperator):
     """What the serving operators share: connections, pinning, both targets' mechanics.
 
@@ -96,7 +76,7 @@ class _ServingOperator(DigitalHubOperator):
     def server_environment(self) -> tuple[dict[str, str], dict[str, str]]:
         """``(settings, secrets)`` of the server: catalog, store and tracking server."""
         settings, secrets = self.dhub_hook.worker_environment()
-        tracking_settings, tracking_secrets = tracking_environment(self.tracking())
+        tracking_settings, tracking_secrets = self.tracking().process_environment()
         return {**settings, **tracking_settings}, {**secrets, **tracking_secrets}
 
     def apply_hook(self) -> KubernetesApplyHook:

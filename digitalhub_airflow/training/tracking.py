@@ -65,6 +65,26 @@ class TrackingConfig:
         """The tracking URI for messages and records (it never holds credentials)."""
         return self.tracking_uri
 
+    def process_environment(self) -> tuple[dict[str, str], dict[str, str]]:
+        """``(settings, secrets)`` naming this store to a separate process (a pod, a model
+        server); nothing for the embedded SQLite store, which that process finds under its
+        own ``DHUB_HOME``. Secrets go to a Kubernetes Secret or a child's environment only."""
+        if self.tracking_uri.startswith("sqlite"):
+            return {}, {}
+        settings = {"DHUB_MLFLOW_TRACKING_URI": self.tracking_uri}
+        if self.registry_uri:
+            settings["DHUB_MLFLOW_REGISTRY_URI"] = self.registry_uri
+        secrets = {
+            name: value
+            for name, value in (
+                ("DHUB_MLFLOW_TOKEN", self.token),
+                ("DHUB_MLFLOW_USERNAME", self.username),
+                ("DHUB_MLFLOW_PASSWORD", self.password),
+            )
+            if value
+        }
+        return settings, secrets
+
     def auth_headers(self) -> dict[str, str]:
         if self.username and self.password:
             raw = f"{self.username}:{self.password}".encode()
