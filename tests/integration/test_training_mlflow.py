@@ -17,8 +17,8 @@ from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.training.model_catalog import GateRecord, consumed_by, get_model
 from digitalhub_airflow.training.runner import train_model
 from digitalhub_airflow.training.selection import registered_model_name, select_and_gate
-from digitalhub_airflow.training.tracking import TrackingConfig, embedded_tracking
-from tests.conftest import Backend, _missing
+from digitalhub_airflow.training.tracking import TrackingConfig
+from tests.conftest import Backend
 from tests.training_helpers import (
     TARGET,
     champion,
@@ -30,17 +30,6 @@ from tests.training_helpers import (
     runs_of,
     wine_frame,
 )
-
-
-@pytest.fixture
-def tracking(backend: Backend) -> TrackingConfig:
-    """The embedded MLflow with the embedded catalog; the MLflow server with the real one."""
-    if backend.services is None:
-        return embedded_tracking(backend.home)
-    uri = os.environ.get("DHUB_TEST_MLFLOW_URI")
-    if not uri:
-        _missing("the MLflow server (DHUB_TEST_MLFLOW_URI)")
-    return TrackingConfig(uri)
 
 
 @contextmanager
