@@ -16,7 +16,11 @@ from typing import Any, ClassVar
 from airflow.providers.cncf.kubernetes.callbacks import KubernetesPodOperatorCallback
 
 from digitalhub_airflow.hooks.mlflow import MlflowHook
-from digitalhub_airflow.operators.pods import DigitalHubPodOperator, WorkloadError
+from digitalhub_airflow.operators.pods import (
+    DigitalHubPodOperator,
+    WorkloadError,
+    unreachable_settings,
+)
 from digitalhub_airflow.operators.training import training_request
 
 RUNNER = "digitalhub_airflow.training.runner"
@@ -99,10 +103,7 @@ class GpuTrainingPodOperator(DigitalHubPodOperator):
         return self.finish(context)
 
     def unreachable(self, settings: dict[str, str]) -> list[str]:
-        problems = super().unreachable(settings)
-        if "DHUB_MLFLOW_TRACKING_URI" not in settings:
-            problems.append(f"MLflow is the embedded store (no {self.mlflow_conn_id!r} connection)")
-        return problems
+        return unreachable_settings(settings, self.mlflow_conn_id)
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """Deferrable mode: the pod finished while the task was deferred."""

@@ -43,6 +43,19 @@ def pod_fields(profile: ResourceProfile) -> dict[str, Any]:
     }
 
 
+def unreachable_settings(settings: dict[str, str], mlflow_conn_id: str | None = None) -> list[str]:
+    """What a pod on another machine could not reach: a SQLite catalog, a folder store and,
+    when the workload uses MLflow (``mlflow_conn_id``), the embedded tracking store."""
+    problems = []
+    if settings.get("DHUB_CATALOG_URL", "").startswith("sqlite"):
+        problems.append("the catalog is the embedded SQLite file")
+    if not settings.get("DHUB_STORE_URL", "").startswith("s3://"):
+        problems.append("the store is a local folder")
+    if mlflow_conn_id is not None and "DHUB_MLFLOW_TRACKING_URI" not in settings:
+        problems.append(f"MLflow is the embedded store (no {mlflow_conn_id!r} connection)")
+    return problems
+
+
 class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
     """Run ``python -m <module> <module_args>`` in a pod sized by a resource profile.
 
@@ -94,12 +107,7 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
 
     def unreachable(self, settings: dict[str, str]) -> list[str]:
         """Settings a pod on another machine could not reach: a SQLite file, a folder."""
-        problems = []
-        if settings.get("DHUB_CATALOG_URL", "").startswith("sqlite"):
-            problems.append("the catalog is the embedded SQLite file")
-        if not settings.get("DHUB_STORE_URL", "").startswith("s3://"):
-            problems.append("the store is a local folder")
-        return problems
+        return unreachable_settings(settings)
 
     def has_cluster(self) -> bool:
         from airflow.sdk import BaseHook

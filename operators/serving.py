@@ -113,12 +113,10 @@ class _ServingOperator(DigitalHubOperator):
     def pod_environment(self, spec: ServiceSpec) -> tuple[dict[str, str], dict[str, str]]:
         """The server's settings and credentials for a pod, or why a pod cannot reach them
         (checked before anything is pinned, recorded or applied)."""
-        from digitalhub_airflow.operators.pods import DigitalHubPodOperator
+        from digitalhub_airflow.operators.pods import unreachable_settings
 
         settings, secrets = self.server_environment()
-        problems = DigitalHubPodOperator.unreachable(self, settings)  # type: ignore[arg-type]
-        if "DHUB_MLFLOW_TRACKING_URI" not in settings:
-            problems.append(f"MLflow is the embedded store (no {self.mlflow_conn_id!r} connection)")
+        problems = unreachable_settings(settings, self.mlflow_conn_id)
         if problems:
             raise DeploymentError(
                 f"a pod cannot reach this deployment: {'; '.join(problems)}. Configure the "
