@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,7 +309,7 @@ class ServingApp:
             self.request_log.record(
                 model=servable.name,
                 model_version=servable.version,
-                request_id=request_id or uuid.uuid4().hex,
+                request_id=request_id,
                 feature_names=servable.feature_names,
                 features=features,
                 predictions=predictions,

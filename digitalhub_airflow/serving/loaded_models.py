@@ -11,6 +11,7 @@ goes through ``pyfunc.predict`` with a DataFrame built from the signature.
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from collections.abc import Callable
@@ -64,9 +65,20 @@ class LoadedModel:
     def fast_path(self) -> bool:
         return self._fast is not None
 
-    @property
+    # Fixed by the signature: computed once, not on every request.
+    @functools.cached_property
     def feature_names(self) -> list[str] | None:
         return [c.name for c in self.columns] if self.columns else None
+
+    @functools.cached_property
+    def _column_names(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.columns or [])
+
+    @functools.cached_property
+    def _matrix_dtype(self) -> np.dtype:
+        import numpy as np
+
+        return np.result_type(*(c.dtype for c in self.columns or []))
 
     def metadata(self) -> dict[str, Any]:
         inputs = [
@@ -99,9 +111,8 @@ class LoadedModel:
         matrix = self._checked_matrix(features)
         if matrix is not None:
             return matrix
-        dtype = np.result_type(*(c.dtype for c in self.columns or []))
         arrays = self._named_columns(features)  # type: ignore[arg-type]
-        return np.column_stack([a.astype(dtype, copy=False) for a in arrays])
+        return np.column_stack([a.astype(self._matrix_dtype, copy=False) for a in arrays])
 
     def as_frame(self, features: Features) -> Any:
         """The request as a DataFrame with the signature's columns and types."""
@@ -128,7 +139,7 @@ class LoadedModel:
             if len(features) != 1:
                 return None
             ((name, features),) = features.items()
-            if features.ndim != 2 or name in {c.name for c in columns}:
+            if features.ndim != 2 or name in self._column_names:
                 return None
         if features.ndim != 2 or features.shape[1] != len(columns):
             raise InferenceError(
@@ -230,11 +241,8 @@ class LoadedModel:
         except Exception:  # a missing or unreadable example only means zeros are used
             example = None
         if example is not None and hasattr(example, "columns") and set(names) <= set(example):
-            dtype = np.result_type(*(c.dtype for c in self.columns or []))
-            return example[names].to_numpy(dtype=dtype)
-        return np.zeros(
-            (2, len(names)), dtype=np.result_type(*(c.dtype for c in self.columns or []))
-        )
+            return example[names].to_numpy(dtype=self._matrix_dtype)
+        return np.zeros((2, len(names)), dtype=self._matrix_dtype)
 
 
 def _check_kind(array: np.ndarray, column: InputColumn, what: str) -> None:

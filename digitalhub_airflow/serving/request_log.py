@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -79,15 +80,22 @@ class RequestLog:
         *,
         model: str,
         model_version: str,
-        request_id: str,
+        request_id: str | None,
         feature_names: list[str] | None,
         features: Any,
         predictions: np.ndarray,
     ) -> None:
+        """Keep one request, if sampled; unsampled ones cost one random draw."""
         if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
             return
         entry = LoggedRequest(
-            time.time(), model, model_version, request_id, feature_names, features, predictions
+            time.time(),
+            model,
+            model_version,
+            request_id or uuid.uuid4().hex,
+            feature_names,
+            features,
+            predictions,
         )
         with self._lock:
             self._pending.append(entry)
