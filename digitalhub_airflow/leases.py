@@ -13,7 +13,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
@@ -124,17 +124,28 @@ def _holding(catalog: Catalog, owner: str) -> Iterator[Lease]:
         _release(catalog, owner)
 
 
+def wait_until(acquired: Callable[[], bool], wait_s: float, message: str, max_delay: float) -> None:
+    """Retry ``acquired`` with jittered exponential backoff; ``ConflictError(message)``
+    once ``wait_s`` has passed (waiting on gc, on another champion gate)."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while not acquired():
+        if time.monotonic() > deadline:
+            raise ConflictError(message)
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, max_delay)
+
+
 @contextmanager
 def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[Lease]:
     """Hold a shared, self-renewing lease for a commit, waiting (bounded) while gc runs."""
     owner = uuid.uuid4().hex
-    deadline = time.monotonic() + wait_s
-    delay = 0.05
-    while _try_acquire(catalog, owner, COMMIT) is not None:
-        if time.monotonic() > deadline:
-            raise ConflictError(f"gc has held the store for over {wait_s:.0f}s; commit again later")
-        time.sleep(delay * (1 + random.random()))
-        delay = min(delay * 2, 2.0)
+    wait_until(
+        lambda: _try_acquire(catalog, owner, COMMIT) is None,
+        wait_s,
+        f"gc has held the store for over {wait_s:.0f}s; commit again later",
+        max_delay=2.0,
+    )
     with _holding(catalog, owner) as lease:
         yield lease
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from digitalhub_airflow.catalog.engine import catalog_schema, is_sqlite
-from digitalhub_airflow.errors import ConflictError
+from digitalhub_airflow.leases import wait_until
 
 if TYPE_CHECKING:
     from digitalhub_airflow.catalog.engine import Catalog
@@ -56,16 +54,11 @@ def gate_lock(
 
 
 def _wait_for(try_lock: Callable[[], bool], registered_name: str, wait_s: float) -> None:
-    deadline = time.monotonic() + wait_s
-    delay = 0.05
-    while not try_lock():
-        if time.monotonic() > deadline:
-            raise ConflictError(
-                f"another champion gate of {registered_name} has run for over {wait_s:.0f}s; "
-                "select again later"
-            )
-        time.sleep(delay * (1 + random.random()))
-        delay = min(delay * 2, 1.0)
+    message = (
+        f"another champion gate of {registered_name} has run for over {wait_s:.0f}s; "
+        "select again later"
+    )
+    wait_until(try_lock, wait_s, message, max_delay=1.0)
 
 
 @contextmanager
