@@ -55,12 +55,14 @@ def dataset_task(
             context = get_current_context()
             inputs = version_arguments(args, kwargs)
             project = as_dataset_key(target).project
-            run = ProducingRun(task_run_spec(context, project, func, {}), utcnow())
+            run = None
+            if lineage_enabled():
+                run = ProducingRun(task_run_spec(context, project, func, {}), utcnow())
             result, error = None, None
             with DigitalHubHook(catalog_conn_id, store_conn_id).get_hub() as hub:
                 try:
                     data = func(*args, **kwargs)
-                    with producing(run if lineage_enabled() else None):
+                    with producing(run):
                         result = commit_and_announce(
                             context,
                             hub,
@@ -91,15 +93,16 @@ def dataset_task(
 
 def record_task_run(
     hub: DataHub,
-    run: ProducingRun,
+    run: ProducingRun | None,
     *,
     inputs: list[str],
     outputs: list[str],
     error: Exception | None = None,
 ) -> None:
     """The catalog run of one ``@dataset_task`` try, with its edges (the commit wrote the
-    run and the output's ``produced_by`` edge already, with the version)."""
-    if not lineage_enabled():
+    run and the output's ``produced_by`` edge already, with the version); ``None`` when
+    lineage is off."""
+    if run is None:
         return
     from digitalhub_airflow.lineage.producing import close_run
     from digitalhub_airflow.lineage.runs import FAILED, SUCCESS, RunOutcome
