@@ -176,9 +176,11 @@ def finish(session: Session, run: Run, outcome: RunOutcome) -> list[str]:
     produced = [] if outcome.cache_hit or outcome.state != SUCCESS else outcome.outputs
     if inputs:
         produced = [*produced_by(session, key), *produced]
-    skipped = []
+    # Edges into ``key`` cannot change what is upstream of it: one closure for all outputs.
+    upstream = upstream_closure(session, key) if inputs else set()
+    skipped, kept = [], []
     for output in dict.fromkeys(produced):
-        if inputs and output in upstream_closure(session, key):
+        if output in upstream:
             skipped.append(output)
             session.execute(
                 delete(Relationship).where(
@@ -188,7 +190,8 @@ def finish(session: Session, run: Run, outcome: RunOutcome) -> list[str]:
                 )
             )
         else:
-            add_edges(session, [(output, PRODUCED_BY, key)])
+            kept.append((output, PRODUCED_BY, key))
+    add_edges(session, kept)
     if skipped:
         run.transform = {**(run.transform or {}), "outputs_already_upstream": skipped}
     session.flush()
