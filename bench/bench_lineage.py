@@ -18,11 +18,15 @@ with lineage on and off.
     catalog lineage alone; the provider's default (a fork per event); and the floor, the
     same provider setting on a DAG of 50 plain ``@task`` no-ops (OpenLineage on vs off),
     which no code of ours runs in.
+(b2) The same DAG under a real Airflow (``airflow scheduler``, LocalExecutor with 2 task
+    slots, ``airflow api-server``; metadata on the test PostgreSQL): every task in its own
+    process, as deployed. Lineage off vs on (catalog + OpenLineage from a thread), the
+    span from the first task's start to the last one's end. Target: <= 1.05.
 (c) In process, without Airflow: the DAG's commit + tag pair on an embedded catalog,
     catalog lineage off and on (the run in the commit's transaction, the run closed after
     each task, the Symlinks lookups), alternating, ``--pairs`` each: the milliseconds our
     recording adds to a task, free of the DAG's scheduling noise.
-Options: --quick, --runs N, --only catalog|dag|recording, --pairs N, --strict.
+Options: --quick, --runs N, --only catalog|dag|scheduler|recording, --pairs N, --strict.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from airflow_harness import Airflow, metadata_database
 from benchlib import (
     Row,
     git_revision,
@@ -279,12 +284,7 @@ def bench_dag(args: argparse.Namespace) -> list[Row]:
             base_env.pop(name, None)
         airflow = str(Path(sys.executable).parent / "airflow")
         subprocess.run([airflow, "db", "migrate"], env=base_env, check=True, capture_output=True)
-        openlineage = {
-            "AIRFLOW__OPENLINEAGE__DISABLED": "False",
-            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-                {"type": "file", "log_file_path": str(tmp / "ol.jsonl"), "append": True}
-            ),
-        }
+        openlineage = openlineage_to(tmp / "ol.jsonl")
         threaded = {**openlineage, "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True"}
         disabled = {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}
         sides = {
@@ -339,6 +339,61 @@ def bench_dag(args: argparse.Namespace) -> list[Row]:
             "-",
             "the provider alone, in a thread; no suite code",
         ),
+    ]
+
+
+def openlineage_to(path: Path) -> dict[str, str]:
+    """Airflow settings that send OpenLineage events to a file."""
+    transport = {"type": "file", "log_file_path": str(path), "append": True}
+    return {
+        "AIRFLOW__OPENLINEAGE__DISABLED": "False",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+    }
+
+
+# -- (b2) the same DAG under a real scheduler ----------------------------------------------
+def bench_scheduler(args: argparse.Namespace) -> list[Row]:
+    measure = f"DAG of {DAG_TASKS} suite tasks under a scheduler, lineage on vs off"
+    server = os.environ.get("DHUB_TEST_PG_URL")
+    if not server:
+        return [Row(measure, None, None, skipped="no DHUB_TEST_PG_URL")]
+    with temp_dir("bench-lineage-sched-") as tmp:
+        source = tmp / "rows.csv"
+        source.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(1000)))
+        dags = {"dhub_bench_lineage.py": DAG_TEMPLATE.format(pairs=DAG_TASKS // 2, source=source)}
+        sides = {
+            "baseline": {"DHUB_LINEAGE": "off", "AIRFLOW__OPENLINEAGE__DISABLED": "True"},
+            "ours": {
+                "DHUB_LINEAGE": "on",
+                **openlineage_to(tmp / "ol.jsonl"),
+                "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
+            },
+        }
+        samples: dict[str, list[float]] = {name: [] for name in sides}
+        slots = {"AIRFLOW__CORE__PARALLELISM": "2"}
+        for name in ("DHUB_CATALOG_URL", "DHUB_STORE_URL", "DHUB_CATALOG_SCHEMA"):
+            os.environ.pop(name, None)
+        with metadata_database(server) as url, Airflow(tmp, url, dags, slots) as airflow:
+            # Not measured: the first run pays for cold caches (bytecode, page cache).
+            warm = {**sides["baseline"], "DHUB_HOME": str(tmp / "home-warm")}
+            airflow.run_dag("dhub_bench_lineage", "warm-up", DAG_TASKS, **warm)
+            for run in range(args.runs):
+                order = list(sides.items())
+                for name, extra in order if run % 2 == 0 else order[::-1]:
+                    home = str(tmp / f"home-{name}-{run}")
+                    times = airflow.run_dag(
+                        "dhub_bench_lineage", f"{name}-{run}", DAG_TASKS, **extra, DHUB_HOME=home
+                    )
+                    samples[name].append(times.span)
+                    log(f"  {name}: {times.span:.1f}s")
+        events = (tmp / "ol.jsonl").read_text().count('"eventType"')
+    return [
+        ratio_row(
+            measure,
+            samples,
+            "<= 1.05",
+            f"LocalExecutor, 2 slots, a process per task; {events} events in all",
+        )
     ]
 
 
@@ -412,7 +467,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int)
     parser.add_argument("--datasets", type=int, default=1000)
     parser.add_argument("--versions", type=int)
-    parser.add_argument("--only", choices=["catalog", "dag", "recording"])
+    parser.add_argument("--only", choices=["catalog", "dag", "scheduler", "recording"])
     parser.add_argument("--pairs", type=int, default=50, help="commit + tag pairs per side in (c)")
     parser.add_argument("--strict", action="store_true")
     args = parser.parse_args()
@@ -427,6 +482,9 @@ def main() -> int:
     if args.only in (None, "dag"):
         log(f"== (b) airflow dags test, {DAG_TASKS} tasks, lineage off / on")
         rows += bench_dag(args)
+    if args.only in (None, "scheduler"):
+        log(f"== (b2) the same DAG under a scheduler, {DAG_TASKS} tasks, lineage off / on")
+        rows += bench_scheduler(args)
     if args.only in (None, "dag", "recording"):
         log("== (c) catalog lineage per task, in process")
         rows += bench_recording(args)

@@ -25,23 +25,16 @@ Runs alternate which side goes first; medians of --runs (3; 1 with --quick).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import secrets
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from airflow_harness import Airflow, metadata_database
 from benchlib import (
     Row,
     finish,
@@ -52,7 +45,6 @@ from benchlib import (
     median,
     print_table,
     temp_dir,
-    unique_name,
 )
 
 TABLE = "store://bench/dataitem/table/synthetic"
@@ -61,7 +53,6 @@ FOREST_GRID = {
     "n_estimators": [20, 40, 60, 80],
     "max_depth": [4, 8, 12, None],
 }
-VENV_BIN = Path(sys.executable).parent
 GRID_DAG = """
 from airflow.sdk import dag
 
@@ -186,149 +177,6 @@ def bench_overhead(hub: Any, key: str, args: argparse.Namespace, runs: int) -> l
 
 
 # -- (b) the grid DAG under a real scheduler --------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _database(server_url: str) -> Iterator[str]:
-    """A fresh database on the test PostgreSQL server for Airflow's metadata."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = unique_name("bench_airflow").replace("-", "_")
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-class Airflow:
-    """A migrated Airflow home with the grid DAG, an API server, and a scheduler per run."""
-
-    def __init__(self, root: Path, metadata_url: str, dhub_home: Path) -> None:
-        self.root = root
-        self.port = _free_port()
-        dags = root / "dags"
-        dags.mkdir()
-        (dags / "bench_grid.py").write_text(GRID_DAG.format(space=FOREST_GRID, table=TABLE))
-        self.env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(root / "home"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
-            "AIRFLOW__OPENLINEAGE__DISABLED": "True",
-            "DHUB_HOME": str(dhub_home),
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        self.metadata_url = metadata_url
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def cli(self, *args: str, timeout: int = 600) -> None:
-        result = subprocess.run(
-            [str(VENV_BIN / "airflow"), *args], env=self.env, capture_output=True, text=True,
-            timeout=timeout, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)}: {result.stderr[-3000:]}")
-
-    def start(self, name: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
-        log_file = (self.root / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "airflow"), *args], env={**self.env, **env},
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        """Stop a component and what it started (the LocalExecutor's worker processes
-        outlive a scheduler that is only terminated itself)."""
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        self.procs.remove(proc)
-
-    def __enter__(self) -> Airflow:
-        self.cli("db", "migrate")
-        self.cli("dags", "reserialize")
-        self.start("api-server", "api-server", "-p", str(self.port))
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/monitor/health")
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(self.tail("api-server")) from None
-                time.sleep(1)
-
-    def __exit__(self, *_: object) -> None:
-        for proc in list(self.procs):
-            self.stop(proc)
-
-    def tail(self, name: str) -> str:
-        return (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
-
-    def run_grid(self, parallelism: int, run_id: str) -> tuple[float, float]:
-        """Trigger the grid under a scheduler with ``parallelism`` task slots; return the
-        mapped tasks' span (first start to last end) and their summed durations."""
-        scheduler = self.start(
-            "scheduler", "scheduler", AIRFLOW__CORE__PARALLELISM=str(parallelism)
-        )
-        try:
-            self.cli("dags", "trigger", "bench_grid", "--run-id", run_id)
-            return self._wait(run_id, scheduler)
-        finally:
-            self.stop(scheduler)
-
-    def _wait(self, run_id: str, scheduler: subprocess.Popen[bytes]) -> tuple[float, float]:
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(self.metadata_url)
-        try:
-            deadline = time.monotonic() + 1800
-            while time.monotonic() < deadline and scheduler.poll() is None:
-                with engine.connect() as conn:
-                    state = conn.execute(
-                        text("SELECT state FROM dag_run WHERE dag_id = 'bench_grid' "
-                             "AND run_id = :r"), {"r": run_id},
-                    ).scalar()  # fmt: skip
-                    if state in ("success", "failed"):
-                        break
-                time.sleep(1)
-            with engine.connect() as conn:
-                row = conn.execute(
-                    text("SELECT count(*), min(start_date), max(end_date), sum(duration) "
-                         "FROM task_instance WHERE dag_id = 'bench_grid' AND run_id = :r "
-                         "AND task_id = 'train' AND state = 'success'"), {"r": run_id},
-                ).one()  # fmt: skip
-        finally:
-            engine.dispose()
-        if state != "success" or row[0] != len(grid_configs()):
-            raise RuntimeError(f"grid run {run_id}: {state}, {row[0]} trained\n"
-                               + self.tail("scheduler"))  # fmt: skip
-        return (row[2] - row[1]).total_seconds(), float(row[3])
-
-
 def grid_configs() -> list[dict[str, Any]]:
     from digitalhub_airflow.training.search import grid
 
@@ -342,17 +190,22 @@ def bench_scheduler(home: Path, runs: int) -> list[Row]:
         return [Row(measure, None, None, skipped="no DHUB_TEST_PG_URL")]
     spans: dict[int, list[float]] = {1: [], 2: []}
     busy: dict[int, list[float]] = {1: [], 2: []}
+    dags = {"bench_grid.py": GRID_DAG.format(space=FOREST_GRID, table=TABLE)}
+    configs = len(grid_configs())
     with (
         temp_dir("bench-training-airflow") as root,
-        _database(server) as url,
-        Airflow(root, url, home) as airflow,
+        metadata_database(server) as url,
+        Airflow(root, url, dags, {"DHUB_HOME": str(home)}) as airflow,
     ):
-        log(f"Airflow up (API server on port {airflow.port}); grid of {len(grid_configs())}")
+        log(f"Airflow up (API server on port {airflow.port}); grid of {configs}")
         for i in range(runs):
             for slots in (1, 2) if i % 2 == 0 else (2, 1):
-                span, total = airflow.run_grid(slots, f"bench-p{slots}-{i}")
-                spans[slots].append(span)
-                busy[slots].append(total / span)
+                times = airflow.run_dag(
+                    "bench_grid", f"bench-p{slots}-{i}", configs, "train",
+                    AIRFLOW__CORE__PARALLELISM=str(slots),
+                )  # fmt: skip
+                spans[slots].append(times.span)
+                busy[slots].append(times.busy / times.span)
             log(f"run {i + 1}: parallelism 1 {spans[1][-1]:.1f}s, 2 {spans[2][-1]:.1f}s")
     return [
         Row(measure, median(spans[1]), median(spans[2]), "-", spans[1], spans[2],

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +25,12 @@ SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+#: Engines kept per process, by URL; the least recently used beyond this is disposed.
+MAX_SHARED_ENGINES = 16
+_engines: OrderedDict[str, Engine] = OrderedDict()
+_engines_lock = threading.Lock()
 
 
 def make_engine(url: str, schema: str | None = None) -> Engine:
@@ -37,6 +46,42 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
         raise CatalogError(f"catalog URL is invalid: {exc}") from exc
     if schema is not None and not SCHEMA_RE.fullmatch(schema):
         raise CatalogError(f"catalog schema {schema!r} is invalid: use [a-z_][a-z0-9_]{{0,62}}")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise CatalogError(
+            f"catalog backend {backend!r} is not supported; use sqlite or postgresql"
+        )
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        return _new_engine(parsed)  # a private database per engine: never shared
+    engine = shared_engine(parsed)
+    if backend == "postgresql":
+        return engine.execution_options(schema_translate_map={None: schema or DEFAULT_PG_SCHEMA})
+    return engine
+
+
+def shared_engine(parsed: URL) -> Engine:
+    """This process's engine for a catalog URL, created on first use.
+
+    An engine holds SQLAlchemy's compiled-statement cache. One engine per ``DataHub``
+    made every task of a process (``airflow dags test``, a triggerer, the API server)
+    compile each statement again, some 50 ms a task. Closing a catalog disposes the
+    engine's pool, not the engine; a forked child drops the pool it inherited.
+    """
+    key = parsed.render_as_string(hide_password=False)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = _new_engine(parsed)
+        _engines.move_to_end(key)
+        evicted = [
+            _engines.popitem(last=False)[1] for _ in range(len(_engines) - MAX_SHARED_ENGINES)
+        ]
+    for old in evicted:
+        old.dispose()
+    return engine
+
+
+def _new_engine(parsed: URL) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -44,12 +89,18 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    if parsed.get_backend_name() == "postgresql":
-        engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
-        return engine.execution_options(schema_translate_map={None: schema or DEFAULT_PG_SCHEMA})
-    raise CatalogError(
-        f"catalog backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql"
-    )
+    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _forget_inherited_pools() -> None:
+    """In a forked child: the parent's pooled connections are the parent's to close."""
+    global _engines_lock
+    _engines_lock = threading.Lock()
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_pools)
 
 
 def catalog_schema(engine: Engine) -> str | None:

@@ -176,8 +176,9 @@ def finish(session: Session, run: Run, outcome: RunOutcome) -> list[str]:
     produced = [] if outcome.cache_hit or outcome.state != SUCCESS else outcome.outputs
     if inputs:
         produced = [*produced_by(session, key), *produced]
-    # Edges into ``key`` cannot change what is upstream of it: one closure for all outputs.
-    upstream = upstream_closure(session, key) if inputs else set()
+    # Edges into ``key`` cannot change what is upstream of it: one closure for all outputs
+    # (none for a run that read and wrote nothing new, such as a tag or a validation).
+    upstream = upstream_closure(session, key) if inputs and produced else set()
     skipped, kept = [], []
     for output in dict.fromkeys(produced):
         if output in upstream:
