@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from digitalhub_airflow.commit import CommitResult
 from digitalhub_airflow.keys import as_dataset_key
 from digitalhub_airflow.operators.assets import (
     announce,
@@ -18,6 +17,7 @@ from digitalhub_airflow.operators.assets import (
 from digitalhub_airflow.operators.base import DigitalHubOperator
 
 if TYPE_CHECKING:
+    from digitalhub_airflow.commit import CommitResult
     from digitalhub_airflow.hub import DataHub
 
 log = logging.getLogger(__name__)
