@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from digitalhub_airflow.hub import DataHub
 
-_REGISTRY_RE = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))")
+#: ``models:/<name>@<alias>`` or ``models:/<name>/<version|latest>``.
+REGISTRY_RE = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))")
 _RUN_RE = re.compile(r"runs:/(?P<run>[0-9a-zA-Z]+)/.+")
 
 
@@ -78,7 +79,7 @@ def _pin(client: MlflowClient, ref: str) -> tuple[str, str]:
     """(URI that names one version, that version) for a registry, run or plain URI."""
     from mlflow.exceptions import MlflowException
 
-    registry = _REGISTRY_RE.fullmatch(ref)
+    registry = REGISTRY_RE.fullmatch(ref)
     try:
         if registry is None:
             run = _RUN_RE.fullmatch(ref)

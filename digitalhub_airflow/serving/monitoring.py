@@ -324,7 +324,7 @@ def catalog_model_key(hub: DataHub, tracking: TrackingConfig, ref: str) -> str:
     from mlflow.exceptions import MlflowException
 
     from digitalhub_airflow.keys import SCHEME, parse_key
-    from digitalhub_airflow.serving.pinning import REGISTRY_RE
+    from digitalhub_airflow.serving.model_refs import REGISTRY_RE
     from digitalhub_airflow.training.runner import TAG_MODEL_KEY
     from digitalhub_airflow.training.tracking import tracking_session
 
@@ -333,7 +333,7 @@ def catalog_model_key(hub: DataHub, tracking: TrackingConfig, ref: str) -> str:
             raise InvalidOptionError(f"{ref} is not a model key")
         return ref
     registry = REGISTRY_RE.fullmatch(ref)
-    if registry is None or not registry["version"]:
+    if registry is None or not (registry["version"] or "").isdigit():
         raise InvalidOptionError(
             f"{ref} is not a registry version (models:/<name>/<version>) or a catalog model "
             "key; give the training dataset version instead"

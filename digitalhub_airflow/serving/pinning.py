@@ -9,15 +9,12 @@ that names nothing fails here, before any process or pod is started.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.training.tracking import TrackingConfig
-
-REGISTRY_RE = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))?/?")
 
 
 @dataclass(frozen=True)
@@ -51,10 +48,12 @@ def pin_models(
 def already_pinned(models: dict[str, str]) -> dict[str, PinnedModel]:
     """The pinned models of a recorded spec (a rollback's): its references are exact, so
     their versions are read off them, without asking the registry again."""
+    from digitalhub_airflow.serving.model_refs import REGISTRY_RE
+
     pinned = {}
     for served, ref in models.items():
         match = REGISTRY_RE.fullmatch(ref)
-        if match is not None and match["version"]:
+        if match is not None and (match["version"] or "").isdigit():
             pinned[served] = PinnedModel(ref, ref, match["version"])
         elif ref.startswith("store://"):
             from digitalhub_airflow.keys import parse_key
