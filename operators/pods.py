@@ -22,6 +22,7 @@ from airflow.providers.cncf.kubernetes.secret import Secret
 from digitalhub_airflow.errors import InvalidSourceError
 from digitalhub_airflow.operators.base import DigitalHubOperator
 from digitalhub_airflow.resource_profiles import ResourceProfile, get_profile
+from digitalhub_airflow.training.tracking import TRACKING_URI_ENV
 
 DEFAULT_IMAGE = "ghcr.io/digitalhub-airflow/worker:latest"
 
@@ -51,7 +52,7 @@ def unreachable_settings(settings: dict[str, str], mlflow_conn_id: str | None = 
         problems.append("the catalog is the embedded SQLite file")
     if not settings.get("DHUB_STORE_URL", "").startswith("s3://"):
         problems.append("the store is a local folder")
-    if mlflow_conn_id is not None and "DHUB_MLFLOW_TRACKING_URI" not in settings:
+    if mlflow_conn_id is not None and TRACKING_URI_ENV not in settings:
         problems.append(f"MLflow is the embedded store (no {mlflow_conn_id!r} connection)")
     return problems
 

@@ -12,7 +12,7 @@ from digitalhub_airflow.serving.app import DEFAULT_MAX_BODY_BYTES
 def cmd_serve(hub: DataHub, args: argparse.Namespace) -> int:
     from digitalhub_airflow.serving.server import ServeOptions, serve
     from digitalhub_airflow.settings import load_settings
-    from digitalhub_airflow.training.runner import tracking_from_env
+    from digitalhub_airflow.training.tracking import tracking_from_env
 
     options = ServeOptions(
         models=args.model,

@@ -37,8 +37,8 @@ from digitalhub_airflow.training.metrics import check_task, score
 from digitalhub_airflow.training.model_catalog import ModelRecord, record_model
 from digitalhub_airflow.training.tracking import (
     TrackingConfig,
-    embedded_tracking,
     ensure_experiment,
+    tracking_from_env,
     tracking_session,
 )
 
@@ -380,21 +380,6 @@ def _log_model(model: Any, data: TrainingData) -> str:
 
 
 # -- python -m digitalhub_airflow.training.runner -------------------------------------
-def tracking_from_env(home: Path) -> TrackingConfig:
-    """The tracking server of a pod or subprocess: ``DHUB_MLFLOW_*`` (credentials from a
-    Kubernetes Secret reference there), else the embedded default under ``DHUB_HOME``."""
-    uri = os.environ.get("DHUB_MLFLOW_TRACKING_URI")
-    if not uri:
-        return embedded_tracking(home)
-    return TrackingConfig(
-        uri,
-        os.environ.get("DHUB_MLFLOW_REGISTRY_URI") or None,
-        token=os.environ.get("DHUB_MLFLOW_TOKEN") or None,
-        username=os.environ.get("DHUB_MLFLOW_USERNAME") or None,
-        password=os.environ.get("DHUB_MLFLOW_PASSWORD") or None,
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.settings import load_settings

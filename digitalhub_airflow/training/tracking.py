@@ -12,6 +12,7 @@ process, so the lock only serialises threads that share one process.
 from __future__ import annotations
 
 import base64
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,15 @@ _provider_registered = False
 
 #: Seconds the reachability probe waits before calling a tracking server unreachable.
 PROBE_TIMEOUT_S = 5.0
+#: The environment a separate process (a pod, a model server) reads its tracking server
+#: from: (field, variable), settings first, then secrets.
+TRACKING_URI_ENV = "DHUB_MLFLOW_TRACKING_URI"
+_ENV_SETTINGS = (("tracking_uri", TRACKING_URI_ENV), ("registry_uri", "DHUB_MLFLOW_REGISTRY_URI"))
+_ENV_SECRETS = (
+    ("token", "DHUB_MLFLOW_TOKEN"),
+    ("username", "DHUB_MLFLOW_USERNAME"),
+    ("password", "DHUB_MLFLOW_PASSWORD"),
+)
 
 
 @dataclass(frozen=True)
@@ -71,19 +81,11 @@ class TrackingConfig:
         own ``DHUB_HOME``. Secrets go to a Kubernetes Secret or a child's environment only."""
         if self.tracking_uri.startswith("sqlite"):
             return {}, {}
-        settings = {"DHUB_MLFLOW_TRACKING_URI": self.tracking_uri}
-        if self.registry_uri:
-            settings["DHUB_MLFLOW_REGISTRY_URI"] = self.registry_uri
-        secrets = {
-            name: value
-            for name, value in (
-                ("DHUB_MLFLOW_TOKEN", self.token),
-                ("DHUB_MLFLOW_USERNAME", self.username),
-                ("DHUB_MLFLOW_PASSWORD", self.password),
-            )
-            if value
-        }
-        return settings, secrets
+
+        def named(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+            return {env: getattr(self, f) for f, env in pairs if getattr(self, f)}
+
+        return named(_ENV_SETTINGS), named(_ENV_SECRETS)
 
     def auth_headers(self) -> dict[str, str]:
         if self.username and self.password:
@@ -92,6 +94,15 @@ class TrackingConfig:
         if self.token:
             return {"Authorization": f"Bearer {self.token}"}
         return {}
+
+
+def tracking_from_env(home: Path) -> TrackingConfig:
+    """The tracking server of a pod or subprocess, as :meth:`TrackingConfig.process_environment`
+    named it (credentials from a Kubernetes Secret reference there), else the embedded
+    default under ``DHUB_HOME``."""
+    values = {f: os.environ.get(env) or None for f, env in (*_ENV_SETTINGS, *_ENV_SECRETS)}
+    uri = values.pop("tracking_uri")
+    return TrackingConfig(uri, **values) if uri else embedded_tracking(home)
 
 
 def embedded_tracking(home: Path) -> TrackingConfig:

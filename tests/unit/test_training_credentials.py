@@ -11,12 +11,18 @@ import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from digitalhub_airflow.errors import TrackingError
-from digitalhub_airflow.training.tracking import TrackingConfig, describe, tracking_session
+from digitalhub_airflow.training.tracking import (
+    TrackingConfig,
+    describe,
+    tracking_from_env,
+    tracking_session,
+)
 
 SECRET = "s3cr3t-token-value"
 
@@ -83,6 +89,23 @@ def test_basic_auth_from_login_and_password(server: str) -> None:
 def test_credentials_in_the_uri_are_refused() -> None:
     with pytest.raises(TrackingError, match="must not carry credentials"):
         TrackingConfig(f"https://ml:{SECRET}@mlflow.example.org")
+
+
+def test_a_separate_process_reads_back_the_tracking_server_it_was_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What a pod or a model server gets in its environment names the same server, with
+    the credentials in the secret half only."""
+    given = TrackingConfig("https://mlflow.example:5000", "https://registry.example", token="t0k")
+    settings, secrets = given.process_environment()
+    assert "t0k" not in json.dumps(settings) and set(secrets.values()) == {"t0k"}
+    for name in os.environ:
+        if name.startswith("DHUB_MLFLOW_"):
+            monkeypatch.delenv(name)
+    assert tracking_from_env(tmp_path).tracking_uri.startswith("sqlite")
+    for name, value in {**settings, **secrets}.items():
+        monkeypatch.setenv(name, value)
+    assert tracking_from_env(tmp_path) == given
 
 
 def test_the_mlflow_connection_maps_to_a_tracking_config() -> None:
