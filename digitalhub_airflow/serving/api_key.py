@@ -9,19 +9,15 @@ kubelet's health probes must carry it as ``X-API-Key: <key>`` or
 from __future__ import annotations
 
 import hmac
-import json
 import os
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from collections.abc import Mapping
+
+from digitalhub_airflow.serving.asgi import ASGIApp, Receive, Scope, Send, respond
+from digitalhub_airflow.serving.protocol import error_body
 
 API_KEY_ENV = "DHUB_SERVING_API_KEY"
 #: Probed by the kubelet, which carries no key.
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class ApiKeyGate:
@@ -50,14 +46,12 @@ class ApiKeyGate:
         ):
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"error": "missing or wrong API key (X-API-Key header)"}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"www-authenticate", b'Bearer realm="dhub-serve"'),
-        ]
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await respond(
+            send,
+            401,
+            error_body("missing or wrong API key (X-API-Key header)"),
+            headers=[(b"www-authenticate", b'Bearer realm="dhub-serve"')],
+        )
 
 
 def protect(app: ASGIApp, environ: Mapping[str, str] = os.environ) -> ASGIApp:

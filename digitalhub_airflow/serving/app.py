@@ -18,13 +18,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from digitalhub_airflow.errors import InferenceError
+from digitalhub_airflow.serving.asgi import Receive, Scope, Send, respond
 from digitalhub_airflow.serving.loaded_models import OUTPUT_NAME, LoadedModel
 from digitalhub_airflow.serving.metrics import UNKNOWN_MODEL, ServingMetrics
 from digitalhub_airflow.serving.pipelines import Pipeline, PipelineSpec
@@ -40,13 +40,8 @@ from digitalhub_airflow.serving.request_log import RequestLog
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
 SERVER_NAME = "dhub-serve"
 SERVER_VERSION = "1"
-JSON = b"application/json"
 #: Larger request bodies are refused with 413 (``--max-body-bytes``).
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 REASONS = {400: "bad_request", 404: "not_found", 413: "payload_too_large", 415: "bad_media_type"}
@@ -161,7 +156,7 @@ class ServingApp:
                 if action == "infer":
                     _require(method, "POST")
                     body, rows = await self._infer(servable, await self._body(scope, receive))
-                    await _respond(send, 200, body)
+                    await respond(send, 200, body)
                 elif action == "ready":
                     _require(method, "GET")
                     await _respond_json(send, 200, {"name": name, "ready": True})
@@ -176,26 +171,26 @@ class ServingApp:
                 body, rows = await self._invocations(
                     scope, servable, await self._body(scope, receive)
                 )
-                await _respond(send, 200, body)
+                await respond(send, 200, body)
             else:
                 await self._plain_route(method, path, send)
                 return
         except InferenceError as exc:
             status = exc.status
             self.metrics.error(model_label, REASONS.get(status, f"http_{status}"))
-            await _respond(send, status, error_body(str(exc)))
+            await respond(send, status, error_body(str(exc)))
         except Exception as exc:  # a bug or a model failure: 500, the server stays up
             log.exception("%s %s failed", method, path)
             status = 500
             self.metrics.error(model_label, "internal")
-            await _respond(send, 500, error_body(f"internal error: {type(exc).__name__}: {exc}"))
+            await respond(send, 500, error_body(f"internal error: {type(exc).__name__}: {exc}"))
         else:
             status = 200
         self.metrics.observe(model_label, protocol, status, time.perf_counter() - started, rows)
 
     async def _plain_route(self, method: str, path: str, send: Send) -> None:
         if method != "GET":
-            await _respond(send, 405, error_body(f"{method} is not allowed on {path}"))
+            await respond(send, 405, error_body(f"{method} is not allowed on {path}"))
         elif path == "/v2/health/live":
             await _respond_json(send, 200, {"live": True})
         elif path in ("/v2/health/ready", "/ping", "/health"):
@@ -209,9 +204,9 @@ class ServingApp:
             )
         elif path == "/metrics":
             text, content_type = self.metrics.render()
-            await _respond(send, 200, text, content_type.encode())
+            await respond(send, 200, text, content_type.encode())
         else:
-            await _respond(send, 404, error_body(f"no route {path}"))
+            await respond(send, 404, error_body(f"no route {path}"))
 
     # -- requests --------------------------------------------------------------------------
     def _servable(self, name: str, version: str | None) -> Servable:
@@ -350,19 +345,5 @@ def _csv_columns(body: bytes) -> dict[str, Any]:
     return {str(c): frame[c].to_numpy() for c in frame.columns}
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes = JSON) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 async def _respond_json(send: Send, status: int, payload: Any) -> None:
-    await _respond(send, status, json.dumps(payload).encode())
+    await respond(send, status, json.dumps(payload).encode())

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 from digitalhub_airflow.errors import ServingSpecError
 from digitalhub_airflow.keys import SCHEME, as_dataset_key, validate_name
-from digitalhub_airflow.serving.api_key import ASGIApp, protect
+from digitalhub_airflow.serving.api_key import protect
 from digitalhub_airflow.serving.app import (
     DEFAULT_MAX_BODY_BYTES,
     ModelPlan,
     ServerPlan,
     ServingApp,
 )
+from digitalhub_airflow.serving.asgi import ASGIApp
 from digitalhub_airflow.serving.model_refs import (
     ResolvedModel,
     download_model,
