@@ -81,6 +81,7 @@ class DigitalHubOperator(BaseOperator):
         self._producing_run: ProducingRun | None = None
         self._executing = False
         self._hub: DataHub | None = None
+        self._memo: dict[str, Any] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -123,8 +124,17 @@ class DigitalHubOperator(BaseOperator):
         finally:
             self._executing = False
             self._producing_run = None
+            self._memo.clear()
             self._close_hub()
         return result
+
+    def execution_memo(self, name: str, make: Callable[[], Any]) -> Any:
+        """``make()`` once per execution, forgotten when it ends: connections and
+        credentials are not kept on the operator (OpenLineage's full task info lists its
+        attributes)."""
+        if name not in self._memo:
+            self._memo[name] = make()
+        return self._memo[name]
 
     @property
     def dhub_hook(self) -> DigitalHubHook:

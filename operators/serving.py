@@ -61,9 +61,9 @@ class _ServingOperator(DigitalHubOperator):
         self.rollout_timeout = rollout_timeout
         self.poll_interval = poll_interval
 
-    # -- shared ----------------------------------------------------------------------------
+    # -- shared (each once per execution: a lookup asks Airflow for the connection) --------
     def tracking(self) -> TrackingConfig:
-        return MlflowHook(self.mlflow_conn_id).tracking()
+        return self.execution_memo("tracking", MlflowHook(self.mlflow_conn_id).tracking)
 
     def desired(self, hub: DataHub, spec: ServiceSpec) -> Desired:
         """``spec`` with every model pinned (an unknown model fails here, nothing started)."""
@@ -75,9 +75,13 @@ class _ServingOperator(DigitalHubOperator):
 
     def server_environment(self) -> tuple[dict[str, str], dict[str, str]]:
         """``(settings, secrets)`` of the server: catalog, store and tracking server."""
-        settings, secrets = self.dhub_hook.worker_environment()
-        tracking_settings, tracking_secrets = self.tracking().process_environment()
-        return {**settings, **tracking_settings}, {**secrets, **tracking_secrets}
+
+        def build() -> tuple[dict[str, str], dict[str, str]]:
+            settings, secrets = self.dhub_hook.worker_environment()
+            tracking_settings, tracking_secrets = self.tracking().process_environment()
+            return {**settings, **tracking_settings}, {**secrets, **tracking_secrets}
+
+        return self.execution_memo("server_environment", build)
 
     def apply_hook(self) -> KubernetesApplyHook:
         from digitalhub_airflow.hooks.kubernetes_apply import KubernetesApplyHook

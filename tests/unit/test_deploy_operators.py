@@ -99,3 +99,30 @@ def test_an_unknown_target_is_refused_before_anything_runs(embedded: DataHub) ->
     with pytest.raises(ServingSpecError, match="target 'docker' is unknown"):
         deploy_operator(target="docker").execute(None)
     assert services.list_services(embedded, "demo") == []
+
+
+def test_connections_are_read_once_per_execution_and_not_kept(
+    embedded: DataHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pinning, the environment check and the manifests all need the tracking server;
+    one lookup serves them, and no credential stays on the operator afterwards (where
+    OpenLineage's full task info would list it)."""
+    from digitalhub_airflow.hooks.mlflow import MlflowHook
+
+    conn = {"conn_type": "mlflow", "host": "http://mlflow.internal:5000", "password": "tok3n"}
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps(conn))
+    lookups = []
+    real = MlflowHook.tracking
+    monkeypatch.setattr(MlflowHook, "tracking", lambda self: lookups.append(1) or real(self))
+    op = deploy_operator()
+
+    def work() -> tuple[dict[str, str], dict[str, str]]:
+        assert op.tracking() is op.tracking()
+        op.server_environment()
+        return op.server_environment()
+
+    _, secrets = op._run_recorded(None, work)
+    assert secrets["DHUB_MLFLOW_TOKEN"] == "tok3n" and len(lookups) == 1
+    assert "tok3n" not in repr(vars(op))
+    op._run_recorded(None, op.tracking)
+    assert len(lookups) == 2  # a new execution looks again
