@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: lint, then the whole suite (unit, integration, e2e) against a real
 # PostgreSQL server, a real S3 server (Ceph radosgw) and a real MLflow server, all started
-# on loopback here and stopped on exit; Chromium for the browser tests. pytest's "no tests collected" (exit 5) is a failure.
+# on loopback here and stopped on exit; Chromium for the browser tests. pytest's "no tests
+# collected" (exit 5) is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PWD/.venv/bin:$PATH
@@ -28,13 +29,33 @@ eval "$(scripts/services/chromium.sh ensure)"  # Debian's browser for tests/e2e/
 : "${DHUB_TEST_PG_URL:?PostgreSQL did not start}" "${DHUB_TEST_S3_ENDPOINT:?S3 did not start}"
 : "${DHUB_TEST_MLFLOW_URI:?the MLflow server did not start}"
 
-echo "== pytest"
+# With no arguments, the e2e tests (each starts Airflow: mostly CPU) run in a second pytest
+# beside unit + integration (mostly waiting on the services), one per core; its log is
+# printed after. Arguments (or DHUB_TEST_JOBS=1) run the whole suite in one pytest.
+run_pytest() {
+  pytest -p no:cacheprovider "$@"
+  local rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "test: pytest collected no tests in $*; that is a failure" >&2
+    return 1
+  fi
+  return "$rc"
+}
+
 set +e
-pytest -p no:cacheprovider "$@" tests
-rc=$?
-set -e
-if [ "$rc" -eq 5 ]; then
-  echo "test: pytest collected no tests; that is a failure" >&2
-  exit 1
+if [ $# -gt 0 ] || [ "${DHUB_TEST_JOBS:-2}" = 1 ]; then
+  echo "== pytest"
+  run_pytest "$@" tests
+  exit $?
 fi
-exit "$rc"
+echo "== pytest: tests/e2e in the background (log: test-artifacts/pytest-e2e.log), then unit + integration"
+run_pytest tests/e2e >test-artifacts/pytest-e2e.log 2>&1 &
+e2e=$!
+run_pytest tests/unit tests/integration
+rc_main=$?
+wait "$e2e"
+rc_e2e=$?
+echo "== pytest tests/e2e (ran beside the above)"
+cat test-artifacts/pytest-e2e.log
+echo "== pytest: unit + integration exit $rc_main, e2e exit $rc_e2e"
+[ "$rc_main" -eq 0 ] && [ "$rc_e2e" -eq 0 ]
