@@ -4,10 +4,13 @@ Built on the cncf-kubernetes provider's ``KubernetesHook`` (its connection, kube
 and client). Server-side apply (``PATCH`` with ``application/apply-patch+yaml``, field
 manager ``digitalhub-airflow``) creates or updates an object in one idempotent call and
 leaves fields other managers own (an autoscaler's replicas, a mesh's annotations) alone.
+It also reads a Secret's value, and a Service's HTTP endpoint through the API server's
+service proxy, which reaches it from inside the cluster or outside.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -39,7 +42,7 @@ class KubernetesApplyHook(KubernetesHook):
 
     hook_name = "Kubernetes apply"
 
-    def _call(
+    def _request(
         self,
         method: str,
         path: str,
@@ -47,21 +50,24 @@ class KubernetesApplyHook(KubernetesHook):
         body: Any = None,
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
-    ) -> dict[str, Any] | None:
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> bytes | None:
+        """The response body; ``None`` for a GET or DELETE of what is not there."""
         from kubernetes.client.exceptions import ApiException
 
-        client = self.api_client
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        sent = {"Accept": "application/json", "Content-Type": content_type, **(headers or {})}
         try:
-            response = client.call_api(
+            response = self.api_client.call_api(
                 path,
                 method,
                 query_params=query or [],
-                header_params=headers,
+                header_params=sent,
                 body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _return_http_data_only=True,
+                _request_timeout=timeout,
             )
         except ApiException as exc:
             if exc.status == 404 and method in ("GET", "DELETE"):
@@ -69,7 +75,12 @@ class KubernetesApplyHook(KubernetesHook):
             raise DeploymentError(
                 f"Kubernetes refused {method} {path}: {exc.status} {_reason(exc)}"
             ) from exc
-        data = response.data
+        return bytes(response.data)
+
+    def _call(self, method: str, path: str, **options: Any) -> dict[str, Any] | None:
+        data = self._request(method, path, **options)
+        if data is None:
+            return None
         return json.loads(data) if data else {}
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -92,6 +103,35 @@ class KubernetesApplyHook(KubernetesHook):
         if deleted:
             self.log.info("deleted %s %s/%s", kind, namespace, name)
         return deleted
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str:
+        """One value of a Secret (never logged)."""
+        secret = self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        data = (secret or {}).get("data") or {}
+        if key not in data:
+            state = "does not exist" if secret is None else f"has no {key!r}"
+            raise DeploymentError(f"Secret {namespace}/{name} {state}")
+        return base64.b64decode(data[key]).decode()
+
+    def service_get(
+        self,
+        namespace: str,
+        service: str,
+        port: int,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """GET ``path`` of a Service's pods through the API server's service proxy."""
+        proxy = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/"
+        data = self._request(
+            "GET", proxy + path.lstrip("/"), headers={"Accept": "*/*", **(headers or {})},
+            timeout=timeout,
+        )  # fmt: skip
+        if data is None:
+            raise DeploymentError(f"GET {path} of Service {namespace}/{service}: 404")
+        return data.decode()
 
 
 def _reason(exc: Any) -> str:

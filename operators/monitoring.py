@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.hooks.mlflow import MlflowHook
 from digitalhub_airflow.operators.base import DigitalHubOperator
 from digitalhub_airflow.operators.quality import check_on_drift, settle_drift
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.serving.services import ServiceRecord
 
 log = logging.getLogger(__name__)
 
@@ -133,23 +136,39 @@ class ServiceStatsOperator(DigitalHubOperator):
     """Read a running service's request, error and latency statistics (p50/p95/p99) from
     its ``/metrics`` and store them with the service.
 
+    A ``kubernetes`` service is read through the API server's service proxy with the
+    ``kubernetes_conn_id`` connection: the task needs no route into the cluster and does
+    not pass the gateway. Behind an API-key gate the key is read from the exposure's
+    Secret (the connection then needs ``get`` on that Secret).
+
     :param service: the service's key.
     :param timeout: seconds to wait for ``/metrics``.
+    :param kubernetes_conn_id: the cluster of a ``kubernetes`` service.
     """
 
     template_fields: Sequence[str] = ("service",)
     ui_color = "#d5f5e3"
 
-    def __init__(self, *, service: str, timeout: float = 10.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        timeout: float = 10.0,
+        kubernetes_conn_id: str = "kubernetes_default",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.service = service
         self.timeout = timeout
+        self.kubernetes_conn_id = kubernetes_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.serving.service_stats import record_service_stats
 
         with self.task_hub() as hub:
-            stats = record_service_stats(hub, self.service, timeout=self.timeout)
+            stats = record_service_stats(
+                hub, self.service, timeout=self.timeout, read_cluster=self.read_in_cluster
+            )
         for model, found in stats["models"].items():
             latency = found["latency_seconds"]
             log.info(
@@ -162,3 +181,27 @@ class ServiceStatsOperator(DigitalHubOperator):
                 latency["p99"],
             )
         return stats
+
+    def read_in_cluster(self, record: ServiceRecord) -> dict[str, Any]:
+        """``/metrics`` of a Kubernetes service's pods, through the API server."""
+        from airflow.sdk.log import mask_secret
+
+        from digitalhub_airflow.hooks.kubernetes_apply import KubernetesApplyHook
+        from digitalhub_airflow.serving.api_key import API_KEY_HEADER
+        from digitalhub_airflow.serving.manifests import API_KEY_SECRET_KEY, SERVICE_PORT
+        from digitalhub_airflow.serving.service_stats import stats_from_text
+
+        spec = record.service_spec()
+        hook = KubernetesApplyHook(conn_id=self.kubernetes_conn_id)
+        headers = {}
+        exposure = spec.exposure
+        if exposure is not None and exposure.auth == "api-key" and exposure.secret:
+            key = hook.secret_value(spec.namespace, exposure.secret, API_KEY_SECRET_KEY)
+            mask_secret(key)
+            headers[API_KEY_HEADER] = key
+        text = hook.service_get(
+            spec.namespace, spec.name, SERVICE_PORT, "metrics", headers=headers,
+            timeout=self.timeout,
+        )  # fmt: skip
+        source = f"kubernetes://{spec.namespace}/services/{spec.name}:{SERVICE_PORT}/metrics"
+        return stats_from_text(text, source)

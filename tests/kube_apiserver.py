@@ -13,7 +13,10 @@ test to assert on, and objects live in memory with the lifecycle a test needs:
   (``observedGeneration``, ``updatedReplicas``…), so rollout watchers finish; a pod
   template whose image is in ``failing_images`` fails its rollout instead
   (``ProgressDeadlineExceeded``), as an image that cannot start does;
-- server-side apply (``PATCH`` with ``application/apply-patch+yaml``) creates or replaces.
+- server-side apply (``PATCH`` with ``application/apply-patch+yaml``) creates or replaces;
+- the service proxy (``/api/v1/namespaces/<ns>/services/<name>:<port>/proxy/<path>``)
+  forwards a GET to the URL the test gives in ``proxies`` (without ``Authorization``, as
+  the API server sends its own), as a cluster forwards it to the Service's pods.
 
 The image is never pulled: the container's ``python`` is the Python running the tests.
 """
@@ -36,6 +39,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+PROXY_RE = re.compile(
+    r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<svc>[^/]+)/proxy(?P<rest>/.*)?$"
+)
 PATH_RE = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<gv>[^/]+))"
     r"/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log|status))?$"
@@ -62,6 +68,7 @@ class Request:
     query: dict[str, list[str]]
     body: Any
     content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,6 +83,8 @@ class KubeApiServer:
     failing_images: set[str] = field(default_factory=set)
     requests: list[Request] = field(default_factory=list)
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    #: (namespace, "<service>:<port>") -> the URL the service proxy forwards to.
+    proxies: dict[tuple[str, str], str] = field(default_factory=dict)
     _pods: dict[tuple[str, str], _Pod] = field(default_factory=dict)
     _versions: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -158,9 +167,13 @@ class KubeApiServer:
         raw = handler.rfile.read(length) if length else b""
         content_type = handler.headers.get("Content-Type", "")
         body = _decode(raw, content_type)
-        self.requests.append(Request(method, parts.path, query, body, content_type))
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        self.requests.append(Request(method, parts.path, query, body, content_type, headers))
         if parts.path == "/version":
             return _reply(handler, 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0"})
+        proxy = PROXY_RE.match(parts.path)
+        if proxy and method == "GET":
+            return self._proxy(handler, proxy["ns"], proxy["svc"], proxy["rest"] or "/", headers)
         match = PATH_RE.match(parts.path)
         if not match:
             return _reply(handler, 404, _status(404, f"no route for {parts.path}"))
@@ -325,6 +338,30 @@ class KubeApiServer:
             elif "value" in var:
                 env[var["name"]] = str(var["value"])
         return env
+
+    def _proxy(
+        self, handler: Any, ns: str, service: str, path: str, headers: dict[str, str]
+    ) -> None:
+        import urllib.error
+        import urllib.request
+
+        upstream = self.proxies.get((ns, service))
+        if upstream is None:
+            return _reply(handler, 404, _status(404, f'services "{service}" not found'))
+        sent = {k: v for k, v in headers.items() if k not in ("authorization", "host")}
+        request = urllib.request.Request(upstream.rstrip("/") + path, headers=sent)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, body = response.status, response.read()
+                content_type = response.headers.get("Content-Type", "text/plain")
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+            content_type = exc.headers.get("Content-Type", "text/plain")
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
     def _log(self, handler: Any, ns: str, name: str) -> None:
         pod = self._pods.get((ns, name))

@@ -16,6 +16,8 @@ from digitalhub_airflow.serving.asgi import ASGIApp, Receive, Scope, Send, respo
 from digitalhub_airflow.serving.protocol import error_body
 
 API_KEY_ENV = "DHUB_SERVING_API_KEY"
+API_KEY_HEADER = "X-API-Key"
+_HEADER = API_KEY_HEADER.lower().encode()
 #: Probed by the kubelet, which carries no key.
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
 
@@ -30,7 +32,7 @@ class ApiKeyGate:
     def allowed(self, headers: list[tuple[bytes, bytes]]) -> bool:
         for raw_name, value in headers:
             name = raw_name.lower()
-            if name == b"x-api-key" and hmac.compare_digest(value.strip(), self._key):
+            if name == _HEADER and hmac.compare_digest(value.strip(), self._key):
                 return True
             if name == b"authorization":
                 scheme, _, token = value.strip().partition(b" ")

@@ -1,7 +1,9 @@
 """Per-model request, error and latency statistics of a running model server, read from
 its Prometheus ``/metrics`` and stored with its ``service`` entity.
 
-Counters are the server's totals since it started. Latency quantiles are estimated from
+A local service is read at its URL; a Kubernetes one by whoever holds the cluster's
+credentials (the operator, through the API server's service proxy), which hands the
+text in. Counters are the server's totals since it started. Latency quantiles are estimated from
 the histogram buckets as Prometheus' ``histogram_quantile`` does: linear within the bucket
 that holds the rank, so an estimate is as exact as the bucket bounds around it.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +20,7 @@ from digitalhub_airflow.errors import DeploymentError, InvalidSourceError
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.serving.services import ServiceRecord
 
 REQUESTS = "dhub_serving_requests_total"
 ERRORS = "dhub_serving_errors_total"
@@ -136,13 +140,25 @@ def read_stats(url: str, *, timeout: float = 10.0) -> dict[str, Any]:
         response.raise_for_status()
     except httpx.HTTPError as exc:
         raise DeploymentError(f"cannot read {metrics_url}: {exc}") from exc
+    return stats_from_text(response.text, metrics_url)
+
+
+def stats_from_text(text: str, source: str) -> dict[str, Any]:
+    """Statistics of a ``/metrics`` exposition read from ``source`` just now."""
     read_at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-    return {"url": metrics_url, "read_at": read_at, **parse_metrics(response.text)}
+    return {"url": source, "read_at": read_at, **parse_metrics(text)}
 
 
-def record_service_stats(hub: DataHub, service: str, *, timeout: float = 10.0) -> dict[str, Any]:
+def record_service_stats(
+    hub: DataHub,
+    service: str,
+    *,
+    timeout: float = 10.0,
+    read_cluster: Callable[[ServiceRecord], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Read the statistics of the running service ``service`` (its key) and store them
-    with it; a service that is not serving has no /metrics to read."""
+    with it; a service that is not serving has no /metrics to read. ``read_cluster``
+    reads a Kubernetes service (default: its recorded URL, reachable in the cluster)."""
     from digitalhub_airflow.keys import parse_key
     from digitalhub_airflow.serving.services import get_service, set_stats
 
@@ -152,6 +168,9 @@ def record_service_stats(hub: DataHub, service: str, *, timeout: float = 10.0) -
     record = get_service(hub, key.project, key.kind, key.name)
     if not record.serving or not record.url:
         raise DeploymentError(f"service {record.key} is {record.state}: no metrics to read")
-    stats = read_stats(record.url, timeout=timeout)
+    if record.target == "kubernetes" and read_cluster is not None:
+        stats = read_cluster(record)
+    else:
+        stats = read_stats(record.url, timeout=timeout)
     set_stats(hub, key.project, key.kind, key.name, stats)
     return stats

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from digitalhub_airflow.errors import DeploymentError
+from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.resource_profiles import get_profile
 from digitalhub_airflow.serving.deploy_spec import spec_from_json
 from digitalhub_airflow.serving.manifests import service_manifests
@@ -135,3 +137,73 @@ def test_an_unknown_kind_is_refused_before_any_call(kube: KubeApiServer) -> None
     with pytest.raises(DeploymentError, match="kind 'CronJob'"):
         KubernetesApplyHook().delete("batch/v1", "CronJob", "ml", "x")
     assert kube.requests == []
+
+
+@pytest.fixture
+def gated_metrics() -> Iterator[str]:
+    """A server's /metrics behind its API-key gate (the text of a known request mix)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.unit.test_serving_monitoring import server_metrics
+
+    text = server_metrics().encode()
+
+    class Pod(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            ok = self.path == "/metrics" and self.headers.get("X-API-Key") == "k3y"
+            body = text if ok else b'{"error": "missing or wrong API key"}'
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pod)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_kubernetes_service_statistics_are_read_through_the_api_server_with_its_key(
+    kube: KubeApiServer, gated_metrics: str, ehub: DataHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task may run outside the cluster: /metrics is read through the API server's
+    service proxy, with the gate's key from the exposure's Secret, and stored."""
+    from digitalhub_airflow.operators.monitoring import ServiceStatsOperator
+    from digitalhub_airflow.serving.manifests import cluster_url
+    from digitalhub_airflow.serving.pinning import already_pinned
+    from digitalhub_airflow.serving.services import (
+        RUNNING,
+        begin_deployment,
+        get_service,
+        set_state,
+    )
+
+    monkeypatch.setenv("DHUB_CATALOG_URL", ehub.catalog.url)
+    monkeypatch.setenv("DHUB_STORE_URL", str(ehub.store.url))
+    exposure = {"host": "wine.example.org", "auth": "api-key", "secret": "wine-key"}
+    spec = spec_from_json(
+        {"project": "demo", "name": "wine", "target": "kubernetes", "namespace": "ml",
+         "models": {"wine": "models:/wine/3"}, "exposure": exposure}
+    )  # fmt: skip
+    begin_deployment(ehub, spec, already_pinned(spec.models))
+    set_state(ehub, spec, RUNNING, url=cluster_url(spec))
+    kube.proxies[("ml", "wine:80")] = gated_metrics
+    operator = ServiceStatsOperator(task_id="stats", service=spec.key())
+    with pytest.raises(DeploymentError, match="Secret ml/wine-key does not exist"):
+        operator.execute(None)
+    kube.put_secret("ml", "wine-key", {"api-key": "k3y"})
+    stats = operator.execute(None)
+    assert stats["models"]["wine"]["requests"] == 100
+    assert stats["url"] == "kubernetes://ml/services/wine:80/metrics"
+    stored = get_service(ehub, "demo", "kubernetes", "wine").to_json()
+    assert stored["stats"]["models"]["wine"]["statuses"] == {"200": 96, "400": 3, "413": 1}
+    (call,) = kube.calls("GET", "/api/v1/namespaces/ml/services/wine:80/proxy/metrics")
+    assert call.headers["x-api-key"] == "k3y"
+    kube.put_secret("ml", "wine-key", {"api-key": "rotated"})  # the pod still has k3y
+    with pytest.raises(DeploymentError, match=r"refused GET .*proxy/metrics: 401"):
+        operator.execute(None)
