@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.resource_profiles import get_profile
 from digitalhub_airflow.serving.deploy_spec import spec_from_json
 from digitalhub_airflow.serving.manifests import service_manifests
+from tests.http_server import serving
 from tests.kube_apiserver import KubeApiServer
 
 DEPLOYMENT = "/apis/apps/v1/namespaces/ml/deployments/wine"
@@ -142,7 +142,7 @@ def test_an_unknown_kind_is_refused_before_any_call(kube: KubeApiServer) -> None
 @pytest.fixture
 def gated_metrics() -> Iterator[str]:
     """A server's /metrics behind its API-key gate (the text of a known request mix)."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     from tests.unit.test_serving_monitoring import server_metrics
 
@@ -160,12 +160,8 @@ def gated_metrics() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Pod)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Pod) as url:
+        yield url
 
 
 def test_kubernetes_service_statistics_are_read_through_the_api_server_with_its_key(

@@ -8,9 +8,8 @@ import base64
 import json
 import logging
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,6 +22,7 @@ from digitalhub_airflow.training.tracking import (
     tracking_from_env,
     tracking_session,
 )
+from tests.http_server import serving
 
 SECRET = "s3cr3t-token-value"
 
@@ -48,12 +48,8 @@ class Receiver(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     Receiver.seen = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Receiver) as url:
+        yield url
 
 
 def _api_calls() -> list[str | None]:
