@@ -263,35 +263,43 @@ dhub_bench_plain()
 """
 
 
+def bench_dags(tmp: Path) -> dict[str, str]:
+    """The suite DAG (``dhub_bench_lineage``) and the plain one (``dhub_bench_plain``) in
+    ``tmp/dags``, and a migrated Airflow home for ``airflow dags test``: its environment."""
+    source = tmp / "rows.csv"
+    source.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(1000)))
+    dags = tmp / "dags"
+    dags.mkdir()
+    (dags / "dhub_bench_lineage.py").write_text(
+        DAG_TEMPLATE.format(pairs=DAG_TASKS // 2, source=source)
+    )
+    (dags / "dhub_bench_plain.py").write_text(PLAIN_DAG.format(tasks=DAG_TASKS))
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    for name in ("DHUB_CATALOG_URL", "DHUB_STORE_URL", "DHUB_CATALOG_SCHEMA"):
+        env.pop(name, None)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    return env
+
+
 def bench_dag(args: argparse.Namespace) -> list[Row]:
     with temp_dir("bench-lineage-dag-") as tmp:
-        source = tmp / "rows.csv"
-        source.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(1000)))
-        dags = tmp / "dags"
-        dags.mkdir()
-        (dags / "dhub_bench_lineage.py").write_text(
-            DAG_TEMPLATE.format(pairs=DAG_TASKS // 2, source=source)
-        )
-        (dags / "dhub_bench_plain.py").write_text(PLAIN_DAG.format(tasks=DAG_TASKS))
-        base_env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(tmp / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        for name in ("DHUB_CATALOG_URL", "DHUB_STORE_URL", "DHUB_CATALOG_SCHEMA"):
-            base_env.pop(name, None)
+        base_env = bench_dags(tmp)
         airflow = str(Path(sys.executable).parent / "airflow")
-        subprocess.run([airflow, "db", "migrate"], env=base_env, check=True, capture_output=True)
-        openlineage = openlineage_to(tmp / "ol.jsonl")
-        threaded = {**openlineage, "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True"}
+        threaded = openlineage_to(tmp / "ol.jsonl")
+        forked = openlineage_to(tmp / "ol.jsonl", in_thread=False)
         disabled = {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}
         sides = {
             "baseline": {"DHUB_LINEAGE": "off", **disabled},
             "catalog": {"DHUB_LINEAGE": "on", **disabled},
             "ours": {"DHUB_LINEAGE": "on", **threaded},
-            "forked": {"DHUB_LINEAGE": "on", **openlineage},
+            "forked": {"DHUB_LINEAGE": "on", **forked},
             "plain_off": disabled,
             "plain_on": threaded,
         }
@@ -342,12 +350,14 @@ def bench_dag(args: argparse.Namespace) -> list[Row]:
     ]
 
 
-def openlineage_to(path: Path) -> dict[str, str]:
-    """Airflow settings that send OpenLineage events to a file."""
+def openlineage_to(path: Path, in_thread: bool = True) -> dict[str, str]:
+    """Airflow settings that send OpenLineage events to a file, from a thread (the
+    embedded default's setting) or, with ``in_thread=False``, a fork per event."""
     transport = {"type": "file", "log_file_path": str(path), "append": True}
     return {
         "AIRFLOW__OPENLINEAGE__DISABLED": "False",
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": str(in_thread),
     }
 
 
@@ -366,7 +376,6 @@ def bench_scheduler(args: argparse.Namespace) -> list[Row]:
             "ours": {
                 "DHUB_LINEAGE": "on",
                 **openlineage_to(tmp / "ol.jsonl"),
-                "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
             },
         }
         samples: dict[str, list[float]] = {name: [] for name in sides}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_lineage import DAG_TASKS, DAG_TEMPLATE, PLAIN_DAG, openlineage_to
+from bench_lineage import DAG_TASKS, bench_dags, openlineage_to
 from benchlib import log, temp_dir
 
 #: (owner, attribute) timed in the child, by label.
@@ -91,24 +90,8 @@ def main() -> int:
         child(sys.argv[2], sys.argv[3])
         return 0
     with temp_dir("profile-lineage-") as tmp:
-        source = tmp / "rows.csv"
-        source.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(1000)))
-        dags = tmp / "dags"
-        dags.mkdir()
-        (dags / "suite.py").write_text(DAG_TEMPLATE.format(pairs=DAG_TASKS // 2, source=source))
-        (dags / "plain.py").write_text(PLAIN_DAG.format(tasks=DAG_TASKS))
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(tmp / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        for name in ("DHUB_CATALOG_URL", "DHUB_STORE_URL", "DHUB_CATALOG_SCHEMA"):
-            env.pop(name, None)
-        airflow = str(Path(sys.executable).parent / "airflow")
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-        on = {**openlineage_to(tmp / "ol.jsonl"), "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True"}
+        env = bench_dags(tmp)
+        on = openlineage_to(tmp / "ol.jsonl")
         off = {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}
         cases = {
             "suite, lineage off": ("dhub_bench_lineage", {"DHUB_LINEAGE": "off", **off}),
