@@ -54,7 +54,7 @@ from benchlib import (
 )
 
 from digitalhub_airflow.catalog.engine import Catalog
-from digitalhub_airflow.hashcache import HashCache
+from digitalhub_airflow.datasets.hashcache import HashCache
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import LocalBlobStore
 from digitalhub_airflow.store import s3 as s3store

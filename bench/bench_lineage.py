@@ -419,7 +419,7 @@ def bench_recording(args: argparse.Namespace) -> list[Row]:
         from digitalhub_airflow.hub import DataHub
         from digitalhub_airflow.lineage.producing import ProducingRun, close_run, producing
         from digitalhub_airflow.lineage.runs import SUCCESS, RunOutcome, RunSpec, digest_text
-        from digitalhub_airflow.operators.openlineage import blob_locations
+        from digitalhub_airflow.provider.openlineage import blob_locations
 
         source = tmp / "rows.csv"
         source.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(1000)))

@@ -48,8 +48,8 @@ from benchlib import (
     temp_dir,
 )
 
-from digitalhub_airflow import verify as verify_mod
 from digitalhub_airflow.catalog.engine import Catalog
+from digitalhub_airflow.datasets import verify as verify_mod
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import LocalBlobStore
 from digitalhub_airflow.store.base import blob_key

@@ -43,11 +43,11 @@ from benchlib import (
     unique_name,
 )
 
-import digitalhub_airflow.commit as commit_mod
-import digitalhub_airflow.sources as sources_mod
+import digitalhub_airflow.datasets.commit as commit_mod
+import digitalhub_airflow.datasets.sources as sources_mod
 import digitalhub_airflow.store.local as local_mod
 import digitalhub_airflow.store.s3 as s3_mod
-from digitalhub_airflow.hashcache import HashCache
+from digitalhub_airflow.datasets.hashcache import HashCache
 
 _lock = threading.Lock()
 TOTALS: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])

@@ -19,12 +19,12 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-from digitalhub_airflow.operators.assets import dataset_asset
 from digitalhub_airflow.operators.quality import (
     CompareProfilesOperator,
     ProfileDatasetOperator,
     ValidateDatasetOperator,
 )
+from digitalhub_airflow.provider.assets import dataset_asset
 
 WINE = "store://demo/dataitem/table/wine"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from digitalhub_airflow.operators.assets import dataset_asset
 from digitalhub_airflow.operators.training import (
     PlanSearchOperator,
     SelectBestModelOperator,
@@ -19,6 +18,7 @@ from digitalhub_airflow.operators.training import (
     dataset_of,
     parent_run_of,
 )
+from digitalhub_airflow.provider.assets import dataset_asset
 
 FEATURES = "store://demo/dataitem/table/wine-features"
 PROJECT, MODEL = "demo", "wine-classifier"

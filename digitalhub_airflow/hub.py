@@ -18,17 +18,13 @@ from sqlalchemy import select
 from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.catalog.migrate import migrate, require_current
 from digitalhub_airflow.catalog.models import Version, VersionFile
-from digitalhub_airflow.commit import CommitResult, Progress, commit_files, move_alias
-from digitalhub_airflow.errors import InvalidKeyError, InvalidSourceError
-from digitalhub_airflow.gc import GcReport, collect_garbage
-from digitalhub_airflow.hashcache import HashCache
-from digitalhub_airflow.keys import Key, as_dataset_key, as_key
-from digitalhub_airflow.schema_diff import diff_schemas
-from digitalhub_airflow.settings import Settings, current_user, load_settings
-from digitalhub_airflow.sources import materialised, safe_relpath
-from digitalhub_airflow.store import BlobStore, open_store
-from digitalhub_airflow.verify import VerifyReport, verify_blobs
-from digitalhub_airflow.versions import (
+from digitalhub_airflow.datasets.commit import CommitResult, Progress, commit_files, move_alias
+from digitalhub_airflow.datasets.gc import GcReport, collect_garbage
+from digitalhub_airflow.datasets.hashcache import HashCache
+from digitalhub_airflow.datasets.schema_diff import diff_schemas
+from digitalhub_airflow.datasets.sources import materialised, safe_relpath
+from digitalhub_airflow.datasets.verify import VerifyReport, verify_blobs
+from digitalhub_airflow.datasets.versions import (
     LATEST,
     VersionInfo,
     aliases_by_version,
@@ -38,6 +34,10 @@ from digitalhub_airflow.versions import (
     resolve,
     to_info,
 )
+from digitalhub_airflow.errors import InvalidKeyError, InvalidSourceError
+from digitalhub_airflow.keys import Key, as_dataset_key, as_key
+from digitalhub_airflow.settings import Settings, current_user, load_settings
+from digitalhub_airflow.store import BlobStore, open_store
 
 
 @dataclass
@@ -234,7 +234,7 @@ class DataHub:
 
     def read_table(self, key: str | Key, columns: list[str] | None = None) -> Any:
         """A table version as a ``pyarrow.Table``; ``.to_pandas()`` for a DataFrame."""
-        from digitalhub_airflow.reading import read_table
+        from digitalhub_airflow.datasets.reading import read_table
 
         return read_table(self, str(key), columns)
 

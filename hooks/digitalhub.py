@@ -91,7 +91,7 @@ class DigitalHubHook(BaseHook):
 
     def get_hub(self) -> DataHub:
         from digitalhub_airflow.catalog.engine import Catalog
-        from digitalhub_airflow.hashcache import HashCache
+        from digitalhub_airflow.datasets.hashcache import HashCache
         from digitalhub_airflow.hub import DataHub
 
         settings = load_settings()

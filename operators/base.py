@@ -19,7 +19,7 @@ from airflow.sdk import BaseOperator
 
 from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
 from digitalhub_airflow.plugins.links import CatalogVersionsLink
-from digitalhub_airflow.task_io import TaskIO
+from digitalhub_airflow.provider.task_io import TaskIO
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -204,7 +204,7 @@ class DigitalHubOperator(BaseOperator):
     def remember_locations(self, hub: Any, session: Any = None) -> None:
         """Look up where each version read or written lives, while the catalog is open
         (only for OpenLineage's Symlinks facet: skipped when no event will be sent)."""
-        from digitalhub_airflow.operators.openlineage import blob_locations, emission_enabled
+        from digitalhub_airflow.provider.openlineage import blob_locations, emission_enabled
 
         todo = [
             i for i in (*self.task_io.inputs, *self.task_io.outputs) if i.key not in self.locations
@@ -220,12 +220,12 @@ class DigitalHubOperator(BaseOperator):
 
     # -- OpenLineage (called by the provider's DefaultExtractor) ---------------------------
     def get_openlineage_facets_on_start(self) -> OperatorLineage:
-        from digitalhub_airflow.operators.openlineage import started_lineage
+        from digitalhub_airflow.provider.openlineage import started_lineage
 
         return started_lineage(*self.declared_io())
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
-        from digitalhub_airflow.operators.openlineage import finished_lineage
+        from digitalhub_airflow.provider.openlineage import finished_lineage
 
         return finished_lineage(self.task_io, self.locations, self.run_key, self.cache_hit)
 

@@ -7,17 +7,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.keys import as_dataset_key
-from digitalhub_airflow.operators.assets import (
+from digitalhub_airflow.operators.base import DigitalHubOperator
+from digitalhub_airflow.provider.assets import (
     announce,
     commit_alias,
     dataset_asset,
     is_templated,
     producer_of,
 )
-from digitalhub_airflow.operators.base import DigitalHubOperator
 
 if TYPE_CHECKING:
-    from digitalhub_airflow.commit import CommitResult
+    from digitalhub_airflow.datasets.commit import CommitResult
     from digitalhub_airflow.hub import DataHub
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Monitoring operators of served models: drift of the inputs a server logged against the
 model's training data, and the server's request, error and latency statistics. Each is a
-thin wrapper over ``digitalhub_airflow.serving.monitoring`` / ``service_stats``."""
+thin wrapper over ``digitalhub_airflow.serving.monitoring.drift`` / ``service_stats``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from digitalhub_airflow.operators.base import DigitalHubOperator
 from digitalhub_airflow.operators.quality import check_on_drift, settle_drift
 
 if TYPE_CHECKING:
-    from digitalhub_airflow.serving.services import ServiceRecord
+    from digitalhub_airflow.serving.deploy.services import ServiceRecord
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class DriftReportOperator(DigitalHubOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.errors import InvalidOptionError
         from digitalhub_airflow.quality.drift import Thresholds
-        from digitalhub_airflow.serving.monitoring import (
+        from digitalhub_airflow.serving.monitoring.drift import (
             MIN_ROWS,
             parse_window,
             service_drift,
@@ -163,7 +163,7 @@ class ServiceStatsOperator(DigitalHubOperator):
         self.kubernetes_conn_id = kubernetes_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.service_stats import record_service_stats
+        from digitalhub_airflow.serving.monitoring.stats import record_service_stats
 
         with self.task_hub() as hub:
             stats = record_service_stats(
@@ -187,9 +187,9 @@ class ServiceStatsOperator(DigitalHubOperator):
         from airflow.sdk.log import mask_secret
 
         from digitalhub_airflow.hooks.kubernetes_apply import KubernetesApplyHook
-        from digitalhub_airflow.serving.api_key import API_KEY_HEADER
-        from digitalhub_airflow.serving.manifests import API_KEY_SECRET_KEY, SERVICE_PORT
-        from digitalhub_airflow.serving.service_stats import stats_from_text
+        from digitalhub_airflow.serving.deploy.manifests import API_KEY_SECRET_KEY, SERVICE_PORT
+        from digitalhub_airflow.serving.monitoring.stats import stats_from_text
+        from digitalhub_airflow.serving.runtime.api_key import API_KEY_HEADER
 
         spec = record.service_spec()
         hook = KubernetesApplyHook(conn_id=self.kubernetes_conn_id)

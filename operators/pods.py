@@ -20,8 +20,8 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.providers.cncf.kubernetes.secret import Secret
 
 from digitalhub_airflow.errors import InvalidSourceError
+from digitalhub_airflow.kube.resource_profiles import ResourceProfile, get_profile
 from digitalhub_airflow.operators.base import DigitalHubOperator
-from digitalhub_airflow.resource_profiles import ResourceProfile, get_profile
 from digitalhub_airflow.training.tracking import TRACKING_URI_ENV
 
 DEFAULT_IMAGE = "ghcr.io/digitalhub-airflow/worker:latest"
@@ -63,7 +63,7 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
     :param module: the Python module to run (``python -m``) in the container image.
     :param module_args: its arguments (templated, as ``arguments``).
     :param resource_profile: a profile name (``cpu-small``, ``1xa100``…, see
-        :mod:`digitalhub_airflow.resource_profiles`).
+        :mod:`digitalhub_airflow.kube.resource_profiles`).
     :param credentials_secret: the Kubernetes Secret holding the credentials the workload
         needs, under the environment variable names as keys (``PGPASSWORD``,
         ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``MLFLOW_TRACKING_TOKEN``…).

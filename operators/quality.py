@@ -11,7 +11,7 @@ from typing import Any
 
 from digitalhub_airflow.errors import ValidationFailedError
 from digitalhub_airflow.operators.base import DigitalHubOperator
-from digitalhub_airflow.task_io import QualityFacts
+from digitalhub_airflow.provider.task_io import QualityFacts
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from digitalhub_airflow.errors import DeploymentError
 from digitalhub_airflow.hooks.mlflow import MlflowHook
 from digitalhub_airflow.operators.base import DigitalHubOperator
-from digitalhub_airflow.serving import services
+from digitalhub_airflow.serving.deploy import services
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hooks.kubernetes_apply import KubernetesApplyHook
     from digitalhub_airflow.hub import DataHub
-    from digitalhub_airflow.serving.deploy_spec import ServiceSpec
-    from digitalhub_airflow.serving.reconcile import Desired
-    from digitalhub_airflow.serving.services import ServiceRecord
+    from digitalhub_airflow.serving.deploy.reconcile import Desired
+    from digitalhub_airflow.serving.deploy.services import ServiceRecord
+    from digitalhub_airflow.serving.deploy.spec import ServiceSpec
     from digitalhub_airflow.training.tracking import TrackingConfig
 
 
@@ -67,8 +67,8 @@ class _ServingOperator(DigitalHubOperator):
 
     def desired(self, hub: DataHub, spec: ServiceSpec) -> Desired:
         """``spec`` with every model pinned (an unknown model fails here, nothing started)."""
-        from digitalhub_airflow.serving.pinning import pin_models
-        from digitalhub_airflow.serving.reconcile import Desired
+        from digitalhub_airflow.serving.deploy.pinning import pin_models
+        from digitalhub_airflow.serving.deploy.reconcile import Desired
 
         models = pin_models(spec.models, self.tracking(), hub)
         return Desired(spec.with_models({n: m.pinned for n, m in models.items()}), models)
@@ -96,7 +96,7 @@ class _ServingOperator(DigitalHubOperator):
         previous: dict[str, Any] | None = None,
         final_state: str = services.RUNNING,
     ) -> ServiceRecord:
-        from digitalhub_airflow.serving.local_deploy import deploy_local
+        from digitalhub_airflow.serving.deploy.local_deploy import deploy_local
         from digitalhub_airflow.settings import dhub_home
 
         settings, secrets = self.server_environment()
@@ -142,8 +142,8 @@ class _ServingOperator(DigitalHubOperator):
         final_state: str = services.RUNNING,
     ) -> dict[str, Any]:
         """Apply the service's manifests; the rollout to wait for (see ``wait``)."""
-        from digitalhub_airflow.resource_profiles import get_profile
-        from digitalhub_airflow.serving.manifests import service_manifests
+        from digitalhub_airflow.kube.resource_profiles import get_profile
+        from digitalhub_airflow.serving.deploy.manifests import service_manifests
 
         spec = desired.spec
         settings, secrets = self.pod_environment(spec)
@@ -185,8 +185,8 @@ class _ServingOperator(DigitalHubOperator):
     def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Record each rollout's outcome (the event carries the rollouts and summary)."""
         rollouts, summary = event["carry"]["rollouts"], event["carry"]["summary"]
-        from digitalhub_airflow.serving.deploy_spec import spec_from_json
-        from digitalhub_airflow.serving.manifests import cluster_url
+        from digitalhub_airflow.serving.deploy.manifests import cluster_url
+        from digitalhub_airflow.serving.deploy.spec import spec_from_json
 
         ok = event.get("status") == "success"
         message = "; ".join(event.get("messages") or []) if ok else str(event.get("message"))
@@ -206,8 +206,8 @@ class _ServingOperator(DigitalHubOperator):
         return summary
 
     def undeploy_kubernetes(self, hub: DataHub, record: ServiceRecord) -> ServiceRecord:
-        from digitalhub_airflow.resource_profiles import get_profile
-        from digitalhub_airflow.serving.manifests import service_manifests
+        from digitalhub_airflow.kube.resource_profiles import get_profile
+        from digitalhub_airflow.serving.deploy.manifests import service_manifests
 
         spec = record.service_spec()
         hook = self.apply_hook()
@@ -223,8 +223,8 @@ class _ServingOperator(DigitalHubOperator):
 
     def live_digest(self, record: ServiceRecord) -> str | None:
         """The digest of what really runs for ``record`` (``None``: nothing does)."""
-        from digitalhub_airflow.serving.local_deploy import is_alive
-        from digitalhub_airflow.serving.manifests import DIGEST_ANNOTATION
+        from digitalhub_airflow.serving.deploy.local_deploy import is_alive
+        from digitalhub_airflow.serving.deploy.manifests import DIGEST_ANNOTATION
 
         if record.target == "local":
             return record.spec_digest if is_alive(record) else None
@@ -244,7 +244,7 @@ class DeployModelOperator(_ServingOperator):
     :param spec: the other fields of the spec (``port``, ``replicas``, ``namespace``,
         ``image``, ``resource_profile``, ``credentials_secret``, ``exposure``,
         ``request_log``, ``log_sample_rate``…), see
-        :class:`~digitalhub_airflow.serving.deploy_spec.ServiceSpec`.
+        :class:`~digitalhub_airflow.serving.deploy.spec.ServiceSpec`.
 
     Deploying the same spec and versions again changes nothing; a new model version
     rolls the service (Kubernetes: a rolling update, no replica down).
@@ -271,7 +271,7 @@ class DeployModelOperator(_ServingOperator):
         self.spec = spec or {}
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.deploy_spec import spec_from_json
+        from digitalhub_airflow.serving.deploy.spec import spec_from_json
 
         fields = {**self.spec, "project": self.project, "name": self.name}
         spec = spec_from_json({**fields, "target": self.target, "models": self.models})
@@ -315,7 +315,7 @@ class UndeployModelOperator(_ExistingServiceOperator):
     ``stopped``; its history stays in the catalog."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.local_deploy import undeploy_local
+        from digitalhub_airflow.serving.deploy.local_deploy import undeploy_local
 
         with self.task_hub() as hub:
             if self.target == "local":
@@ -331,8 +331,8 @@ class RollbackModelOperator(_ExistingServiceOperator):
     """Go back to the spec (exact model versions) the last deployment replaced."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.pinning import already_pinned
-        from digitalhub_airflow.serving.reconcile import Desired
+        from digitalhub_airflow.serving.deploy.pinning import already_pinned
+        from digitalhub_airflow.serving.deploy.reconcile import Desired
 
         with self.task_hub() as hub:
             record = services.get_service(hub, self.project, self.target, self.name)
@@ -381,8 +381,8 @@ class ReconcileServicesOperator(_ServingOperator):
         return found
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.local_deploy import undeploy_local
-        from digitalhub_airflow.serving.reconcile import load_services_file, plan
+        from digitalhub_airflow.serving.deploy.local_deploy import undeploy_local
+        from digitalhub_airflow.serving.deploy.reconcile import load_services_file, plan
 
         files = [load_services_file(p) for p in self.paths(context)]
         projects: dict[str, tuple[bool, list[ServiceSpec]]] = {}

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from digitalhub_airflow.errors import TrainingInputError
 from digitalhub_airflow.hooks.mlflow import MlflowHook
-from digitalhub_airflow.operators.assets import producer_of
 from digitalhub_airflow.operators.base import DigitalHubOperator
+from digitalhub_airflow.provider.assets import producer_of
 
 if TYPE_CHECKING:
     from digitalhub_airflow.training.runner import TrainingRequest

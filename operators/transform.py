@@ -1,6 +1,6 @@
 """Transform operators: a Python function or a SQL query from pinned versions to a version.
 
-The work is :func:`digitalhub_airflow.lineage.transform.run_transform`: inputs pinned
+The work is :func:`digitalhub_airflow.transforms.transform.run_transform`: inputs pinned
 when the task starts, a cache on (input versions, code digest, parameters), the run and
 its edges recorded in the catalog. These operators add templating, the Asset event and
 the OpenLineage record (from ``task_io``, like every suite operator).
@@ -13,16 +13,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from digitalhub_airflow.keys import as_dataset_key
-from digitalhub_airflow.operators.assets import (
+from digitalhub_airflow.operators.base import DigitalHubOperator
+from digitalhub_airflow.provider.assets import (
     announce,
     commit_alias,
     dataset_asset,
     is_templated,
 )
-from digitalhub_airflow.operators.base import DigitalHubOperator
 
 if TYPE_CHECKING:
-    from digitalhub_airflow.lineage.transform import Transform
+    from digitalhub_airflow.transforms.transform import Transform
 
 
 class _TransformOperator(DigitalHubOperator):
@@ -41,7 +41,7 @@ class _TransformOperator(DigitalHubOperator):
         raise NotImplementedError
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.lineage.transform import pin_inputs, run_transform
+        from digitalhub_airflow.transforms.transform import pin_inputs, run_transform
 
         transform = self.transform()
         spec = self.run_spec(context, as_dataset_key(self.target).project)
@@ -93,7 +93,7 @@ class TransformDatasetOperator(_TransformOperator):
         return list(self.inputs.values()), [self.target]
 
     def transform(self) -> Transform:
-        from digitalhub_airflow.lineage.transform import PYTHON, Transform
+        from digitalhub_airflow.transforms.transform import PYTHON, Transform
 
         return Transform(
             output=self.target,
@@ -121,12 +121,12 @@ class SqlTransformOperator(_TransformOperator):
         self.query = query
 
     def declared_io(self) -> tuple[list[str], list[str]]:
-        from digitalhub_airflow.lineage.sql import referenced_keys
+        from digitalhub_airflow.query.sql import referenced_keys
 
         return referenced_keys(self.query), [self.target]
 
     def transform(self) -> Transform:
-        from digitalhub_airflow.lineage.transform import SQL, Transform
+        from digitalhub_airflow.transforms.transform import SQL, Transform
 
         return Transform(output=self.target, kind=SQL, query=self.query, message=self.message)
 

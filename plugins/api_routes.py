@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from digitalhub_airflow import browse
+from digitalhub_airflow.browse import read_model as browse
 from digitalhub_airflow.keys import Key
 from digitalhub_airflow.lineage.graph import MAX_DEPTH, lineage_graph
 from digitalhub_airflow.plugins.auth import Editor, can_edit, can_read

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from digitalhub_airflow import browse
+from digitalhub_airflow.browse import read_model as browse
 from digitalhub_airflow.keys import parse_key
 from digitalhub_airflow.lineage.graph import MAX_DEPTH, lineage_graph
 from digitalhub_airflow.plugins import charts, graph_layout
@@ -65,7 +65,7 @@ def static_file(name: str) -> bytes:
 
 
 def human_size(size: int | None) -> str:
-    from digitalhub_airflow.cli_support import human_size as size_text
+    from digitalhub_airflow.cli.support import human_size as size_text
 
     return size_text(size)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from digitalhub_airflow.catalog.engine import Catalog
-from digitalhub_airflow.hashcache import HashCache
+from digitalhub_airflow.datasets.hashcache import HashCache
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import LocalBlobStore, s3_client
 from digitalhub_airflow.store.s3 import S3BlobStore

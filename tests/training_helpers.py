@@ -12,10 +12,10 @@ import threading
 import uuid
 from typing import Any
 
+from digitalhub_airflow.datasets.versions import VersionInfo
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.training.runner import TrainingRequest
 from digitalhub_airflow.training.tracking import TrackingConfig, tracking_session
-from digitalhub_airflow.versions import VersionInfo
 
 WINE = "store://demo/dataitem/table/wine"
 TARGET = "target"  # the column scikit-learn's wine frame names its class

@@ -63,7 +63,7 @@ class RolloutTrigger(BaseTrigger):
         from kubernetes_asyncio.client import AppsV1Api
         from kubernetes_asyncio.client.exceptions import ApiException
 
-        from digitalhub_airflow.serving.rollout import DONE, FAILED, rollout_status
+        from digitalhub_airflow.serving.deploy.rollout import DONE, FAILED, rollout_status
 
         hook = AsyncKubernetesHook(conn_id=self.kubernetes_conn_id)
         pending = list(self.rollouts)

@@ -1,1 +1,2 @@
-"""Lineage: runs, relationships between versions and runs, idempotent transforms."""
+"""Lineage: runs and the relationships between versions and runs, recorded in the commit
+transaction and walked by recursive SQL."""

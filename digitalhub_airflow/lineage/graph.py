@@ -15,10 +15,9 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from digitalhub_airflow.catalog.models import Dataset, Project, Version
+from digitalhub_airflow.catalog.models import Dataset, Project, Relationship, Run, Version
 from digitalhub_airflow.errors import InvalidKeyError
 from digitalhub_airflow.keys import parse_key
-from digitalhub_airflow.lineage.records import Relationship, Run
 from digitalhub_airflow.lineage.runs import UPSTREAM_RELATIONS, load_run
 
 DIRECTIONS = ("upstream", "downstream", "both")

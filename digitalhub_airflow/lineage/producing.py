@@ -27,10 +27,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digitalhub_airflow.catalog.models import Project
+from digitalhub_airflow.catalog.models import Project, Run
 from digitalhub_airflow.errors import InvalidSourceError
 from digitalhub_airflow.keys import Key
-from digitalhub_airflow.lineage.records import Run
 from digitalhub_airflow.lineage.runs import (
     PRODUCED_BY,
     RUNNING,

@@ -18,10 +18,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from digitalhub_airflow.catalog.models import utcnow
+from digitalhub_airflow.catalog.models import Relationship, Run, utcnow
 from digitalhub_airflow.errors import InvalidKeyError, NotFoundError
 from digitalhub_airflow.keys import NAME_PATTERN, Key, as_key
-from digitalhub_airflow.lineage.records import Relationship, Run
 from digitalhub_airflow.settings import current_user
 
 CONSUMES = "consumes"

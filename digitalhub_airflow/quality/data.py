@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from digitalhub_airflow.datasets.reading import FORMATS
+from digitalhub_airflow.datasets.versions import VersionInfo
 from digitalhub_airflow.errors import InvalidSourceError
-from digitalhub_airflow.reading import FORMATS
-from digitalhub_airflow.versions import VersionInfo
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub

@@ -15,15 +15,15 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.catalog.migrate import require_current
+from digitalhub_airflow.catalog.models import DriftRecord
+from digitalhub_airflow.datasets.schema_diff import diff_schemas
+from digitalhub_airflow.datasets.versions import resolve
 from digitalhub_airflow.errors import DriftError, InvalidOptionError
 from digitalhub_airflow.keys import as_key
 from digitalhub_airflow.quality.data import version_dataset
 from digitalhub_airflow.quality.jsonable import jsonable
 from digitalhub_airflow.quality.profiles import ColumnPlan, column_plan, profile_dataset
-from digitalhub_airflow.quality.records import DriftRecord
-from digitalhub_airflow.schema_diff import diff_schemas
 from digitalhub_airflow.settings import current_user
-from digitalhub_airflow.versions import resolve
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub

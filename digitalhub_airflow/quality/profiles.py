@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from digitalhub_airflow.catalog.migrate import require_current
+from digitalhub_airflow.catalog.models import ProfileRecord
+from digitalhub_airflow.datasets.versions import VersionInfo, resolve
 from digitalhub_airflow.keys import as_key
 from digitalhub_airflow.quality.data import arrow_dataset, version_files
 from digitalhub_airflow.quality.jsonable import jsonable
-from digitalhub_airflow.quality.records import ProfileRecord
 from digitalhub_airflow.settings import current_user
-from digitalhub_airflow.versions import VersionInfo, resolve
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digitalhub_airflow.catalog.models import Project
-from digitalhub_airflow.quality.records import Suite, ValidationRecord
+from digitalhub_airflow.catalog.models import Project, Suite, ValidationRecord
+from digitalhub_airflow.datasets.versions import resolve
 from digitalhub_airflow.quality.suites import suite_key
-from digitalhub_airflow.versions import resolve
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub

@@ -2,7 +2,7 @@
 event with who, when and why.
 
 States: ``passed``, ``warned``, ``failed``, ``quarantined`` (hidden from ``latest`` and
-named aliases, see :func:`digitalhub_airflow.versions.resolve`) and ``released`` (a
+named aliases, see :func:`digitalhub_airflow.datasets.versions.resolve`) and ``released`` (a
 person looked at a quarantined version and let it through). A released version is never
 quarantined again by a validation: the person's decision stands until a new version.
 """
@@ -14,11 +14,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digitalhub_airflow.catalog.models import Version, utcnow
+from digitalhub_airflow.catalog.models import QualityEvent, Version, VersionQuality, utcnow
+from digitalhub_airflow.datasets.versions import (
+    QUARANTINED,
+    VersionInfo,
+    find_dataset,
+    resolve,
+    to_info,
+)
 from digitalhub_airflow.errors import ConflictError, InvalidKeyError
-from digitalhub_airflow.quality.records import QualityEvent, VersionQuality
 from digitalhub_airflow.settings import current_user
-from digitalhub_airflow.versions import QUARANTINED, VersionInfo, find_dataset, resolve, to_info
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub

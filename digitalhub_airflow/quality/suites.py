@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from digitalhub_airflow.catalog.models import Project
+from digitalhub_airflow.catalog.models import Project, Suite
+from digitalhub_airflow.datasets.manifest import canonical_json
 from digitalhub_airflow.errors import InvalidKeyError, NotFoundError, SuiteError
 from digitalhub_airflow.hashing import hash_bytes
 from digitalhub_airflow.keys import Key, parse_key, validate_name
-from digitalhub_airflow.manifest import canonical_json
 from digitalhub_airflow.quality.gx import gx_module
-from digitalhub_airflow.quality.records import Suite
 from digitalhub_airflow.settings import current_user
 
 if TYPE_CHECKING:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.catalog.migrate import require_current
+from digitalhub_airflow.catalog.models import ValidationRecord
+from digitalhub_airflow.datasets.versions import QUARANTINED, VersionInfo, resolve, to_info
 from digitalhub_airflow.errors import (
     InvalidOptionError,
     QuarantinedError,
@@ -22,11 +24,9 @@ from digitalhub_airflow.keys import as_key
 from digitalhub_airflow.quality import results
 from digitalhub_airflow.quality.gx import RESULT_FORMATS
 from digitalhub_airflow.quality.jsonable import jsonable
-from digitalhub_airflow.quality.records import ValidationRecord
 from digitalhub_airflow.quality.state import ON_FAILURE, after_validation
 from digitalhub_airflow.quality.suites import SuiteInfo, load_suite
 from digitalhub_airflow.settings import current_user
-from digitalhub_airflow.versions import QUARANTINED, VersionInfo, resolve, to_info
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub

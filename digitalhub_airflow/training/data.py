@@ -14,8 +14,8 @@ from digitalhub_airflow.errors import TrainingInputError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from digitalhub_airflow.datasets.versions import VersionInfo
     from digitalhub_airflow.hub import DataHub
-    from digitalhub_airflow.versions import VersionInfo
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from digitalhub_airflow.catalog.engine import catalog_schema, is_sqlite
-from digitalhub_airflow.leases import wait_until
+from digitalhub_airflow.datasets.leases import wait_until
 
 if TYPE_CHECKING:
     from digitalhub_airflow.catalog.engine import Catalog

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from digitalhub_airflow.catalog.migrate import require_current
+from digitalhub_airflow.catalog.models import GateDecision, ModelEntity
 from digitalhub_airflow.errors import NotFoundError
 from digitalhub_airflow.keys import as_key
 from digitalhub_airflow.settings import current_user
-from digitalhub_airflow.training.records import GateDecision, ModelEntity
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
@@ -67,7 +67,7 @@ class GateRecord:
 def record_model(hub: DataHub, record: ModelRecord) -> bool:
     """Insert the model entity and its ``consumes`` edges to the exact dataset versions,
     in one transaction, unless its key exists (a reused run); True if inserted."""
-    from digitalhub_airflow.lineage.records import Relationship
+    from digitalhub_airflow.catalog.models import Relationship
     from digitalhub_airflow.lineage.runs import CONSUMES
 
     require_current(hub.catalog)
@@ -84,7 +84,7 @@ def record_model(hub: DataHub, record: ModelRecord) -> bool:
 
 def consumed_by(hub: DataHub, model_key: str) -> list[str]:
     """The dataset versions a model ``consumes`` (its lineage edges)."""
-    from digitalhub_airflow.lineage.records import Relationship
+    from digitalhub_airflow.catalog.models import Relationship
     from digitalhub_airflow.lineage.runs import CONSUMES
 
     require_current(hub.catalog)

@@ -45,9 +45,9 @@ from digitalhub_airflow.training.tracking import (
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from digitalhub_airflow.datasets.versions import VersionInfo
     from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.training.data import TrainingData
-    from digitalhub_airflow.versions import VersionInfo
 
 #: MLflow tags this module writes (and reads back when reusing a run).
 TAG_CACHE_KEY = "dhub.cache_key"

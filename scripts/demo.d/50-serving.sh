@@ -11,8 +11,8 @@ grep -oE "(running|stopped) store://[^ ]* at [^ ]*|predicted [0-9]+ rows[^[]*|dr
 say "service demo/wine: state, statistics and drift report"
 python - <<'PY'
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.serving.monitoring import drift_reports
-from digitalhub_airflow.serving.services import get_service
+from digitalhub_airflow.serving.monitoring.drift import drift_reports
+from digitalhub_airflow.serving.deploy.services import get_service
 
 with DataHub.from_settings() as hub:
     service = get_service(hub, "demo", "local", "wine")

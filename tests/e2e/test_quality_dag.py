@@ -10,9 +10,9 @@ import sqlite3
 import pytest
 from sqlalchemy import func, select
 
+from digitalhub_airflow.catalog.models import DriftRecord
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.quality.profiles import stored_profile
-from digitalhub_airflow.quality.records import DriftRecord
 from digitalhub_airflow.quality.results import stored_results
 from tests.conftest import Backend
 from tests.e2e.conftest import AirflowEnv, catalog_env

@@ -16,8 +16,8 @@ import httpx
 import kubernetes_validate
 import pytest
 
-from digitalhub_airflow.serving import services
-from digitalhub_airflow.serving.local_process import is_running
+from digitalhub_airflow.serving.deploy import services
+from digitalhub_airflow.serving.deploy.local_process import is_running
 from digitalhub_airflow.training.tracking import TrackingConfig, embedded_tracking
 from tests.conftest import Backend, _missing
 from tests.e2e.conftest import SECRET, AirflowEnv, secrets_of, task_env

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.serving.local_deploy import is_alive
-from digitalhub_airflow.serving.monitoring import drift_reports
-from digitalhub_airflow.serving.request_log import META_COLUMNS
-from digitalhub_airflow.serving.services import STOPPED, get_service, history
+from digitalhub_airflow.serving.deploy.local_deploy import is_alive
+from digitalhub_airflow.serving.deploy.services import STOPPED, get_service, history
+from digitalhub_airflow.serving.monitoring.drift import drift_reports
+from digitalhub_airflow.serving.runtime.request_log import META_COLUMNS
 from digitalhub_airflow.training.runner import train_model
 from digitalhub_airflow.training.selection import select_and_gate
 from digitalhub_airflow.training.tracking import embedded_tracking

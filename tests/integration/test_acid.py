@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from digitalhub_airflow.datasets.failpoints import COMMIT_POINTS
 from digitalhub_airflow.errors import ConflictError, DhubError, IntegrityError
-from digitalhub_airflow.failpoints import COMMIT_POINTS
 from digitalhub_airflow.hub import DataHub
 
 from ._helpers import b3_file, blob_infos, blobs, lease_count, table_key, version_count, write_csv

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from digitalhub_airflow.catalog.models import AliasEvent
+from digitalhub_airflow.datasets.versions import QUARANTINED
 from digitalhub_airflow.quality.state import set_state
-from digitalhub_airflow.versions import QUARANTINED
 from tests.ui_testlib import CLEAN, PRODUCER, WINE, CatalogClient, Sample, open_catalog, populate
 
 API = "/dhub/api/v1"

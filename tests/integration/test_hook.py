@@ -17,11 +17,7 @@ from sqlalchemy.engine import make_url
 from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.catalog.models import Base
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.lineage import records as _lineage  # noqa: F401 (all tables)
-from digitalhub_airflow.quality import records as _quality  # noqa: F401
-from digitalhub_airflow.serving import records as _serving  # noqa: F401
 from digitalhub_airflow.store import LocalBlobStore
-from digitalhub_airflow.training import records as _training  # noqa: F401
 
 from ._helpers import b3_file, table_key
 

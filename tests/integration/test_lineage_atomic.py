@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select
 
-from digitalhub_airflow.catalog.models import utcnow
+from digitalhub_airflow.catalog.models import Relationship, Run, utcnow
+from digitalhub_airflow.datasets.failpoints import PRODUCED_BY_POINT
 from digitalhub_airflow.errors import NotFoundError
-from digitalhub_airflow.failpoints import PRODUCED_BY_POINT
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.lineage.producing import (
     RUN_ENV,
@@ -21,7 +21,6 @@ from digitalhub_airflow.lineage.producing import (
     close_run,
     find_open_run,
 )
-from digitalhub_airflow.lineage.records import Relationship, Run
 from digitalhub_airflow.lineage.runs import (
     PRODUCED_BY,
     RUNNING,

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from digitalhub_airflow.catalog.models import Relationship, Run
 from digitalhub_airflow.errors import NotFoundError, QueryError, TransformError
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.lineage.graph import lineage_graph
-from digitalhub_airflow.lineage.records import Relationship, Run
-from digitalhub_airflow.lineage.reproduce import reproduce
 from digitalhub_airflow.lineage.runs import RunSpec, get_run
-from digitalhub_airflow.lineage.transform import Transform, run_transform
+from digitalhub_airflow.transforms.reproduce import reproduce
+from digitalhub_airflow.transforms.transform import Transform, run_transform
 
 RAW = "store://demo/dataitem/table/raw"
 DOUBLED = "store://demo/dataitem/table/doubled"

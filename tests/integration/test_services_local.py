@@ -14,17 +14,17 @@ import pytest
 
 from digitalhub_airflow.errors import DeploymentError, NotFoundError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.serving import services
-from digitalhub_airflow.serving.deploy_spec import ServiceSpec, spec_from_json
-from digitalhub_airflow.serving.local_deploy import (
+from digitalhub_airflow.serving.deploy import services
+from digitalhub_airflow.serving.deploy.local_deploy import (
     deploy_local,
     is_alive,
     rollback_local,
     undeploy_local,
 )
-from digitalhub_airflow.serving.local_process import port_in_use
-from digitalhub_airflow.serving.pinning import pin_models
-from digitalhub_airflow.serving.services import ServiceRecord
+from digitalhub_airflow.serving.deploy.local_process import port_in_use
+from digitalhub_airflow.serving.deploy.pinning import pin_models
+from digitalhub_airflow.serving.deploy.services import ServiceRecord
+from digitalhub_airflow.serving.deploy.spec import ServiceSpec, spec_from_json
 from digitalhub_airflow.training.tracking import TrackingConfig
 from tests.conftest import Backend
 from tests.serving_helpers import TrainedModel, tracking_env, train_champion

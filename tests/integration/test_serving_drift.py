@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import select
 
+from digitalhub_airflow.catalog.models import DriftRecord
 from digitalhub_airflow.errors import (
     DriftError,
     InvalidOptionError,
@@ -22,16 +23,15 @@ from digitalhub_airflow.errors import (
 )
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.quality.drift import Thresholds, raise_for_drift
-from digitalhub_airflow.quality.records import DriftRecord
-from digitalhub_airflow.serving.deploy_spec import ServiceSpec
-from digitalhub_airflow.serving.monitoring import (
+from digitalhub_airflow.serving.deploy.pinning import already_pinned
+from digitalhub_airflow.serving.deploy.services import RUNNING, begin_deployment, set_state
+from digitalhub_airflow.serving.deploy.spec import ServiceSpec
+from digitalhub_airflow.serving.monitoring.drift import (
     drift_reports,
     parse_window,
     service_drift,
     serving_drift,
 )
-from digitalhub_airflow.serving.pinning import already_pinned
-from digitalhub_airflow.serving.services import RUNNING, begin_deployment, set_state
 from digitalhub_airflow.training.model_catalog import ModelRecord, record_model
 from digitalhub_airflow.training.tracking import embedded_tracking
 from tests.training_helpers import TARGET, commit_wine, wine_frame

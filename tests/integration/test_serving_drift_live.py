@@ -10,10 +10,10 @@ import pytest
 
 from digitalhub_airflow.errors import DeploymentError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.serving.local_deploy import undeploy_local
-from digitalhub_airflow.serving.monitoring import parse_window, service_drift
-from digitalhub_airflow.serving.service_stats import record_service_stats
-from digitalhub_airflow.serving.services import get_service
+from digitalhub_airflow.serving.deploy.local_deploy import undeploy_local
+from digitalhub_airflow.serving.deploy.services import get_service
+from digitalhub_airflow.serving.monitoring.drift import parse_window, service_drift
+from digitalhub_airflow.serving.monitoring.stats import record_service_stats
 from digitalhub_airflow.training.model_catalog import get_model
 from digitalhub_airflow.training.tracking import TrackingConfig
 from tests.conftest import Backend

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from digitalhub_airflow.datasets.reading import read_table
 from digitalhub_airflow.errors import NotFoundError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.reading import read_table
 from digitalhub_airflow.training.tracking import TrackingConfig
 from tests.conftest import Backend
 from tests.integration.test_training_mlflow import stock_mlflow

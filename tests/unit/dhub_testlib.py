@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from digitalhub_airflow.catalog.engine import Catalog
-from digitalhub_airflow.hashcache import HashCache
+from digitalhub_airflow.datasets.hashcache import HashCache
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import LocalBlobStore
 

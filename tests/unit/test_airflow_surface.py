@@ -16,9 +16,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from digitalhub_airflow.asset_uri import sanitize_uri
 from digitalhub_airflow.errors import InvalidKeyError
-from digitalhub_airflow.provider_info import get_provider_info
+from digitalhub_airflow.provider.asset_uri import sanitize_uri
+from digitalhub_airflow.provider.info import get_provider_info
 from tests.conftest import REPO
 
 HEAVY = ("pandas", "pyarrow", "great_expectations", "mlflow", "sklearn")

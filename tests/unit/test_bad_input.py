@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from digitalhub_airflow.catalog.engine import Catalog
+from digitalhub_airflow.datasets.hashcache import HashCache
 from digitalhub_airflow.errors import (
     ConflictError,
     DhubError,
@@ -29,7 +30,6 @@ from digitalhub_airflow.errors import (
     NotFoundError,
     StoreError,
 )
-from digitalhub_airflow.hashcache import HashCache
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import open_store
 from tests.unit.dhub_testlib import (

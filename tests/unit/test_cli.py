@@ -15,8 +15,8 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from digitalhub_airflow.catalog.migrate import head_revision
+from digitalhub_airflow.datasets.versions import VersionInfo
 from digitalhub_airflow.errors import IntegrityError
-from digitalhub_airflow.versions import VersionInfo
 from tests.unit.dhub_testlib import Cli, assert_cli_error, blob_path, store_files, write
 
 TABLE = "store://demo/dataitem/table/wine"

@@ -10,8 +10,8 @@ import asyncio
 import httpx
 import pytest
 
-from digitalhub_airflow.serving.api_key import API_KEY_ENV, protect
-from digitalhub_airflow.serving.asgi import ASGIApp, Receive, Scope, Send
+from digitalhub_airflow.serving.runtime.api_key import API_KEY_ENV, protect
+from digitalhub_airflow.serving.runtime.asgi import ASGIApp, Receive, Scope, Send
 
 KEY = "k3y-for-the-test"
 

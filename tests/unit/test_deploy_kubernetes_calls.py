@@ -13,9 +13,9 @@ import pytest
 
 from digitalhub_airflow.errors import DeploymentError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.resource_profiles import get_profile
-from digitalhub_airflow.serving.deploy_spec import spec_from_json
-from digitalhub_airflow.serving.manifests import service_manifests
+from digitalhub_airflow.kube.resource_profiles import get_profile
+from digitalhub_airflow.serving.deploy.manifests import service_manifests
+from digitalhub_airflow.serving.deploy.spec import spec_from_json
 from tests.http_server import serving
 from tests.kube_apiserver import KubeApiServer
 
@@ -170,9 +170,9 @@ def test_kubernetes_service_statistics_are_read_through_the_api_server_with_its_
     """The task may run outside the cluster: /metrics is read through the API server's
     service proxy, with the gate's key from the exposure's Secret, and stored."""
     from digitalhub_airflow.operators.monitoring import ServiceStatsOperator
-    from digitalhub_airflow.serving.manifests import cluster_url
-    from digitalhub_airflow.serving.pinning import already_pinned
-    from digitalhub_airflow.serving.services import (
+    from digitalhub_airflow.serving.deploy.manifests import cluster_url
+    from digitalhub_airflow.serving.deploy.pinning import already_pinned
+    from digitalhub_airflow.serving.deploy.services import (
         RUNNING,
         begin_deployment,
         get_service,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from digitalhub_airflow.errors import DeploymentError
-from digitalhub_airflow.serving.local_process import (
+from digitalhub_airflow.serving.deploy.local_process import (
     free_port,
     is_running,
     port_in_use,

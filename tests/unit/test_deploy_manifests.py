@@ -9,14 +9,14 @@ import json
 import kubernetes_validate
 import pytest
 
-from digitalhub_airflow.resource_profiles import get_profile
-from digitalhub_airflow.serving.deploy_spec import spec_from_json
-from digitalhub_airflow.serving.manifests import (
+from digitalhub_airflow.kube.resource_profiles import get_profile
+from digitalhub_airflow.serving.deploy.manifests import (
     DIGEST_ANNOTATION,
     cluster_url,
     service_manifests,
 )
-from digitalhub_airflow.serving.rollout import DONE, FAILED, WAITING, rollout_status
+from digitalhub_airflow.serving.deploy.rollout import DONE, FAILED, WAITING, rollout_status
+from digitalhub_airflow.serving.deploy.spec import spec_from_json
 
 SETTINGS = {"DHUB_CATALOG_URL": "postgresql+psycopg2://dhub@pg/dhub", "DHUB_STORE_URL": "s3://b/p"}
 SECRETS = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DHUB_MLFLOW_TOKEN", "PGPASSWORD"]

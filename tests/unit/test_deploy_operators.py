@@ -14,7 +14,7 @@ import pytest
 
 from digitalhub_airflow.errors import DeploymentError, ServingSpecError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.serving import services
+from digitalhub_airflow.serving.deploy import services
 
 
 def deploy_operator(**overrides: object):

@@ -10,10 +10,10 @@ import pytest
 
 from digitalhub_airflow.errors import InvalidKeyError, ServingSpecError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.serving import services
-from digitalhub_airflow.serving.deploy_spec import spec_from_json
-from digitalhub_airflow.serving.pinning import already_pinned
-from digitalhub_airflow.serving.reconcile import Desired, load_services_file, plan
+from digitalhub_airflow.serving.deploy import services
+from digitalhub_airflow.serving.deploy.pinning import already_pinned
+from digitalhub_airflow.serving.deploy.reconcile import Desired, load_services_file, plan
+from digitalhub_airflow.serving.deploy.spec import spec_from_json
 
 BASE = {"project": "demo", "name": "wine", "target": "local", "models": {"wine": "models:/w/1"}}
 

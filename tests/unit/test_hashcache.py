@@ -10,7 +10,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from digitalhub_airflow.hashcache import RACY_WINDOW_S, HashCache
+from digitalhub_airflow.datasets.hashcache import RACY_WINDOW_S, HashCache
 from digitalhub_airflow.hashing import PARALLEL_THRESHOLD, hash_file
 
 OLD = time.time() - 3600  # well outside the racy window

@@ -16,7 +16,7 @@ import pytest
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.keys import parse_key
 from digitalhub_airflow.lineage.runs import REDACTED, run_name, scrub
-from digitalhub_airflow.task_io import QualityFacts, TaskIO
+from digitalhub_airflow.provider.task_io import QualityFacts, TaskIO
 from tests.e2e.test_openlineage import SpecValidator
 
 RAW = "store://demo/dataitem/table/raw"
@@ -113,7 +113,7 @@ def test_facets_carry_versions_quality_statistics_and_validate(
     from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
     from openlineage.client.serde import Serde
 
-    from digitalhub_airflow.operators.openlineage import blob_locations, finished_lineage
+    from digitalhub_airflow.provider.openlineage import blob_locations, finished_lineage
 
     raw = ehub.commit(RAW, pd.DataFrame({"grp": ["a", "b"], "value": [1.5, 2.5]})).version
     out = ehub.commit(OUT, pd.DataFrame({"total": [4]})).version

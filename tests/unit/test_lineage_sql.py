@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from digitalhub_airflow.errors import QueryError
-from digitalhub_airflow.lineage.sql import referenced_keys, run_query
+from digitalhub_airflow.query.sql import referenced_keys, run_query
 
 WINE = "store://demo/dataitem/table/wine:v2"
 TABLES = {WINE: pa.table({"grp": ["a", "a", "b"], "value": [1, 2, 3]})}

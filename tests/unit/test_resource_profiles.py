@@ -9,7 +9,12 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from digitalhub_airflow.resource_profiles import BUILTIN, ProfileError, get_profile, load_profiles
+from digitalhub_airflow.kube.resource_profiles import (
+    BUILTIN,
+    ProfileError,
+    get_profile,
+    load_profiles,
+)
 
 
 @pytest.fixture(autouse=True)

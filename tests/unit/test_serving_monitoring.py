@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from digitalhub_airflow.errors import InvalidOptionError, InvalidSourceError
-from digitalhub_airflow.serving.metrics import UNKNOWN_MODEL, ServingMetrics
-from digitalhub_airflow.serving.monitoring import feature_columns, parse_window
-from digitalhub_airflow.serving.service_stats import histogram_quantile, parse_metrics
+from digitalhub_airflow.serving.monitoring.drift import feature_columns, parse_window
+from digitalhub_airflow.serving.monitoring.stats import histogram_quantile, parse_metrics
+from digitalhub_airflow.serving.runtime.metrics import UNKNOWN_MODEL, ServingMetrics
 
 
 def server_metrics() -> str:
@@ -202,14 +202,14 @@ def test_statistics_of_several_workers_are_their_sum(tmp_path: Path) -> None:
     (prometheus_client's multiprocess mode): two worker processes here, one reader."""
     worker = """
 import sys
-from digitalhub_airflow.serving.metrics import ServingMetrics
+from digitalhub_airflow.serving.runtime.metrics import ServingMetrics
 metrics = ServingMetrics()
 for _ in range(int(sys.argv[1])):
     metrics.observe("wine", "v2", 200, 0.003, rows=2)
 metrics.observe("wine", "v2", 400, 0.02)
 """
     reader = """
-from digitalhub_airflow.serving.metrics import ServingMetrics
+from digitalhub_airflow.serving.runtime.metrics import ServingMetrics
 print(ServingMetrics().render()[0].decode())
 """
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}

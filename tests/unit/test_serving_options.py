@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from digitalhub_airflow.errors import InvalidKeyError, ServingSpecError
-from digitalhub_airflow.serving.server import ServeOptions, check_options, request_log_key
+from digitalhub_airflow.serving.runtime.server import ServeOptions, check_options, request_log_key
 
 MODEL = ["wine=models:/demo.wine@champion"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from digitalhub_airflow.errors import InvalidKeyError, ServingSpecError
 from digitalhub_airflow.serving.model_refs import parse_model_option
-from digitalhub_airflow.serving.pipelines import (
+from digitalhub_airflow.serving.runtime.pipelines import (
     import_function,
     load_pipeline_spec,
     parse_pipeline_spec,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from digitalhub_airflow.errors import InferenceError
-from digitalhub_airflow.serving.protocol import (
+from digitalhub_airflow.serving.runtime.protocol import (
     V2_TO_NUMPY,
     decode_infer_request,
     decode_mlflow_json,

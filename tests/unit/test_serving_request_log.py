@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from digitalhub_airflow.datasets.reading import read_table
 from digitalhub_airflow.errors import StoreError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.reading import read_table
-from digitalhub_airflow.serving.request_log import LoggedRequest, RequestLog, log_table
+from digitalhub_airflow.serving.runtime.request_log import LoggedRequest, RequestLog, log_table
 
 KEY = "store://demo/dataitem/table/requests"
 NAMES = ["alcohol", "proline"]
@@ -106,7 +106,7 @@ def test_a_failed_commit_is_logged_and_its_rows_go_out_with_the_next_flush(
 
     log = RequestLog(KEY, "svc", flaky_hub, sample_rate=1.0)
     record(log, 2)
-    with caplog.at_level(logging.ERROR, "digitalhub_airflow.serving.request_log"):
+    with caplog.at_level(logging.ERROR, "digitalhub_airflow.serving.runtime.request_log"):
         assert log.flush() == 0
     assert "committing 1 requests to store://demo/dataitem/table/requests failed" in caplog.text
     record(log, 3)  # requests keep being recorded meanwhile

@@ -201,7 +201,7 @@ def test_an_unreachable_tracking_server_fails_fast_and_writes_nothing(ehub: Data
     with ehub.catalog.session() as session:
         from sqlalchemy import func, select
 
-        from digitalhub_airflow.training.records import ModelEntity
+        from digitalhub_airflow.catalog.models import ModelEntity
 
         assert session.scalar(select(func.count()).select_from(ModelEntity)) == 0
 

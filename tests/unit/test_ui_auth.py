@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from fastapi.routing import APIRoute
 
+from digitalhub_airflow.datasets.versions import QUARANTINED
 from digitalhub_airflow.plugins.catalog_app import create_app
 from digitalhub_airflow.quality.state import set_state
-from digitalhub_airflow.versions import QUARANTINED
 from tests.ui_testlib import CatalogClient, Sample, open_catalog, populate
 
 #: A value for every path parameter, naming something populate() created.

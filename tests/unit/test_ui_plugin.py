@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from digitalhub_airflow.datasets.versions import VersionInfo
 from digitalhub_airflow.plugins import graph_layout
 from digitalhub_airflow.plugins.links import CatalogVersionsLink
-from digitalhub_airflow.versions import VersionInfo
 
 
 def test_airflow_loads_the_app_under_dhub_and_the_catalog_views() -> None:

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from digitalhub_airflow.catalog.models import Base
-from digitalhub_airflow.lineage import records as _lineage_records  # noqa: F401
-from digitalhub_airflow.quality import records as _quality_records  # noqa: F401
-from digitalhub_airflow.serving import records as _serving_records  # noqa: F401
-from digitalhub_airflow.training import records as _training_records  # noqa: F401
+from digitalhub_airflow.catalog.models import Base  # every table, registered on its metadata
 
 connection = context.config.attributes["connection"]
 schema = context.config.attributes.get("schema")

@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from digitalhub_airflow.operators.assets import dataset_asset
+from digitalhub_airflow.provider.assets import dataset_asset
 
 
 @dag(schedule=[dataset_asset("store://demo/dataitem/table/wine")], catchup=False, tags=["test"])

@@ -1,0 +1,66 @@
+"""``gc``: delete blobs no version references, once they are older than a grace period.
+
+It runs under the exclusive store lease, so no commit is between finding a blob present
+and referencing it; the grace period additionally spares blobs of commits that crashed
+recently, which a user may want to re-run.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from digitalhub_airflow.catalog.engine import Catalog
+from digitalhub_airflow.catalog.models import VersionFile
+from digitalhub_airflow.datasets.leases import LeaseLostError, gc_lease
+from digitalhub_airflow.store.base import BlobStore
+
+
+@dataclass
+class GcReport:
+    scanned: int = 0
+    deleted: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    kept_young: int = 0
+    partials_removed: int = 0
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scanned": self.scanned,
+            "deleted": self.deleted,
+            "bytes_freed": self.bytes_freed,
+            "kept_young": self.kept_young,
+            "partials_removed": self.partials_removed,
+            "dry_run": self.dry_run,
+        }
+
+
+def collect_garbage(
+    catalog: Catalog, store: BlobStore, grace: timedelta, dry_run: bool = False
+) -> GcReport:
+    report = GcReport(dry_run=dry_run)
+    cutoff = datetime.now(timezone.utc) - grace
+    # A dry run deletes nothing, so it takes no lease and never holds commits up.
+    with nullcontext() if dry_run else gc_lease(catalog) as lease:
+        with catalog.session() as session:
+            referenced = set(session.scalars(select(VersionFile.digest).distinct()))
+        for blob in store.iter_blobs():
+            report.scanned += 1
+            if blob.digest in referenced:
+                continue
+            if blob.modified > cutoff:
+                report.kept_young += 1
+                continue
+            if not dry_run:
+                if not lease.held():
+                    raise LeaseLostError("gc's lease expired; nothing more was deleted")
+                store.delete(blob.digest)
+            report.deleted.append(blob.digest)
+            report.bytes_freed += blob.size
+        report.partials_removed = store.sweep_partial(cutoff, dry_run)
+    return report

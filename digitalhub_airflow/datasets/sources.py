@@ -1,0 +1,153 @@
+"""What a commit reads: a file, a folder, a glob, an ``s3://`` URI or a Python table.
+
+Each source becomes a list of (relative path, local file). Relative paths are the names
+files keep inside the version; they are checked so none can escape a folder on ``get``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from digitalhub_airflow.datasets.tables import table_format, write_parquet
+from digitalhub_airflow.errors import InvalidSourceError
+
+GLOB_CHARS = set("*?[")
+MAX_PATH = 1024
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    relpath: str
+    path: Path
+    #: False for temporary copies (downloads, serialised tables): never worth caching.
+    cacheable: bool = True
+
+
+def safe_relpath(relpath: str) -> str:
+    """A normalised relative POSIX path, refusing absolute paths and ``..``."""
+    pure = PurePosixPath(relpath.replace("\\", "/"))
+    if pure.is_absolute() or not pure.parts or any(p in ("..", "") for p in pure.parts):
+        raise InvalidSourceError(
+            f"file path {relpath!r} must be relative and stay inside the version"
+        )
+    if any(ord(c) < 32 for c in relpath):
+        raise InvalidSourceError(f"file path {relpath!r} contains control characters")
+    if len(pure.as_posix()) > MAX_PATH:
+        raise InvalidSourceError(f"file path {relpath[:40]!r}... is longer than {MAX_PATH}")
+    return pure.as_posix()
+
+
+def check_unique(files: list[SourceFile]) -> list[SourceFile]:
+    """Refuse two files that would get the same path inside the version."""
+    seen: dict[str, Path] = {}
+    for source in files:
+        if source.relpath in seen:
+            raise InvalidSourceError(
+                f"{seen[source.relpath]} and {source.path} both map to {source.relpath!r}"
+            )
+        seen[source.relpath] = source.path
+    return files
+
+
+def _walk(folder: Path, prefix: str = "") -> list[SourceFile]:
+    """Regular files below ``folder`` in path order; ``scandir`` avoids a stat per entry."""
+    files = []
+    with os.scandir(folder) as entries:
+        ordered = sorted(entries, key=lambda e: e.name)
+    for entry in ordered:
+        relpath = prefix + entry.name
+        if entry.is_dir():
+            files.extend(_walk(Path(entry.path), relpath + "/"))
+        elif entry.is_file():
+            files.append(SourceFile(safe_relpath(relpath), Path(entry.path)))
+    return files
+
+
+def collect_local(source: str | os.PathLike[str]) -> list[SourceFile]:
+    """Files named by a path, a folder or a glob, in a stable order."""
+    text = os.fspath(source)
+    if GLOB_CHARS & set(text):
+        matches = sorted(Path(m) for m in glob.glob(text, recursive=True) if Path(m).is_file())
+        if not matches:
+            raise InvalidSourceError(f"glob {text!r} matches no file")
+        base = Path(os.path.commonpath([m.parent for m in matches]))
+        return [SourceFile(safe_relpath(m.relative_to(base).as_posix()), m) for m in matches]
+    path = Path(text).expanduser()
+    if path.is_dir():
+        files = _walk(path)
+        if not files:
+            raise InvalidSourceError(f"folder {path} holds no file")
+        return files
+    if path.is_file():
+        if path.stat().st_size == 0:
+            raise InvalidSourceError(f"{path} is empty")
+        return [SourceFile(safe_relpath(path.name), path)]
+    raise InvalidSourceError(f"source {path} does not exist")
+
+
+def common_table_format(files: list[SourceFile]) -> str | None:
+    """The one table format all files share, or ``None``."""
+    formats = {table_format(f.path) for f in files}
+    if len(formats) == 1:
+        return formats.pop()
+    return None
+
+
+@contextmanager
+def materialised(source: Any, s3_client: Any | None = None) -> Iterator[list[SourceFile]]:
+    """Yield local files for any supported source; temporary copies are removed after."""
+    if isinstance(source, (str, os.PathLike)) and os.fspath(source).startswith("s3://"):
+        with _downloaded(os.fspath(source), s3_client) as files:
+            yield files
+    elif isinstance(source, (str, os.PathLike)):
+        yield collect_local(source)
+    else:
+        with tempfile.TemporaryDirectory(prefix="dhub-table-") as tmp:
+            path = Path(tmp) / "data.parquet"
+            write_parquet(source, path)
+            yield [SourceFile("data.parquet", path, cacheable=False)]
+
+
+@contextmanager
+def _downloaded(url: str, client: Any | None) -> Iterator[list[SourceFile]]:
+    """Download an ``s3://bucket/key`` object or every object under a prefix."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from digitalhub_airflow.store import s3_client as make_client
+    from digitalhub_airflow.store.s3 import parse_s3_url
+
+    bucket, prefix = parse_s3_url(url)
+    client = client or make_client()
+    with tempfile.TemporaryDirectory(prefix="dhub-s3-") as tmp:
+        files = []
+        try:
+            paginator = client.get_paginator("list_objects_v2")
+            keys = [
+                obj["Key"]
+                for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+                for obj in page.get("Contents", [])
+                if not obj["Key"].endswith("/")
+            ]
+            exact = [k for k in keys if k == prefix]
+            keys = exact or [
+                k for k in keys if k.startswith(prefix.rstrip("/") + "/") or not prefix
+            ]
+            if not keys:
+                raise InvalidSourceError(f"{url} matches no object")
+            base = prefix if not exact else prefix.rpartition("/")[0]
+            for key in sorted(keys):
+                rel = safe_relpath(key[len(base) :].lstrip("/"))
+                local = Path(tmp) / rel
+                local.parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket, key, str(local))
+                files.append(SourceFile(rel, local, cacheable=False))
+        except (BotoCoreError, ClientError) as exc:
+            raise InvalidSourceError(f"cannot read {url}: {exc}") from exc
+        yield files

@@ -1,0 +1,1 @@
+"""Kubernetes without Airflow: named resource profiles for pods and model servers."""

@@ -1,0 +1,1 @@
+"""SQL over dataset versions: DuckDB, read-only and sandboxed."""

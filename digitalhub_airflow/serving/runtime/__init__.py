@@ -1,0 +1,2 @@
+"""The model server (`dhub serve`): protocols, loaded models, pipelines, metrics, the
+request log and the API-key gate."""

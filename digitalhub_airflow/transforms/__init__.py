@@ -1,0 +1,1 @@
+"""Cached, idempotent transforms of pinned input versions, and their reproduction."""
