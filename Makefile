@@ -17,8 +17,11 @@ unit: venv
 bench: venv
 	@scripts/bench.sh
 
+# ruff, mypy (strict on the core: [tool.mypy] in pyproject.toml) and the import contract.
 lint: venv
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@.venv/bin/mypy
+	@.venv/bin/pytest -q -p no:cacheprovider tests/unit/test_import_contract.py
 
 # Re-resolve requirements.lock for every supported Python (needs network to the index).
 lock:

@@ -17,9 +17,10 @@ stop_services() {
 }
 trap stop_services EXIT INT TERM
 
-echo "== ruff"
+echo "== lint: ruff, mypy (strict on the core)"
 ruff check .
 ruff format --check .
+mypy
 
 echo "== services: PostgreSQL, S3 (radosgw) and an MLflow server on 127.0.0.1"
 eval "$(scripts/services/postgres.sh start)"

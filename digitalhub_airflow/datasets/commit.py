@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,7 +90,7 @@ def airflow_producer() -> dict[str, Any] | None:
         "task_id": "AIRFLOW_CTX_TASK_ID",
         "try_number": "AIRFLOW_CTX_TRY_NUMBER",
     }
-    found = {k: os.environ[v] for k, v in names.items() if os.environ.get(v)}
+    found: dict[str, Any] = {k: os.environ[v] for k, v in names.items() if os.environ.get(v)}
     if "dag_id" not in found:
         return None
     if "try_number" in found:
@@ -340,10 +340,14 @@ def _record(
             for f in manifest.files
         ],
     )
-    moved = session.execute(
-        update(Dataset)
-        .where(Dataset.id == dataset.id, Dataset.latest_seq == dataset.latest_seq)
-        .values(latest_seq=seq)
+    # An UPDATE statement's result is a CursorResult, which has the row count.
+    moved = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(Dataset)
+            .where(Dataset.id == dataset.id, Dataset.latest_seq == dataset.latest_seq)
+            .values(latest_seq=seq)
+        ),
     )
     if moved.rowcount != 1:
         raise _Retry()

@@ -57,6 +57,7 @@ def collect_garbage(
                 report.kept_young += 1
                 continue
             if not dry_run:
+                assert lease is not None  # gc_lease's lease whenever this is no dry run
                 if not lease.held():
                     raise LeaseLostError("gc's lease expired; nothing more was deleted")
                 store.delete(blob.digest)

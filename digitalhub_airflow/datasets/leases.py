@@ -16,8 +16,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from typing import Any, cast
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import CursorResult, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from digitalhub_airflow.catalog.engine import Catalog, catalog_schema, is_sqlite
@@ -64,8 +65,12 @@ def _release(catalog: Catalog, owner: str) -> None:
 def renew(catalog: Catalog, owner: str) -> bool:
     """Refresh a lease's time; ``False`` when it is gone (expired and removed)."""
     with catalog.session() as session:
-        result = session.execute(
-            update(StoreLease).where(StoreLease.owner == owner).values(acquired_at=utcnow())
+        # An UPDATE statement's result is a CursorResult, which has the row count.
+        result = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(StoreLease).where(StoreLease.owner == owner).values(acquired_at=utcnow())
+            ),
         )
         return bool(result.rowcount)
 

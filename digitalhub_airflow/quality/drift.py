@@ -129,10 +129,12 @@ def current_bins(dataset: Any, plan: ColumnPlan, histogram: dict[str, Any]) -> l
     lo, width = edges[0], (edges[-1] - edges[0]) / bins or 1.0
     with duckdb.connect() as con:
         con.register("data", dataset)
-        found = con.execute(
+        row = con.execute(
             f"SELECT histogram(greatest(0, least(floor(({plan.value} - {lo!r}) / {width!r}), "
             f"{bins - 1}))::INTEGER) FILTER (WHERE {plan.ident} IS NOT NULL) FROM data"
-        ).fetchone()[0]
+        ).fetchone()
+        assert row is not None  # an aggregate without GROUP BY returns one row
+        found = row[0]
     found = found or {}
     return [int(found.get(i, 0)) for i in range(bins)]
 

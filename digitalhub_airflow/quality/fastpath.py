@@ -26,7 +26,7 @@ MAP_KWARGS = {"column", "mostly"}
 def _numeric(arrow_type: Any) -> bool:
     import pyarrow.types as t
 
-    return t.is_integer(arrow_type) or t.is_floating(arrow_type)
+    return bool(t.is_integer(arrow_type) or t.is_floating(arrow_type))
 
 
 def _plain(arrow_type: Any) -> bool:
@@ -134,7 +134,7 @@ def _pandas_missing_is_nan(table: Any, name: str) -> bool:
         return False
     first = pc.index(missing, True).as_py()
     sample = table.select([name]).slice(first, 1).to_pandas()[name]
-    return sample.dtype.kind == "f"
+    return bool(sample.dtype.kind == "f")
 
 
 def _between(table: Any, kwargs: dict[str, Any], result_format: str) -> dict[str, Any] | None:

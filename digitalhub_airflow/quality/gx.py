@@ -7,7 +7,7 @@ GX is imported here only, inside functions, so DAG files and the CLI start fast.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 RESULT_FORMATS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")
 
@@ -50,7 +50,7 @@ def run_suite(frame: Any, content: dict[str, Any], result_format: str) -> dict[s
         gx.ValidationDefinition(name="dhub", data=batch, suite=suite)
     )
     result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-    return result.to_json_dict()
+    return cast(dict[str, Any], result.to_json_dict())
 
 
 def load_result(stored: dict[str, Any]) -> Any:

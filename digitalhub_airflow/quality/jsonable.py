@@ -6,7 +6,15 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
+
+
+@overload
+def jsonable(value: dict[Any, Any]) -> dict[str, Any]: ...
+
+
+@overload
+def jsonable(value: Any) -> Any: ...
 
 
 def jsonable(value: Any) -> Any:

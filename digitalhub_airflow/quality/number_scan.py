@@ -112,7 +112,7 @@ class NumberColumn:
         return found
 
 
-def scan_numbers(files: list[str], columns: dict[str, NumberColumn]) -> dict[str, dict]:
+def scan_numbers(files: list[str], columns: dict[str, NumberColumn]) -> dict[str, dict[str, Any]]:
     """``{column: stats}`` for the columns whose footer range held (see module doc)."""
     import pyarrow.parquet as pq
 

@@ -124,7 +124,9 @@ def compute_profile(
         else:
             con.register("data", dataset)
         if row_count is None:
-            row_count = int(con.execute("SELECT count(*) FROM data").fetchone()[0])
+            counted = con.execute("SELECT count(*) FROM data").fetchone()
+            assert counted is not None  # an aggregate without GROUP BY returns one row
+            row_count = int(counted[0])
             exact_quantiles = row_count <= EXACT_QUANTILE_ROWS
         rows, first = _first_scan(con, plans, exact_quantiles, ranges, numbers)
         second = _second_scan(con, plans, first, rows, exact_quantiles)
@@ -152,7 +154,7 @@ def compute_profile(
 def pq_rows(path: str) -> int:
     import pyarrow.parquet as pq
 
-    return pq.read_metadata(path).num_rows
+    return int(pq.read_metadata(path).num_rows)
 
 
 def _scan_numbers(
@@ -366,8 +368,10 @@ def _second_scan(
         elif exact is None and estimate is not None and estimate <= EXACT_DISTINCT_BOUND:
             exprs[f"{i}.distinct"] = f"count(DISTINCT {col})"
         lo, hi = stats.get("vmin"), stats.get("vmax")
-        finite = lo is not None and math.isfinite(lo) and math.isfinite(hi)  # NaN: no bins
-        if p.kind in ("numeric", "temporal") and finite and "bins" not in stats:
+        # vmin and vmax are set together: both None or both numbers.
+        finite = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
+        if p.kind in ("numeric", "temporal") and finite and "bins" not in stats:  # NaN: no bins
+            assert lo is not None and hi is not None  # finite
             exprs[f"{i}.bins"] = _bins(p, lo, hi, _bin_count(p, exact_quantiles))
     return _by_column(plans, _select(con, exprs))
 
@@ -417,9 +421,10 @@ def _quantiles(
     """The stored quantiles, and how they were found."""
     if exact_quantiles or "quantiles" in stats:
         quantiles = stats.get("quantiles") or []
-        found = {str(q): v for q, v in zip(QUANTILES, quantiles, strict=False)}
-        return {"quantiles": found or None, "quantiles_exact": True, "quantile_method": "exact"}
-    found, bound = None, None
+        exact = {str(q): v for q, v in zip(QUANTILES, quantiles, strict=False)}
+        return {"quantiles": exact or None, "quantiles_exact": True, "quantile_method": "exact"}
+    found: dict[str, Any] | None = None
+    bound = None
     if fine is not None:
         lo, hi = stats["vmin"], stats["vmax"]
         width = (hi - lo) / len(fine)

@@ -53,7 +53,8 @@ class ValidationOutcome:
 
     @property
     def statistics(self) -> dict[str, Any]:
-        return self.result.get("statistics", {})
+        statistics: dict[str, Any] = self.result.get("statistics", {})
+        return statistics
 
     @property
     def assertions(self) -> list[dict[str, Any]]:
@@ -206,10 +207,14 @@ def run_checks(
         by_gx = _gx(table, {**content, "expectations": subset}, result_format)["results"]
         for position, result in zip(gx_order(subset), by_gx, strict=True):
             found[rest[position]] = result
+    done: dict[int, dict[str, Any]] = {}
+    for i, result in found.items():
+        assert result is not None  # GX ran every expectation the fast path did not
+        done[i] = result
     # GX lists the expectations whose metrics raised first, then the others.
     order = gx_order(expectations)
-    failed = [i for i in order if results.exception_message(found[i].get("exception_info"))]
-    ordered = [found[i] for i in failed] + [found[i] for i in order if i not in failed]
+    failed = [i for i in order if results.exception_message(done[i].get("exception_info"))]
+    ordered = [done[i] for i in failed] + [done[i] for i in order if i not in failed]
     return ("arrow+gx" if rest else "arrow"), _suite_result(content, ordered)
 
 
@@ -217,7 +222,8 @@ def _gx(table: Any, content: dict[str, Any], result_format: str) -> dict[str, An
     from digitalhub_airflow.quality.gx import run_suite
 
     result = run_suite(table.to_pandas(), content, result_format)
-    return jsonable(json.loads(json.dumps(result, default=str)))
+    plain: dict[str, Any] = jsonable(json.loads(json.dumps(result, default=str)))
+    return plain
 
 
 def _suite_result(content: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:

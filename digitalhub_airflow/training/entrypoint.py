@@ -14,7 +14,7 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from digitalhub_airflow.errors import TrainingFunctionError
 
@@ -57,7 +57,7 @@ def load_entrypoint(entrypoint: str | TrainingFunction) -> TrainingFunction:
         raise TrainingFunctionError(f"cannot load entrypoint {entrypoint!r}: {exc}") from exc
     if not callable(target):
         raise TrainingFunctionError(f"entrypoint {entrypoint!r} is not callable")
-    return target
+    return cast(TrainingFunction, target)
 
 
 def code_digest(fn: TrainingFunction) -> str:

@@ -95,6 +95,8 @@ def describe_champion(
         if version is None:
             raise NotFoundError(f"model {registered} has no @{alias}")
         details = client.get_model_version(registered, version)
+        if details.run_id is None:
+            raise NotFoundError(f"model {registered} version {version} has no training run")
         run = client.get_run(details.run_id)
     record = get_model(hub, run.data.tags[TAG_MODEL_KEY])
     return {

@@ -122,7 +122,7 @@ def _register_header_provider() -> None:
     )
     from mlflow.tracking.request_header.registry import _request_header_provider_registry
 
-    class SessionCredentials(RequestHeaderProvider):  # type: ignore[misc]
+    class SessionCredentials(RequestHeaderProvider):
         """Adds the active tracking session's Authorization header to MLflow requests."""
 
         def in_context(self) -> bool:
@@ -131,7 +131,7 @@ def _register_header_provider() -> None:
         def request_headers(self) -> dict[str, str]:
             return dict(_active_headers)
 
-    _request_header_provider_registry.register(SessionCredentials)
+    _request_header_provider_registry.register(SessionCredentials)  # type: ignore[no-untyped-call]
     _provider_registered = True
 
 
@@ -184,7 +184,7 @@ def _restore_registry_uri(previous: str | None) -> None:
 
     _model_registry.utils.set_registry_uri(previous)  # type: ignore[arg-type]
     if previous is None:
-        MLFLOW_REGISTRY_URI.unset()
+        MLFLOW_REGISTRY_URI.unset()  # type: ignore[no-untyped-call]
 
 
 def ensure_experiment(client: MlflowClient, config: TrackingConfig, name: str) -> str:

@@ -287,6 +287,7 @@ def service_drift(
     key = parse_key(service)
     if key.entity_type != "service":
         raise InvalidOptionError(f"{service} is not a service key (store://<p>/service/...)")
+    assert key.kind is not None and key.name is not None  # a service key names them
     record = get_service(hub, key.project, key.kind, key.name)
     requests = record.spec.get("request_log")
     if not requests:
@@ -340,7 +341,11 @@ def catalog_model_key(hub: DataHub, tracking: TrackingConfig, ref: str) -> str:
     with tracking_session(tracking) as client:
         try:
             version = client.get_model_version(registry["name"], registry["version"])
-            model_key = client.get_run(version.run_id).data.tags.get(TAG_MODEL_KEY)
+            model_key = (
+                None  # registered from no run: not trained by the platform
+                if version.run_id is None
+                else client.get_run(version.run_id).data.tags.get(TAG_MODEL_KEY)
+            )
         except MlflowException as exc:
             raise TrackingError(f"cannot read {ref} from the registry: {exc.message}") from exc
     if model_key is None:

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 from digitalhub_airflow.errors import InferenceError
@@ -37,6 +37,9 @@ from digitalhub_airflow.serving.runtime.protocol import (
     parse_json,
 )
 from digitalhub_airflow.serving.runtime.request_log import RequestLog
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.serving.runtime.protocol import Features
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +283,7 @@ class ServingApp:
         for header, value in scope["headers"]:
             if header == b"content-type":
                 content_type = value.split(b";")[0].strip().lower()
+        features: Features | dict[str, Any]
         if content_type == b"text/csv":
             features = _csv_columns(body)
         elif content_type == b"application/json":

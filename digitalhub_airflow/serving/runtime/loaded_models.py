@@ -212,7 +212,7 @@ class LoadedModel:
             or any(c.dtype.kind not in "iufb" for c in self.columns)
         ):
             return None
-        fast = getattr(raw(), predict_fn, None)
+        fast: Callable[[Any], Any] | None = getattr(raw(), predict_fn, None)
         if fast is None:
             return None
         sample = self._sample(path)
@@ -241,7 +241,8 @@ class LoadedModel:
         except Exception:  # a missing or unreadable example only means zeros are used
             example = None
         if example is not None and hasattr(example, "columns") and set(names) <= set(example):
-            return example[names].to_numpy(dtype=self._matrix_dtype)
+            matrix: np.ndarray = example[names].to_numpy(dtype=self._matrix_dtype)
+            return matrix
         return np.zeros((2, len(names)), dtype=self._matrix_dtype)
 
 

@@ -75,6 +75,6 @@ class ServingMetrics:
             from prometheus_client.multiprocess import MultiProcessCollector
 
             merged = CollectorRegistry()
-            MultiProcessCollector(merged)
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # unannotated upstream
             return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -77,7 +77,7 @@ def import_function(path: str) -> Callable[[Any], Any]:
     if not sep or not module or not attr:
         raise ServingSpecError(f"function {path!r} must be written module:function")
     try:
-        fn = getattr(importlib.import_module(module), attr)
+        fn: Callable[[Any], Any] = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise ServingSpecError(f"function {path!r} cannot be imported: {exc}") from exc
     if not callable(fn):

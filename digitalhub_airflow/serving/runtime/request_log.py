@@ -146,7 +146,7 @@ class RequestLog:
             self._requeue(batch)
             return 0
         self.committed_versions.append(result.key)
-        return table.num_rows
+        return int(table.num_rows)
 
     def _requeue(self, batch: list[LoggedRequest]) -> None:
         with self._lock:
