@@ -68,6 +68,20 @@ def majority(data: Any, params: dict[str, Any]) -> Any:
     return DummyClassifier(strategy="most_frequent").fit(data.x_train, data.y_train)
 
 
+class ThresholdModel:
+    """Not a scikit-learn estimator: the model a custom flavour logs."""
+
+    def __init__(self, column: str, threshold: float) -> None:
+        self.column, self.threshold = column, threshold
+
+    def predict(self, frame: Any) -> Any:
+        return (frame[self.column] > self.threshold).astype("int64").to_numpy()
+
+
+def threshold(data: Any, params: dict[str, Any]) -> Any:
+    return ThresholdModel("alcohol", float(data.x_train["alcohol"].median()))
+
+
 # -- what the tracking server holds -----------------------------------------------------
 def runs_of(tracking: TrackingConfig, experiment: str) -> list[Any]:
     with tracking_session(tracking) as client:

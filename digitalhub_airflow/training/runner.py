@@ -33,6 +33,7 @@ from digitalhub_airflow.training.entrypoint import (
     entrypoint_name,
     load_entrypoint,
 )
+from digitalhub_airflow.training.flavours import log_model
 from digitalhub_airflow.training.metrics import check_task, score
 from digitalhub_airflow.training.model_catalog import ModelRecord, record_model
 from digitalhub_airflow.training.tracking import (
@@ -57,7 +58,6 @@ TAG_DATASETS = "dhub.datasets"
 TAG_TARGET = "dhub.target"
 TAG_FEATURES = "dhub.features"
 TAG_TASK = "dhub.task"
-MODEL_ARTIFACT = "model"
 
 
 @dataclass
@@ -248,7 +248,7 @@ def _run(hub: DataHub, tracking: TrackingConfig, plan: _Plan) -> TrainingOutcome
         metrics = {**score(request.task, data.y_test, trained.model.predict(data.x_test))}
         metrics.update({k: float(v) for k, v in trained.metrics.items()})
         mlflow.log_metrics(metrics)
-        model_uri = _log_model(trained.model, data)
+        model_uri = log_model(trained.model, data.x_train.head(5))
         mlflow.set_tags({TAG_MODEL_KEY: model_key, TAG_MODEL_URI: model_uri})
         outcome = TrainingOutcome(
             model_key, run_id, plan.experiment_id, model_uri, metrics, request.params,
@@ -349,34 +349,6 @@ def _non_numeric_error(columns: list[str]) -> TrainingInputError:
         f"features {', '.join(columns)} are not numeric and the model is not a pipeline "
         "that encodes them: select numeric features or return a sklearn Pipeline"
     )
-
-
-def _log_model(model: Any, data: TrainingData) -> str:
-    """Log the model (cloudpickle) with its signature and input example.
-
-    Not skops: importing ``skops.io`` searches every loaded module for each scipy ufunc,
-    which in an Airflow task (3,600 modules, deprecation shims that warn on lookup) took
-    3.6 s plus about 1,200 logged warnings per task, and saving with it cost 0.3 s more.
-    It would not be safer here: MLflow gates loading either format behind
-    ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` and reads skops' trusted types from the
-    model's own ``MLmodel``.
-    """
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-
-    example = data.x_train.head(5)
-    signature = infer_signature(example, model.predict(example))
-    info = mlflow.sklearn.log_model(
-        model,
-        name=MODEL_ARTIFACT,
-        signature=signature,
-        input_example=example,
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        # The flavor's own list: inferring requirements imports the model in a subprocess
-        # (~20 s, most of a small training's time).
-        pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=True),
-    )
-    return str(info.model_uri)
 
 
 # -- python -m digitalhub_airflow.training.runner -------------------------------------

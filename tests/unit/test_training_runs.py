@@ -214,3 +214,60 @@ def test_unknown_estimator_and_hyperparameters_are_named(
         train_model(ehub, tracking, request(version, model_name(), params={"estimator": "xgb"}))
     with pytest.raises(TrainingInputError, match=r"no hyperparameter.*n_trees"):
         train_model(ehub, tracking, request(version, model_name(), params={"n_trees": 3}))
+
+
+class _ThresholdPyfunc:
+    """A custom flavour's wrapper: logs a ThresholdModel as a plain pyfunc model."""
+
+    def __init__(self) -> None:
+        import mlflow.pyfunc
+
+        class Wrapped(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+            def __init__(self, model: object) -> None:
+                self.model = model
+
+            def predict(self, context: object, model_input: object, params: object = None):
+                return self.model.predict(model_input)  # type: ignore[attr-defined]
+
+        self.wrapped = Wrapped
+
+    def log(self, model: object, signature: object, example: object) -> str:
+        import mlflow.pyfunc
+
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=self.wrapped(model), signature=signature,
+            input_example=example, pip_requirements=[],
+        )  # fmt: skip
+        return str(info.model_uri)
+
+
+def test_a_registered_flavour_logs_the_models_it_accepts_and_sklearn_the_rest(
+    ehub: DataHub, tracking: TrackingConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.models
+
+    from digitalhub_airflow.training import flavours
+    from tests.training_helpers import ThresholdModel
+
+    monkeypatch.setattr(flavours, "_registered", [])
+    flavours.register(
+        flavours.Flavour(
+            "threshold", lambda m: isinstance(m, ThresholdModel), _ThresholdPyfunc().log
+        )
+    )
+    version = commit_wine(ehub)
+    custom = train_model(
+        ehub,
+        tracking,
+        request(version, model_name(), entrypoint="tests.training_helpers:threshold"),
+    )
+    default = train_model(ehub, tracking, request(version, model_name()))
+    with tracking_session(tracking):
+        custom_flavors = mlflow.models.get_model_info(custom.model_uri).flavors
+        default_flavors = mlflow.models.get_model_info(default.model_uri).flavors
+        loaded = mlflow.pyfunc.load_model(custom.model_uri)
+    assert "sklearn" not in custom_flavors and "python_function" in custom_flavors
+    assert "sklearn" in default_flavors
+    assert set(loaded.predict(wine_frame().drop(columns=["target"]).head(20))) <= {0, 1}
+    with pytest.raises(TrainingFunctionError, match="no model flavour logs a object"):
+        flavours.flavour_for(object())
