@@ -70,19 +70,24 @@ class DataHub:
         catalog: Catalog,
         store: BlobStore,
         hash_cache: HashCache | None = None,
+        source_client: Any | None = None,
+        *,
         s3_client: Any | None = None,
     ) -> None:
+        """``source_client``: a ready client for the store backend that reads URL sources
+        (the one of the URL's scheme); by default the hub's store lends its own for URLs
+        of its scheme. ``s3_client`` is its earlier name, still accepted."""
         self.catalog = catalog
         self.store = store
         self.hash_cache = hash_cache
-        self._s3_client = s3_client
+        self._source_client = source_client or s3_client
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> DataHub:
         settings = settings or load_settings()
         return cls(
             Catalog(settings.catalog_url, settings.catalog_schema),
-            open_store(settings.store_url, settings.s3_endpoint_url),
+            open_store(settings.store_url, options=settings.store_options),
             HashCache(settings.hash_cache_path),
         )
 
@@ -116,14 +121,14 @@ class DataHub:
         producer: dict[str, Any] | None = None,
         progress: Progress | None = None,
     ) -> CommitResult:
-        """Commit a file, folder, glob, ``s3://`` URI, DataFrame or Arrow table."""
+        """Commit a file, folder, glob, store URL (``s3://…``), DataFrame or Arrow table."""
         require_current(self.catalog)
         key = as_dataset_key(target, kind)
         explicit = isinstance(target, Key) or target.startswith("store://")
         kind = kind or (key.kind if explicit else None)  # None: inferred from the source
         if source is None:
             raise InvalidSourceError("no source given")
-        with materialised(source, self._s3_client) as files:
+        with materialised(source, self.store, self._source_client) as files:
             return commit_files(
                 self.catalog,
                 self.store,

@@ -7,9 +7,14 @@ catalog and a folder store under ``DHUB_HOME`` (default ``~/.dhub``).
 from __future__ import annotations
 
 import getpass
+import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from digitalhub_airflow.errors import InvalidOptionError
 
 
 def dhub_home() -> Path:
@@ -23,30 +28,46 @@ class Settings:
     catalog_url: str
     store_url: str
     home: Path
-    s3_endpoint_url: str | None = None
     catalog_schema: str | None = None
+    #: Options for the store's backend (``DHUB_STORE_OPTIONS``); each backend also reads
+    #: its own variables when the store is opened (:mod:`digitalhub_airflow.store`).
+    store_options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def hash_cache_path(self) -> Path:
         return self.home / "cache" / "hashes.sqlite"
 
 
-def load_settings() -> Settings:
-    """Read ``DHUB_CATALOG_URL``, ``DHUB_STORE_URL`` and ``DHUB_HOME``.
+def store_options_from_env() -> dict[str, Any]:
+    """``DHUB_STORE_OPTIONS``: a JSON object of options for the store's backend."""
+    text = os.environ.get("DHUB_STORE_OPTIONS") or ""
+    if not text.strip():
+        return {}
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise InvalidOptionError(f"DHUB_STORE_OPTIONS is not valid JSON: {exc}") from exc
+    if not isinstance(options, dict):
+        raise InvalidOptionError("DHUB_STORE_OPTIONS must be a JSON object of store options")
+    return options
 
-    S3 credentials come from the standard AWS variables; the endpoint from
-    ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (boto3's own names).
+
+def load_settings() -> Settings:
+    """Read ``DHUB_CATALOG_URL``, ``DHUB_STORE_URL``, ``DHUB_STORE_OPTIONS`` and
+    ``DHUB_HOME``.
+
+    The store URL's scheme picks its backend, which reads its own variables (credentials,
+    endpoints) when the store is opened; see :mod:`digitalhub_airflow.store`.
     """
     home = dhub_home()
     catalog_url = os.environ.get("DHUB_CATALOG_URL") or f"sqlite:///{home / 'catalog.sqlite'}"
     store_url = os.environ.get("DHUB_STORE_URL") or str(home / "store")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     return Settings(
         catalog_url=catalog_url,
         store_url=store_url,
         home=home,
-        s3_endpoint_url=endpoint or None,
         catalog_schema=os.environ.get("DHUB_CATALOG_SCHEMA") or None,
+        store_options=store_options_from_env(),
     )
 
 

@@ -1,10 +1,12 @@
 """``DigitalHubHook``: Airflow connections -> a core :class:`DataHub`.
 
 ``dhub_catalog`` is a postgres or sqlite connection (extra ``schema`` picks the
-PostgreSQL schema, default ``dhub``); ``dhub_store`` is an aws connection whose extra
-``store_url`` names ``s3://bucket/prefix`` (``endpoint_url`` in extras for MinIO/Ceph),
-or any connection whose ``host`` is a folder path. A connection that is not configured
-falls back to the environment / the embedded default under ``DHUB_HOME``.
+PostgreSQL schema, default ``dhub``). ``dhub_store`` is mapped by the store backends
+(:mod:`digitalhub_airflow.store`): the backend that claims the connection's type maps its
+fields (an aws connection: extra ``store_url`` = ``s3://bucket/prefix``, ``endpoint_url``
+for MinIO/Ceph), else its ``host`` (or extra ``path``) is a store URL or folder path.
+A connection that is not configured falls back to the environment / the embedded
+default under ``DHUB_HOME``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from digitalhub_airflow.settings import load_settings
+from digitalhub_airflow.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.store import ConnectionFields, StoreConfig
 
 
 #: Connection extras passed on to libpq (TLS and friends).
@@ -55,15 +58,38 @@ def catalog_url_from_connection(conn: Any) -> tuple[str, str | None]:
     )
 
 
-def aws_store_url(conn: Any) -> str:
-    """The ``s3://bucket/prefix`` an aws connection names in its extra ``store_url``."""
-    url = (conn.extra_dejson or {}).get("store_url", "")
-    if not url.startswith("s3://"):
-        raise ValueError(
-            f"connection {conn.conn_id!r} is an aws connection without an "
-            "extra 'store_url' naming the store (s3://bucket/prefix)"
-        )
-    return url
+def connection_fields(conn: Any) -> ConnectionFields:
+    """An Airflow connection as the plain values a store backend maps."""
+    from digitalhub_airflow.store import ConnectionFields
+
+    login, password, extra = conn.login or None, conn.password or None, conn.extra_dejson or {}
+    if conn.conn_type == "aws" and any(extra.get(name) for name in ASSUMED_ROLE_EXTRAS):
+        login, password, extra = _assumed_role(conn.conn_id, extra)
+    return ConnectionFields(
+        conn_id=conn.conn_id,
+        conn_type=conn.conn_type or "",
+        host=conn.host or None,
+        login=login,
+        password=password,
+        schema=conn.schema or None,
+        port=conn.port or None,
+        extra=extra,
+    )
+
+
+#: An aws connection's extras that make the amazon provider assume a role.
+ASSUMED_ROLE_EXTRAS = ("role_arn", "assume_role_method", "assume_role_kwargs")
+
+
+def _assumed_role(conn_id: str, extra: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """Temporary keys of the role an aws connection names, assumed by the amazon provider
+    as its own hooks do; the store backend gets plain keys and a session token."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    credentials = AwsBaseHook(aws_conn_id=conn_id, client_type="sts").get_credentials()
+    plain = {k: v for k, v in extra.items() if k not in ASSUMED_ROLE_EXTRAS}
+    plain["aws_session_token"] = credentials.token
+    return credentials.access_key, credentials.secret_key, plain
 
 
 class DigitalHubHook(BaseHook):
@@ -93,33 +119,43 @@ class DigitalHubHook(BaseHook):
         from digitalhub_airflow.catalog.engine import Catalog
         from digitalhub_airflow.datasets.hashcache import HashCache
         from digitalhub_airflow.hub import DataHub
+        from digitalhub_airflow.store import open_config
 
         settings = load_settings()
         catalog_url, schema = settings.catalog_url, settings.catalog_schema
         conn = self._connection(self.catalog_conn_id)
         if conn is not None:
             catalog_url, schema = catalog_url_from_connection(conn)
-        store, client = self._store(settings)
-        return DataHub(
-            Catalog(catalog_url, schema), store, HashCache(settings.hash_cache_path), client
-        )
+        store = open_config(self.store_config(settings))
+        return DataHub(Catalog(catalog_url, schema), store, HashCache(settings.hash_cache_path))
+
+    def store_config(self, settings: Settings | None = None) -> StoreConfig:
+        """The store the ``dhub_store`` connection names (mapped by its backend), or the
+        environment's when the connection is not configured."""
+        from digitalhub_airflow.store import config_from_connection, store_config
+
+        settings = settings or load_settings()
+        conn = self._connection(self.store_conn_id)
+        if conn is None:
+            return store_config(settings.store_url, settings.store_options)
+        return config_from_connection(connection_fields(conn), settings.store_url)
 
     def worker_environment(self) -> tuple[dict[str, str], dict[str, str]]:
         """Where a separate process (a pod, a subprocess) finds this catalog and store.
 
         Returns ``(settings, secrets)``: ``settings`` may be written into a pod spec;
-        ``secrets`` (the catalog password, S3 keys) must not be — a pod gets them from a
-        Kubernetes Secret, a local subprocess in its own environment only.
+        ``secrets`` (the catalog password, store credentials) must not be — a pod gets
+        them from a Kubernetes Secret, a local subprocess in its own environment only.
         """
         from sqlalchemy.engine import make_url
 
+        from digitalhub_airflow.store import workload_environment
+
         settings = load_settings()
-        env = {"DHUB_CATALOG_URL": settings.catalog_url, "DHUB_STORE_URL": settings.store_url}
+        env = {"DHUB_CATALOG_URL": settings.catalog_url}
         secrets: dict[str, str] = {}
         if settings.catalog_schema:
             env["DHUB_CATALOG_SCHEMA"] = settings.catalog_schema
-        if settings.s3_endpoint_url:
-            env["AWS_ENDPOINT_URL_S3"] = settings.s3_endpoint_url
         conn = self._connection(self.catalog_conn_id)
         if conn is not None:
             env["DHUB_CATALOG_URL"], schema = catalog_url_from_connection(conn)
@@ -130,37 +166,5 @@ class DigitalHubHook(BaseHook):
             secrets["PGPASSWORD"] = str(url.password)
             without = url._replace(password=None)  # URL.set() ignores None
             env["DHUB_CATALOG_URL"] = without.render_as_string(hide_password=False)
-        conn = self._connection(self.store_conn_id)
-        if conn is not None and conn.conn_type == "aws":
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-            aws = S3Hook(aws_conn_id=self.store_conn_id)
-            env["DHUB_STORE_URL"] = aws_store_url(conn)
-            endpoint = aws.conn_config.get_service_endpoint_url(service_name="s3")
-            if endpoint:
-                env["AWS_ENDPOINT_URL_S3"] = endpoint
-            credentials = aws.get_credentials()
-            secrets["AWS_ACCESS_KEY_ID"] = credentials.access_key
-            secrets["AWS_SECRET_ACCESS_KEY"] = credentials.secret_key
-            if credentials.token:
-                secrets["AWS_SESSION_TOKEN"] = credentials.token
-        elif conn is not None:
-            env["DHUB_STORE_URL"] = conn.host or (conn.extra_dejson or {}).get("path") or ""
-        return env, secrets
-
-    def _store(self, settings: Any) -> tuple[Any, Any]:
-        from digitalhub_airflow.store import open_store, s3_client
-
-        conn = self._connection(self.store_conn_id)
-        if conn is None:
-            return open_store(settings.store_url, settings.s3_endpoint_url), None
-        extra = conn.extra_dejson or {}
-        if conn.conn_type == "aws":
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-            aws = S3Hook(aws_conn_id=self.store_conn_id)
-            url = aws_store_url(conn)
-            endpoint = aws.conn_config.get_service_endpoint_url(service_name="s3")
-            client = s3_client(endpoint, session=aws.get_session())
-            return open_store(url, client=client), client
-        return open_store(conn.host or extra.get("path") or settings.store_url), None
+        store_env, store_secrets = workload_environment(self.store_config(settings))
+        return {**env, **store_env}, {**secrets, **store_secrets}

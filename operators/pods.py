@@ -1,8 +1,9 @@
 """``DigitalHubPodOperator``: a ``python -m`` workload in a Kubernetes pod, or locally.
 
 The pod gets a resource profile (limits, node selector, tolerations), the catalog and
-store settings of this deployment as plain environment variables, and the credentials
-(catalog password, S3 keys, tracking tokens) only as references to a Kubernetes Secret,
+store settings of this deployment as plain environment variables (the store's backend
+says which), and the credentials (catalog password, store keys, tracking tokens) only as
+references to a Kubernetes Secret,
 never inline in the pod spec. Without a Kubernetes connection the same module runs as a
 local subprocess, with the credentials in that process's environment alone, so a DAG
 written for a GPU cluster also runs on a laptop.
@@ -22,6 +23,7 @@ from airflow.providers.cncf.kubernetes.secret import Secret
 from digitalhub_airflow.errors import InvalidSourceError
 from digitalhub_airflow.kube.resource_profiles import ResourceProfile, get_profile
 from digitalhub_airflow.operators.base import DigitalHubOperator
+from digitalhub_airflow.store import workload_problem
 from digitalhub_airflow.training.tracking import TRACKING_URI_ENV
 
 DEFAULT_IMAGE = "ghcr.io/digitalhub-airflow/worker:latest"
@@ -45,13 +47,15 @@ def pod_fields(profile: ResourceProfile) -> dict[str, Any]:
 
 
 def unreachable_settings(settings: dict[str, str], mlflow_conn_id: str | None = None) -> list[str]:
-    """What a pod on another machine could not reach: a SQLite catalog, a folder store and,
-    when the workload uses MLflow (``mlflow_conn_id``), the embedded tracking store."""
+    """What a pod on another machine could not reach: a SQLite catalog, a store only on
+    this machine (a folder; the store's backend says) and, when the workload uses MLflow
+    (``mlflow_conn_id``), the embedded tracking store."""
     problems = []
     if settings.get("DHUB_CATALOG_URL", "").startswith("sqlite"):
         problems.append("the catalog is the embedded SQLite file")
-    if not settings.get("DHUB_STORE_URL", "").startswith("s3://"):
-        problems.append("the store is a local folder")
+    store_problem = workload_problem(settings.get("DHUB_STORE_URL", ""))
+    if store_problem:
+        problems.append(store_problem)
     if mlflow_conn_id is not None and TRACKING_URI_ENV not in settings:
         problems.append(f"MLflow is the embedded store (no {mlflow_conn_id!r} connection)")
     return problems
@@ -66,7 +70,8 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
         :mod:`digitalhub_airflow.kube.resource_profiles`).
     :param credentials_secret: the Kubernetes Secret holding the credentials the workload
         needs, under the environment variable names as keys (``PGPASSWORD``,
-        ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``MLFLOW_TRACKING_TOKEN``…).
+        ``MLFLOW_TRACKING_TOKEN``…, and the store backend's: ``AWS_ACCESS_KEY_ID``,
+        ``AWS_SECRET_ACCESS_KEY`` for s3).
     :param kubernetes_conn_id: without this connection the module runs locally.
     """
 
@@ -139,7 +144,7 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
         if problems:
             raise WorkloadError(
                 f"a pod cannot reach this deployment: {'; '.join(problems)}. Configure the "
-                "dhub_catalog (postgres) and dhub_store (aws) connections"
+                "dhub_catalog (postgres) and dhub_store (a shared store, e.g. aws) connections"
             )
         if secrets and not self.credentials_secret:
             raise WorkloadError(

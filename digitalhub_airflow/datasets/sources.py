@@ -1,4 +1,7 @@
-"""What a commit reads: a file, a folder, a glob, an ``s3://`` URI or a Python table.
+"""What a commit reads: a file, a folder, a glob, a store URL or a Python table.
+
+A URL (``s3://bucket/key``, or any scheme a store backend serves) is listed and
+downloaded by its scheme's backend; ``file://`` URLs and plain paths are read in place.
 
 Each source becomes a list of (relative path, local file). Relative paths are the names
 files keep inside the version; they are checked so none can escape a folder on ``get``.
@@ -17,6 +20,13 @@ from typing import Any
 
 from digitalhub_airflow.datasets.tables import table_format, write_parquet
 from digitalhub_airflow.errors import InvalidSourceError
+from digitalhub_airflow.store import (
+    BlobStore,
+    StoreBackendError,
+    UnknownStoreSchemeError,
+    list_source,
+    local_path,
+)
 
 GLOB_CHARS = set("*?[")
 MAX_PATH = 1024
@@ -101,53 +111,44 @@ def common_table_format(files: list[SourceFile]) -> str | None:
 
 
 @contextmanager
-def materialised(source: Any, s3_client: Any | None = None) -> Iterator[list[SourceFile]]:
-    """Yield local files for any supported source; temporary copies are removed after."""
-    if isinstance(source, (str, os.PathLike)) and os.fspath(source).startswith("s3://"):
-        with _downloaded(os.fspath(source), s3_client) as files:
-            yield files
-    elif isinstance(source, (str, os.PathLike)):
-        yield collect_local(source)
+def materialised(
+    source: Any, store: BlobStore | None = None, client: Any | None = None
+) -> Iterator[list[SourceFile]]:
+    """Yield local files for any supported source; temporary copies are removed after.
+
+    ``store`` (the hub's) may lend its connection to read a URL of its own scheme;
+    ``client``, a ready client for the URL's backend, is used first.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        path = local_path(text)
+        if path is not None:
+            yield collect_local(path)
+        else:
+            with _downloaded(text, store, client) as files:
+                yield files
     else:
         with tempfile.TemporaryDirectory(prefix="dhub-table-") as tmp:
-            path = Path(tmp) / "data.parquet"
-            write_parquet(source, path)
-            yield [SourceFile("data.parquet", path, cacheable=False)]
+            target = Path(tmp) / "data.parquet"
+            write_parquet(source, target)
+            yield [SourceFile("data.parquet", target, cacheable=False)]
 
 
 @contextmanager
-def _downloaded(url: str, client: Any | None) -> Iterator[list[SourceFile]]:
-    """Download an ``s3://bucket/key`` object or every object under a prefix."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from digitalhub_airflow.store import s3_client as make_client
-    from digitalhub_airflow.store.s3 import parse_s3_url
-
-    bucket, prefix = parse_s3_url(url)
-    client = client or make_client()
-    with tempfile.TemporaryDirectory(prefix="dhub-s3-") as tmp:
+def _downloaded(
+    url: str, store: BlobStore | None, client: Any | None
+) -> Iterator[list[SourceFile]]:
+    """Download the object a URL names, or every object under it, to a temporary folder."""
+    try:
+        remote = list_source(url, store, client)
+    except (UnknownStoreSchemeError, StoreBackendError) as exc:
+        raise InvalidSourceError(f"cannot read source {url!r}: {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="dhub-src-") as tmp:
         files = []
-        try:
-            paginator = client.get_paginator("list_objects_v2")
-            keys = [
-                obj["Key"]
-                for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-                for obj in page.get("Contents", [])
-                if not obj["Key"].endswith("/")
-            ]
-            exact = [k for k in keys if k == prefix]
-            keys = exact or [
-                k for k in keys if k.startswith(prefix.rstrip("/") + "/") or not prefix
-            ]
-            if not keys:
-                raise InvalidSourceError(f"{url} matches no object")
-            base = prefix if not exact else prefix.rpartition("/")[0]
-            for key in sorted(keys):
-                rel = safe_relpath(key[len(base) :].lstrip("/"))
-                local = Path(tmp) / rel
-                local.parent.mkdir(parents=True, exist_ok=True)
-                client.download_file(bucket, key, str(local))
-                files.append(SourceFile(rel, local, cacheable=False))
-        except (BotoCoreError, ClientError) as exc:
-            raise InvalidSourceError(f"cannot read {url}: {exc}") from exc
+        for item in remote:
+            rel = safe_relpath(item.relpath)
+            local = Path(tmp) / rel
+            local.parent.mkdir(parents=True, exist_ok=True)
+            item.download(local)
+            files.append(SourceFile(rel, local, cacheable=False))
         yield files

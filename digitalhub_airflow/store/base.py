@@ -3,22 +3,35 @@
 Blobs live at ``blobs/<2 hex>/<digest>`` under the store root. Writes are atomic (temp
 then rename, or a single S3 PUT / multipart completion), so a crash leaves at most an
 unreferenced blob; reads always re-hash and compare.
+
+A backend is a :class:`BlobStore` subclass registered for its URI scheme
+(:mod:`digitalhub_airflow.store.registry`). Besides the blob operations, its class
+methods say everything the rest of the suite needs to know about it: how a
+:class:`StoreConfig` opens it, which settings it reads from the environment, how an
+Airflow connection's fields map to it, what a workload on another machine needs to reach
+it, and how a commit reads a source URL of its scheme.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
-from digitalhub_airflow.errors import IntegrityError, InvalidKeyError
+from digitalhub_airflow.errors import (
+    IntegrityError,
+    InvalidKeyError,
+    InvalidOptionError,
+    InvalidSourceError,
+)
 from digitalhub_airflow.hashing import iter_chunks, new_hasher
 
 DIGEST_RE = re.compile(r"[0-9a-f]{64}")
@@ -31,6 +44,48 @@ class BlobInfo:
     modified: datetime
 
 
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where a store is and how to reach it: its URL and its backend's options.
+
+    ``options`` are the backend's own (e.g. the S3 endpoint and credentials);
+    ``from_connection`` is true when they came from an Airflow connection, whose
+    credentials a workload elsewhere must then be handed (from the environment, a
+    workload is expected to have its own).
+    """
+
+    url: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    from_connection: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectionFields:
+    """An Airflow connection as plain values: what a backend maps to a :class:`StoreConfig`
+    (the hook fills it; the core never sees an Airflow object)."""
+
+    conn_id: str
+    conn_type: str
+    host: str | None = None
+    login: str | None = None
+    password: str | None = None
+    schema: str | None = None
+    port: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file a source URL names: its path relative to the URL and how to copy it here.
+
+    ``download(dest)`` writes the file to the local path ``dest``; it raises
+    :class:`InvalidSourceError` when the file cannot be read.
+    """
+
+    relpath: str
+    download: Callable[[Path], None]
+
+
 def blob_key(digest: str) -> str:
     """Relative key of a blob; refuses anything that is not a digest (no traversal)."""
     if not DIGEST_RE.fullmatch(digest):
@@ -39,10 +94,15 @@ def blob_key(digest: str) -> str:
 
 
 class BlobStore(ABC):
-    """Where blobs live: a local folder or an S3 bucket/prefix."""
+    """Where blobs live: a local folder, an S3 bucket/prefix, or any registered backend."""
 
     #: A URL naming the store root, for messages and lineage (no credentials).
     url: str
+    #: Airflow connection types whose fields :meth:`config_from_connection` maps; a
+    #: connection of another type names its store by URL (``host`` or extra ``path``).
+    connection_types: ClassVar[tuple[str, ...]] = ()
+    #: True when a process on another machine reaches the store with the same settings.
+    shared: ClassVar[bool] = True
     #: True when a blob's digest must be known before it is written (object stores).
     hashes_before_write: bool = False
     #: Parallel writers: many for network round trips, few for a local disk.
@@ -80,6 +140,56 @@ class BlobStore(ABC):
     def sweep_partial(self, older_than: datetime, dry_run: bool = False) -> int:
         """Remove (or, dry, count) leftovers of interrupted writes before ``older_than``."""
 
+    # -- the backend's class-level contract (defaults fit a simple backend) -------------
+    @classmethod
+    def from_config(cls, config: StoreConfig) -> BlobStore:
+        """Open the store ``config`` names; by default ``cls(url, **options)``."""
+        try:
+            inspect.signature(cls).bind(config.url, **config.options)
+        except TypeError as exc:
+            raise InvalidOptionError(
+                f"store {config.url!r}: options {sorted(config.options)} do not fit the "
+                f"{cls.__name__} backend ({exc})"
+            ) from exc
+        factory: Callable[..., BlobStore] = cls
+        return factory(config.url, **config.options)
+
+    @classmethod
+    def environment_options(cls, environ: Mapping[str, str]) -> dict[str, Any]:
+        """The options this backend reads from the environment (its own variables)."""
+        return {}
+
+    @classmethod
+    def config_from_connection(cls, conn: ConnectionFields) -> StoreConfig:
+        """Map an Airflow connection's fields to a config; by default its ``host`` (or
+        extra ``path``) is the store URL and the environment gives the options."""
+        url = conn.host or str(conn.extra.get("path") or "")
+        return StoreConfig(url, cls.environment_options(os.environ), from_connection=True)
+
+    @classmethod
+    def workload_environment(cls, config: StoreConfig) -> tuple[dict[str, str], dict[str, str]]:
+        """``(settings, secrets)``: the environment a process elsewhere (a pod, a
+        subprocess) needs to open the same store. ``secrets`` never go into a pod spec."""
+        return {"DHUB_STORE_URL": config.url}, {}
+
+    @classmethod
+    def workload_problem(cls, url: str) -> str | None:
+        """Why a process on another machine could not reach the store at ``url``, or None."""
+        return None if cls.shared else f"the store {url} is only on this machine"
+
+    @classmethod
+    def list_source(
+        cls, url: str, lender: BlobStore | None = None, client: Any | None = None
+    ) -> list[RemoteFile]:
+        """The files a commit source URL of this scheme names: one object, or every
+        object under a prefix/folder, with paths relative to it.
+
+        ``lender`` is the hub's store (a backend may reuse its connection when it is of
+        the same kind); ``client`` a ready client of this backend's library. The default
+        reads through fsspec, for any scheme fsspec (or one of its plugins) knows.
+        """
+        return _fsspec_listing(url)
+
     def read_to(self, digest: str, dest: Path) -> int:
         """Copy a blob to ``dest``, verifying its digest; nothing is left on mismatch."""
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -111,3 +221,40 @@ class BlobStore(ABC):
             for chunk in iter_chunks(src):
                 hasher.update(chunk)
         return hasher.hexdigest() == digest
+
+
+def _fsspec_listing(url: str) -> list[RemoteFile]:
+    """A source URL's files through fsspec: the object itself, or all files below it."""
+    try:
+        import fsspec  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - fsspec comes with Airflow
+        raise InvalidSourceError(f"cannot read {url}: fsspec is not installed") from exc
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        if fs.isfile(path):
+            found = {path: path.rstrip("/").rpartition("/")[2]}
+        else:
+            base = path.rstrip("/")
+            found = {
+                name: name[len(base) :].lstrip("/")
+                for name in sorted(fs.find(base))
+                if not name.endswith("/")
+            }
+    except (ValueError, ImportError) as exc:
+        raise InvalidSourceError(f"cannot read {url}: {exc}") from exc
+    except OSError as exc:
+        raise InvalidSourceError(f"cannot read {url}: {exc}") from exc
+    if not found:
+        raise InvalidSourceError(f"{url} matches no object")
+
+    def copier(remote: str) -> Callable[[Path], None]:
+        def download(dest: Path) -> None:
+            try:
+                fs.get_file(remote, str(dest))
+            except OSError as exc:
+                raise InvalidSourceError(f"cannot read {url}: {exc}") from exc
+
+        return download
+
+    return [RemoteFile(rel, copier(name)) for name, rel in found.items()]

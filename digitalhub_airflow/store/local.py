@@ -1,4 +1,8 @@
-"""Blob store on a local (or mounted) folder: the embedded default."""
+"""Blob store on a local (or mounted) folder: the embedded default.
+
+Scheme ``file``; a URL without a scheme is a folder path too. Options: ``fsync``
+(default true: blobs are made durable before the catalog references them).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,19 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
-from digitalhub_airflow.errors import NotFoundError, StoreError
+from digitalhub_airflow.errors import InvalidOptionError, NotFoundError, StoreError
 from digitalhub_airflow.hashing import hash_bytes, hash_file
-from digitalhub_airflow.store.base import DIGEST_RE, BlobInfo, BlobStore, blob_key
+from digitalhub_airflow.store.base import DIGEST_RE, BlobInfo, BlobStore, StoreConfig, blob_key
+
+FILE_PREFIX = "file://"
+
+
+def local_root(url: str) -> str:
+    """The folder a ``file://`` URL or a plain path names."""
+    return url[len(FILE_PREFIX) :] if url.startswith(FILE_PREFIX) else url
+
 
 #: Files up to this size are read once into memory, hashed and written in one go.
 SMALL_FILE = 1 << 20
@@ -33,7 +45,7 @@ def _syncfs(folder: Path) -> bool:
         return False
     fd = os.open(folder, os.O_RDONLY)
     try:
-        return syncfs(fd) == 0
+        return bool(syncfs(fd) == 0)
     finally:
         os.close(fd)
 
@@ -47,12 +59,31 @@ def _fsync_dir(folder: Path) -> None:
 
 
 class LocalBlobStore(BlobStore):
+    shared: ClassVar[bool] = False
+
     def __init__(self, root: str | os.PathLike[str], fsync: bool = True) -> None:
         self.root = Path(root).expanduser().resolve()
         self.url = self.root.as_uri()
         self.fsync = fsync
         self._lock = threading.Lock()
         self._unsynced: list[Path] = []
+
+    @classmethod
+    def from_config(cls, config: StoreConfig) -> LocalBlobStore:
+        unknown = sorted(set(config.options) - {"fsync"})
+        if unknown:
+            raise InvalidOptionError(
+                f"store {config.url!r}: the file store backend takes no option "
+                f"{', '.join(unknown)} (it accepts: fsync)"
+            )
+        fsync = config.options.get("fsync", True)
+        if not isinstance(fsync, bool):
+            raise InvalidOptionError(f"store {config.url!r}: option fsync must be true or false")
+        return cls(local_root(config.url), fsync=fsync)
+
+    @classmethod
+    def workload_problem(cls, url: str) -> str | None:
+        return "the store is a local folder"
 
     def verify(self, digest: str) -> bool:
         try:

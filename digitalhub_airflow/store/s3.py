@@ -1,17 +1,47 @@
-"""Blob store on any S3 API (MinIO, Ceph RGW, AWS): ``s3://bucket/prefix``."""
+"""Blob store on any S3 API (MinIO, Ceph RGW, AWS): ``s3://bucket/prefix``.
+
+Everything the suite knows about S3 is here:
+
+- options (:class:`StoreConfig`): ``endpoint_url``, ``region_name``,
+  ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``,
+  ``profile_name``, or ``client`` (a ready boto3 client); without credentials boto3's own
+  chain (``AWS_*`` variables, files, instance roles) applies;
+- the environment: the endpoint from ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``
+  (boto3's names), retries from ``AWS_MAX_ATTEMPTS``;
+- Airflow connections of type ``aws``: extra ``store_url`` (``s3://bucket/prefix``),
+  login/password (or extras ``aws_access_key_id``/``aws_secret_access_key``), extras
+  ``aws_session_token``, ``region_name``, ``profile_name``, ``endpoint_url`` (or
+  ``service_config: {s3: {endpoint_url}}``);
+- a workload elsewhere gets ``DHUB_STORE_URL``, ``AWS_ENDPOINT_URL_S3`` and
+  ``AWS_DEFAULT_REGION``, and, for a connection, the credentials as secrets;
+- ``s3://`` commit sources are listed and downloaded with the same client.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
-from digitalhub_airflow.errors import InvalidSourceError, NotFoundError, StoreError
+from digitalhub_airflow.errors import (
+    InvalidOptionError,
+    InvalidSourceError,
+    NotFoundError,
+    StoreError,
+)
 from digitalhub_airflow.hashing import hash_bytes, hash_file, new_hasher
-from digitalhub_airflow.store.base import DIGEST_RE, BlobInfo, BlobStore, blob_key
+from digitalhub_airflow.store.base import (
+    DIGEST_RE,
+    BlobInfo,
+    BlobStore,
+    ConnectionFields,
+    RemoteFile,
+    StoreConfig,
+    blob_key,
+)
 
 _KNOWN_CODES = ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
 #: Blobs up to this size are read once, verified and sent in one conditional PUT.
@@ -19,6 +49,50 @@ IN_MEMORY = 16 * 1024 * 1024
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 32 * 1024 * 1024
 MAX_CONCURRENCY = 8
+
+
+#: Options that go to ``boto3.session.Session``.
+SESSION_OPTIONS = (
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "region_name",
+    "profile_name",
+)
+OPTIONS = (*SESSION_OPTIONS, "endpoint_url", "client")
+#: Extras of an aws connection this backend cannot honour: refused, never ignored.
+UNSUPPORTED_EXTRAS = ("role_arn", "assume_role_method", "assume_role_kwargs")
+
+
+def s3_client(
+    endpoint_url: str | None = None, session: Any | None = None, max_pool_connections: int = 64
+) -> Any:
+    """A boto3 S3 client with path-style addressing and a pool big enough for parallel I/O.
+
+    ``session`` is a boto3 Session; without one, the standard AWS environment variables
+    and files are used.
+    """
+    import boto3
+    from botocore.config import Config
+
+    attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 5)
+    config = Config(
+        max_pool_connections=max_pool_connections,
+        retries={"max_attempts": attempts, "mode": "standard"},
+        s3={"addressing_style": "path"},
+        connect_timeout=10,
+        read_timeout=120,
+    )
+    session = session or boto3.session.Session()
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def _session(options: Mapping[str, Any]) -> Any:
+    import boto3
+
+    return boto3.session.Session(
+        **{k: options[k] for k in SESSION_OPTIONS if options.get(k) is not None}
+    )
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -52,11 +126,127 @@ class _VerifyingReader:
 class S3BlobStore(BlobStore):
     hashes_before_write = True
     ingest_threads = 16
+    connection_types: ClassVar[tuple[str, ...]] = ("aws",)
 
     def __init__(self, url: str, client: Any) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self.client = client
+
+    # -- the backend contract -----------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: StoreConfig) -> S3BlobStore:
+        return cls(config.url, cls.client_for(config.options, config.url))
+
+    @staticmethod
+    def client_for(options: Mapping[str, Any], url: str = "s3://") -> Any:
+        """The boto3 client the options describe (``client`` itself when given)."""
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise InvalidOptionError(
+                f"store {url!r}: the s3 store backend takes no option {', '.join(unknown)} "
+                f"(it accepts: {', '.join(OPTIONS)})"
+            )
+        if options.get("client") is not None:
+            return options["client"]
+        session = _session(options) if any(options.get(k) for k in SESSION_OPTIONS) else None
+        return s3_client(options.get("endpoint_url") or None, session=session)
+
+    @classmethod
+    def environment_options(cls, environ: Mapping[str, str]) -> dict[str, Any]:
+        endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+        return {"endpoint_url": endpoint} if endpoint else {}
+
+    @classmethod
+    def config_from_connection(cls, conn: ConnectionFields) -> StoreConfig:
+        extra = conn.extra
+        url = str(extra.get("store_url") or "")
+        if not url.startswith("s3://") and (conn.host or "").startswith("s3://"):
+            url = str(conn.host)  # a generic connection naming the bucket as its host
+        if not url.startswith("s3://"):
+            raise InvalidOptionError(
+                f"connection {conn.conn_id!r} is an aws connection without an "
+                "extra 'store_url' naming the store (s3://bucket/prefix)"
+            )
+        refused = [name for name in UNSUPPORTED_EXTRAS if extra.get(name)]
+        if refused:
+            raise InvalidOptionError(
+                f"connection {conn.conn_id!r} sets {', '.join(refused)}: the s3 store backend "
+                "does not assume roles; give keys (login/password) or leave them out for "
+                "boto3's own credential chain (environment, instance or pod role)"
+            )
+        service = extra.get("service_config") or {}
+        s3_service = service.get("s3") if isinstance(service, Mapping) else None
+        options: dict[str, Any] = {
+            "aws_access_key_id": conn.login or extra.get("aws_access_key_id"),
+            "aws_secret_access_key": conn.password or extra.get("aws_secret_access_key"),
+            "aws_session_token": extra.get("aws_session_token"),
+            "region_name": extra.get("region_name"),
+            "profile_name": extra.get("profile_name"),
+            "endpoint_url": (s3_service or {}).get("endpoint_url") or extra.get("endpoint_url"),
+        }
+        options = {k: v for k, v in options.items() if v}
+        if "endpoint_url" not in options:
+            options.update(cls.environment_options(os.environ))
+        return StoreConfig(url, options, from_connection=True)
+
+    @classmethod
+    def workload_environment(cls, config: StoreConfig) -> tuple[dict[str, str], dict[str, str]]:
+        env = {"DHUB_STORE_URL": config.url}
+        options = config.options
+        if options.get("endpoint_url"):
+            env["AWS_ENDPOINT_URL_S3"] = str(options["endpoint_url"])
+        if options.get("region_name"):
+            env["AWS_DEFAULT_REGION"] = str(options["region_name"])
+        secrets: dict[str, str] = {}
+        if config.from_connection:
+            credentials = _session(options).get_credentials()
+            if credentials is not None:
+                frozen = credentials.get_frozen_credentials()
+                secrets["AWS_ACCESS_KEY_ID"] = frozen.access_key
+                secrets["AWS_SECRET_ACCESS_KEY"] = frozen.secret_key
+                if frozen.token:
+                    secrets["AWS_SESSION_TOKEN"] = frozen.token
+        return env, secrets
+
+    @classmethod
+    def list_source(
+        cls, url: str, lender: BlobStore | None = None, client: Any | None = None
+    ) -> list[RemoteFile]:
+        """An ``s3://bucket/key`` object, or every object under a prefix, read with
+        ``client``, else the hub's S3 store's client, else one from the environment."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, prefix = parse_s3_url(url)
+        if client is None:
+            client = lender.client if isinstance(lender, S3BlobStore) else None
+        client = client or s3_client(cls.environment_options(os.environ).get("endpoint_url"))
+        try:
+            paginator = client.get_paginator("list_objects_v2")
+            keys = [
+                obj["Key"]
+                for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+                for obj in page.get("Contents", [])
+                if not obj["Key"].endswith("/")
+            ]
+        except (BotoCoreError, ClientError) as exc:
+            raise InvalidSourceError(f"cannot read {url}: {exc}") from exc
+        exact = [k for k in keys if k == prefix]
+        keys = exact or [k for k in keys if k.startswith(prefix.rstrip("/") + "/") or not prefix]
+        if not keys:
+            raise InvalidSourceError(f"{url} matches no object")
+        base = prefix if not exact else prefix.rpartition("/")[0]
+
+        def copier(key: str) -> Callable[[Path], None]:
+            def download(dest: Path) -> None:
+                try:
+                    client.download_file(bucket, key, str(dest))
+                except (BotoCoreError, ClientError) as exc:
+                    raise InvalidSourceError(f"cannot read {url}: {exc}") from exc
+
+            return download
+
+        return [RemoteFile(key[len(base) :].lstrip("/"), copier(key)) for key in sorted(keys)]
 
     def _key(self, digest: str) -> str:
         key = blob_key(digest)
