@@ -1,117 +1,87 @@
-"""``KubernetesApplyHook``: server-side apply, read and delete of any manifest.
+"""``KubernetesApplyHook``: the ``kubernetes_default`` connection as the core's
+:class:`~digitalhub_airflow.kube.client.KubeClient`.
 
-Built on the cncf-kubernetes provider's ``KubernetesHook`` (its connection, kubeconfig
-and client). Server-side apply (``PATCH`` with ``application/apply-patch+yaml``, field
-manager ``digitalhub-airflow``) creates or updates an object in one idempotent call and
-leaves fields other managers own (an autoscaler's replicas, a mesh's annotations) alone.
-It also reads a Secret's value, and a Service's HTTP endpoint through the API server's
-service proxy, which reaches it from inside the cluster or outside.
+The cncf-kubernetes provider's ``KubernetesHook`` reads the connection (in-cluster,
+kubeconfig file or inline kubeconfig, context, SSL settings, ``exec`` plugins) into a
+client configuration; this hook hands its server, credentials and certificates to the
+core client, which does the work: server-side apply, read and delete of Deployments,
+Services and Ingresses, a Secret's value, a Service's HTTP endpoint through the API
+server's service proxy.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
-from digitalhub_airflow.errors import DeploymentError
+from digitalhub_airflow.kube.client import (
+    APPLY_PATCH,
+    FIELD_MANAGER,
+    PLURALS,
+    manifest_path,
+    object_path,
+)
 
-FIELD_MANAGER = "digitalhub-airflow"
-APPLY_PATCH = "application/apply-patch+yaml"
-PLURALS = {"Deployment": "deployments", "Service": "services", "Ingress": "ingresses"}
+if TYPE_CHECKING:
+    from digitalhub_airflow.kube.client import KubeClient
 
-
-def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
-    """The REST path of a namespaced object (``/apis/apps/v1/namespaces/ml/deployments/x``)."""
-    plural = PLURALS.get(kind)
-    if plural is None:
-        raise DeploymentError(f"kind {kind!r} is not one this hook applies: {sorted(PLURALS)}")
-    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    return f"{root}/namespaces/{namespace}/{plural}/{name}"
-
-
-def manifest_path(manifest: dict[str, Any]) -> str:
-    meta = manifest["metadata"]
-    return object_path(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
+__all__ = [
+    "APPLY_PATCH",
+    "FIELD_MANAGER",
+    "PLURALS",
+    "KubernetesApplyHook",
+    "manifest_path",
+    "object_path",
+]
 
 
 class KubernetesApplyHook(KubernetesHook):
-    """The provider's hook, plus apply/read/delete of Deployments, Services and Ingresses."""
+    """The provider's hook, turned into the core client (:meth:`client`); its
+    apply/read/delete/secret_value/service_get are the client's."""
 
     hook_name = "Kubernetes apply"
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: list[tuple[str, str]] | None = None,
-        content_type: str = "application/json",
-        headers: dict[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> bytes | None:
-        """The response body; ``None`` for a GET or DELETE of what is not there."""
-        from kubernetes.client.exceptions import ApiException
+    def client(self) -> KubeClient:
+        """A core client with this connection's server, credentials and certificates."""
+        from digitalhub_airflow.kube.client import KubeClient, KubeConfig
 
-        sent = {"Accept": "application/json", "Content-Type": content_type, **(headers or {})}
-        try:
-            response = self.api_client.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params=sent,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-                _request_timeout=timeout,
+        if getattr(self, "_dhub_client", None) is None:
+            cfg = self.api_client.configuration
+            auth = cfg.get_api_key_with_prefix("authorization") or ""
+            token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
+            namespace = self.get_namespace() or "default"
+            self._dhub_client = KubeClient(
+                KubeConfig(
+                    server=cfg.host,
+                    token=token,
+                    username=cfg.username or None,
+                    password=cfg.password or None,
+                    ca_file=cfg.ssl_ca_cert or None,
+                    cert_file=cfg.cert_file or None,
+                    key_file=cfg.key_file or None,
+                    verify=bool(cfg.verify_ssl),
+                    namespace=namespace,
+                )
             )
-        except ApiException as exc:
-            if exc.status == 404 and method in ("GET", "DELETE"):
-                return None
-            raise DeploymentError(
-                f"Kubernetes refused {method} {path}: {exc.status} {_reason(exc)}"
-            ) from exc
-        return bytes(response.data)
+        return self._dhub_client
 
-    def _call(self, method: str, path: str, **options: Any) -> dict[str, Any] | None:
-        data = self._request(method, path, **options)
-        if data is None:
-            return None
-        return json.loads(data) if data else {}
-
-    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Create or update ``manifest`` by server-side apply; the object as stored."""
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
-        result = self._call(
-            "PATCH", manifest_path(manifest), body=manifest, query=query, content_type=APPLY_PATCH
-        )
-        self.log.info("applied %s %s", manifest["kind"], manifest["metadata"]["name"])
-        return result or {}
+        return self.client().apply(manifest)
 
     def read(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._call("GET", object_path(api_version, kind, namespace, name))
+        return self.client().read(api_version, kind, namespace, name)
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete an object (its pods follow in the background); False if it was absent."""
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-        path = object_path(api_version, kind, namespace, name)
-        deleted = self._call("DELETE", path, body=body) is not None
-        if deleted:
-            self.log.info("deleted %s %s/%s", kind, namespace, name)
-        return deleted
+        object_path(api_version, kind, namespace, name)  # an unknown kind: no connection read
+        return self.client().delete(api_version, kind, namespace, name)
 
     def secret_value(self, namespace: str, name: str, key: str) -> str:
         """One value of a Secret (never logged)."""
-        secret = self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        data = (secret or {}).get("data") or {}
-        if key not in data:
-            state = "does not exist" if secret is None else f"has no {key!r}"
-            raise DeploymentError(f"Secret {namespace}/{name} {state}")
-        return base64.b64decode(data[key]).decode()
+        return self.client().secret_value(namespace, name, key)
 
     def service_get(
         self,
@@ -124,18 +94,6 @@ class KubernetesApplyHook(KubernetesHook):
         timeout: float | None = None,
     ) -> str:
         """GET ``path`` of a Service's pods through the API server's service proxy."""
-        proxy = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/"
-        data = self._request(
-            "GET", proxy + path.lstrip("/"), headers={"Accept": "*/*", **(headers or {})},
-            timeout=timeout,
-        )  # fmt: skip
-        if data is None:
-            raise DeploymentError(f"GET {path} of Service {namespace}/{service}: 404")
-        return data.decode()
-
-
-def _reason(exc: Any) -> str:
-    try:
-        return str(json.loads(exc.body).get("message") or exc.reason)
-    except (TypeError, ValueError):
-        return str(exc.reason)
+        return self.client().service_get(
+            namespace, service, port, path, headers=headers, timeout=timeout
+        )

@@ -187,21 +187,7 @@ class ServiceStatsOperator(DigitalHubOperator):
         from airflow.sdk.log import mask_secret
 
         from digitalhub_airflow.hooks.kubernetes_apply import KubernetesApplyHook
-        from digitalhub_airflow.serving.deploy.manifests import API_KEY_SECRET_KEY, SERVICE_PORT
-        from digitalhub_airflow.serving.monitoring.stats import stats_from_text
-        from digitalhub_airflow.serving.runtime.api_key import API_KEY_HEADER
+        from digitalhub_airflow.serving.monitoring.stats import read_cluster_stats
 
-        spec = record.service_spec()
-        hook = KubernetesApplyHook(conn_id=self.kubernetes_conn_id)
-        headers = {}
-        exposure = spec.exposure
-        if exposure is not None and exposure.auth == "api-key" and exposure.secret:
-            key = hook.secret_value(spec.namespace, exposure.secret, API_KEY_SECRET_KEY)
-            mask_secret(key)
-            headers[API_KEY_HEADER] = key
-        text = hook.service_get(
-            spec.namespace, spec.name, SERVICE_PORT, "metrics", headers=headers,
-            timeout=self.timeout,
-        )  # fmt: skip
-        source = f"kubernetes://{spec.namespace}/services/{spec.name}:{SERVICE_PORT}/metrics"
-        return stats_from_text(text, source)
+        client = KubernetesApplyHook(conn_id=self.kubernetes_conn_id).client()
+        return read_cluster_stats(client, record, timeout=self.timeout, on_secret=mask_secret)

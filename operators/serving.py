@@ -11,21 +11,19 @@ own environment only, and pods only by Kubernetes Secret reference.
 
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from digitalhub_airflow.errors import DeploymentError
 from digitalhub_airflow.hooks.mlflow import MlflowHook
 from digitalhub_airflow.operators.base import DigitalHubOperator
-from digitalhub_airflow.serving.deploy import services
 
 if TYPE_CHECKING:
-    from digitalhub_airflow.hooks.kubernetes_apply import KubernetesApplyHook
     from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.kube.client import KubeClient
+    from digitalhub_airflow.serving.deploy.deployer import Deployer, Rollout
+    from digitalhub_airflow.serving.deploy.environment import ServerEnvironment
     from digitalhub_airflow.serving.deploy.reconcile import Desired
     from digitalhub_airflow.serving.deploy.services import ServiceRecord
     from digitalhub_airflow.serving.deploy.spec import ServiceSpec
@@ -33,7 +31,8 @@ if TYPE_CHECKING:
 
 
 class _ServingOperator(DigitalHubOperator):
-    """What the serving operators share: connections, pinning, both targets' mechanics.
+    """What the serving operators share: connections, pinning and the deployers of both
+    targets (:mod:`digitalhub_airflow.serving.deploy.deployer`), the deferred rollout wait.
 
     :param mlflow_conn_id: the tracking server the models come from.
     :param kubernetes_conn_id: the cluster of ``kubernetes`` services.
@@ -67,11 +66,9 @@ class _ServingOperator(DigitalHubOperator):
 
     def desired(self, hub: DataHub, spec: ServiceSpec) -> Desired:
         """``spec`` with every model pinned (an unknown model fails here, nothing started)."""
-        from digitalhub_airflow.serving.deploy.pinning import pin_models
-        from digitalhub_airflow.serving.deploy.reconcile import Desired
+        from digitalhub_airflow.serving.deploy.deployer import pin
 
-        models = pin_models(spec.models, self.tracking(), hub)
-        return Desired(spec.with_models({n: m.pinned for n, m in models.items()}), models)
+        return pin(hub, spec, self.tracking())
 
     def server_environment(self) -> tuple[dict[str, str], dict[str, str]]:
         """``(settings, secrets)`` of the server: catalog, store and tracking server."""
@@ -83,98 +80,68 @@ class _ServingOperator(DigitalHubOperator):
 
         return self.execution_memo("server_environment", build)
 
-    def apply_hook(self) -> KubernetesApplyHook:
-        from digitalhub_airflow.hooks.kubernetes_apply import KubernetesApplyHook
-
-        return KubernetesApplyHook(conn_id=self.kubernetes_conn_id)
-
-    # -- local -----------------------------------------------------------------------------
-    def deploy_local(
-        self,
-        hub: DataHub,
-        desired: Desired,
-        previous: dict[str, Any] | None = None,
-        final_state: str = services.RUNNING,
-    ) -> ServiceRecord:
-        from digitalhub_airflow.serving.deploy.local_deploy import deploy_local
-        from digitalhub_airflow.settings import dhub_home
+    def environment(self) -> ServerEnvironment:
+        from digitalhub_airflow.serving.deploy.environment import ServerEnvironment
 
         settings, secrets = self.server_environment()
-        record = deploy_local(
-            hub,
-            desired.spec,
-            desired.models,
-            {**os.environ, **settings, **secrets},
-            home=dhub_home(),
-            timeout=self.ready_timeout,
-            previous=previous,
-            final_state=final_state,
+        remedy = (
+            "Configure the dhub_catalog (postgres), dhub_store (aws) and "
+            f"{self.mlflow_conn_id} connections"
         )
-        self.log.info("%s %s at %s (pid %s)", record.state, record.key, record.url, record.pid)
-        return record
+        hint = f"no {self.mlflow_conn_id!r} connection"
+        return ServerEnvironment(settings, secrets, remedy=remedy, tracking_hint=hint)
 
-    # -- kubernetes ------------------------------------------------------------------------
-    def pod_environment(self, spec: ServiceSpec) -> tuple[dict[str, str], dict[str, str]]:
-        """The server's settings and credentials for a pod, or why a pod cannot reach them
-        (checked before anything is pinned, recorded or applied)."""
-        from digitalhub_airflow.operators.pods import unreachable_settings
+    def deployers(self) -> dict[str, Deployer]:
+        """The deployer of each target, for this execution."""
+        from digitalhub_airflow.serving.deploy.deployer import KubernetesDeployer, LocalDeployer
 
-        settings, secrets = self.server_environment()
-        problems = unreachable_settings(settings, self.mlflow_conn_id)
-        if problems:
-            raise DeploymentError(
-                f"a pod cannot reach this deployment: {'; '.join(problems)}. Configure the "
-                f"dhub_catalog (postgres), dhub_store (aws) and {self.mlflow_conn_id} connections"
-            )
-        if secrets and not spec.credentials_secret:
-            raise DeploymentError(
-                f"the server needs credentials ({', '.join(sorted(secrets))}) and they are never "
-                "written into a pod spec: name the Kubernetes Secret holding them in "
-                "credentials_secret"
-            )
-        return settings, secrets
+        def build() -> dict[str, Deployer]:
+            def client() -> KubeClient:
+                from digitalhub_airflow.hooks.kubernetes_apply import KubernetesApplyHook
 
-    def apply_kubernetes(
-        self,
-        hub: DataHub,
-        desired: Desired,
-        previous: dict[str, Any] | None = None,
-        final_state: str = services.RUNNING,
-    ) -> dict[str, Any]:
-        """Apply the service's manifests; the rollout to wait for (see ``wait``)."""
-        from digitalhub_airflow.kube.resource_profiles import get_profile
-        from digitalhub_airflow.serving.deploy.manifests import service_manifests
+                return KubernetesApplyHook(conn_id=self.kubernetes_conn_id).client()
 
-        spec = desired.spec
-        settings, secrets = self.pod_environment(spec)
-        profile = get_profile(spec.resource_profile)
-        manifests = service_manifests(spec, profile, settings, sorted(secrets))
-        services.begin_deployment(hub, spec, desired.models, previous=previous)
-        hook = self.apply_hook()
-        try:
-            applied = [hook.apply(m) for m in manifests]
-        except DeploymentError as exc:
-            services.set_state(hub, spec, services.FAILED, message=str(exc))
-            raise
-        generation = int(applied[0]["metadata"]["generation"])
-        return {
-            "namespace": spec.namespace,
-            "name": spec.name,
-            "generation": generation,
-            "spec": spec.to_json(),
-            "final_state": final_state,
-        }
+            return {
+                "local": LocalDeployer(self.environment, ready_timeout=self.ready_timeout),
+                "kubernetes": KubernetesDeployer(
+                    client,
+                    self.environment,
+                    rollout_timeout=self.rollout_timeout,
+                    poll_interval=self.poll_interval,
+                ),
+            }
 
-    def wait(self, rollouts: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+        return self.execution_memo("deployers", build)
+
+    def deployer(self, target: str) -> Deployer:
+        from digitalhub_airflow.serving.deploy.deployer import deployer_for
+
+        return deployer_for(self.deployers(), target)
+
+    def finish(self, started: ServiceRecord | Rollout) -> dict[str, Any]:
+        """A service's record, or defer until its rollout is over (``rollout_complete``)."""
+        from digitalhub_airflow.serving.deploy.services import ServiceRecord
+
+        if isinstance(started, ServiceRecord):
+            self.log.info("%s %s at %s", started.state, started.key, started.url)
+            return started.to_json()
+        self.wait([started], {})
+        return {}  # not reached: the task resumes in rollout_complete
+
+    # -- kubernetes: the deferred wait -----------------------------------------------------
+    def wait(self, rollouts: list[Rollout], summary: dict[str, Any]) -> None:
         """Defer until every rollout is over; ``rollout_complete`` records the outcome."""
         from digitalhub_airflow.triggers.rollout import RolloutTrigger
 
         trigger = RolloutTrigger(
-            rollouts=[{k: r[k] for k in ("namespace", "name", "generation")} for r in rollouts],
+            rollouts=[
+                {"namespace": r.namespace, "name": r.name, "generation": r.generation}
+                for r in rollouts
+            ],
             kubernetes_conn_id=self.kubernetes_conn_id,
             poll_interval=self.poll_interval,
             timeout=self.rollout_timeout,
-            carry={"rollouts": rollouts, "summary": summary},
+            carry={"rollouts": [r.to_json() for r in rollouts], "summary": summary},
         )
         self.defer(
             trigger=trigger,
@@ -184,53 +151,17 @@ class _ServingOperator(DigitalHubOperator):
 
     def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Record each rollout's outcome (the event carries the rollouts and summary)."""
-        rollouts, summary = event["carry"]["rollouts"], event["carry"]["summary"]
-        from digitalhub_airflow.serving.deploy.manifests import cluster_url
-        from digitalhub_airflow.serving.deploy.spec import spec_from_json
+        from digitalhub_airflow.serving.deploy.deployer import Rollout, finish_rollouts
 
+        rollouts = [Rollout.from_json(r) for r in event["carry"]["rollouts"]]
+        summary = event["carry"]["summary"]
         ok = event.get("status") == "success"
         message = "; ".join(event.get("messages") or []) if ok else str(event.get("message"))
         with self.dhub_hook.get_hub() as hub:
-            for rollout in rollouts:
-                spec = spec_from_json(rollout["spec"])
-                if ok:
-                    record = services.set_state(
-                        hub, spec, rollout["final_state"], url=cluster_url(spec), message=message
-                    )
-                    summary.setdefault("records", []).append(record.to_json())
-                else:
-                    services.set_state(hub, spec, services.FAILED, message=message)
-        if not ok:
-            raise DeploymentError(f"rollout failed: {message}")
+            records = finish_rollouts(hub, rollouts, ok=ok, message=message)
+        summary.setdefault("records", []).extend(r.to_json() for r in records)
         self.log.info("rolled out: %s", message)
         return summary
-
-    def undeploy_kubernetes(self, hub: DataHub, record: ServiceRecord) -> ServiceRecord:
-        from digitalhub_airflow.kube.resource_profiles import get_profile
-        from digitalhub_airflow.serving.deploy.manifests import service_manifests
-
-        spec = record.service_spec()
-        hook = self.apply_hook()
-        deleted = []
-        for manifest in reversed(service_manifests(spec, get_profile(spec.resource_profile), {})):
-            meta = manifest["metadata"]
-            if hook.delete(
-                manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"]
-            ):
-                deleted.append(manifest["kind"])
-        message = f"deleted {', '.join(deleted)}" if deleted else "nothing was deployed"
-        return services.set_state(hub, spec, services.STOPPED, message=message)
-
-    def live_digest(self, record: ServiceRecord) -> str | None:
-        """The digest of what really runs for ``record`` (``None``: nothing does)."""
-        from digitalhub_airflow.serving.deploy.local_deploy import is_alive
-        from digitalhub_airflow.serving.deploy.manifests import DIGEST_ANNOTATION
-
-        if record.target == "local":
-            return record.spec_digest if is_alive(record) else None
-        spec = record.service_spec()
-        live = self.apply_hook().read("apps/v1", "Deployment", spec.namespace, spec.name)
-        return ((live or {}).get("metadata", {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
 
 
 class DeployModelOperator(_ServingOperator):
@@ -271,28 +202,14 @@ class DeployModelOperator(_ServingOperator):
         self.spec = spec or {}
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from digitalhub_airflow.serving.deploy.deployer import start_deploy
         from digitalhub_airflow.serving.deploy.spec import spec_from_json
 
         fields = {**self.spec, "project": self.project, "name": self.name}
         spec = spec_from_json({**fields, "target": self.target, "models": self.models})
-        if spec.target == "kubernetes":
-            self.pod_environment(spec)  # a cluster that cannot work fails before pinning
         with self.task_hub() as hub:
-            desired = self.desired(hub, spec)
-            if spec.target == "local":
-                return self.deploy_local(hub, desired).to_json()
-            current = services.find_service(hub, spec.project, spec.target, spec.name)
-            if (
-                current is not None
-                and current.serving
-                and current.spec_digest == desired.spec.digest
-                and self.live_digest(current) == desired.spec.digest
-            ):
-                self.log.info("%s already runs this spec: nothing to do", current.key)
-                return current.to_json()
-            rollout = self.apply_kubernetes(hub, desired)
-        self.wait([rollout], {})
-        return {}  # not reached: the task resumes in rollout_complete
+            started = start_deploy(hub, self.deployer(spec.target), spec, self.desired)
+        return self.finish(started)
 
     def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
         return super().rollout_complete(context, event)["records"][0]
@@ -315,14 +232,10 @@ class UndeployModelOperator(_ExistingServiceOperator):
     ``stopped``; its history stays in the catalog."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.deploy.local_deploy import undeploy_local
+        from digitalhub_airflow.serving.deploy.deployer import undeploy
 
         with self.task_hub() as hub:
-            if self.target == "local":
-                record = undeploy_local(hub, self.project, self.name)
-            else:
-                record = services.get_service(hub, self.project, self.target, self.name)
-                record = self.undeploy_kubernetes(hub, record)
+            record = undeploy(hub, self.deployers(), self.project, self.target, self.name)
         self.log.info("%s: %s", record.key, record.message)
         return record.to_json()
 
@@ -331,22 +244,11 @@ class RollbackModelOperator(_ExistingServiceOperator):
     """Go back to the spec (exact model versions) the last deployment replaced."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.deploy.pinning import already_pinned
-        from digitalhub_airflow.serving.deploy.reconcile import Desired
+        from digitalhub_airflow.serving.deploy.deployer import start_rollback
 
         with self.task_hub() as hub:
-            record = services.get_service(hub, self.project, self.target, self.name)
-            spec = services.rollback_target(record)
-            desired = Desired(spec, already_pinned(spec.models))
-            if self.target == "local":
-                return self.deploy_local(
-                    hub, desired, previous=record.spec, final_state=services.ROLLED_BACK
-                ).to_json()
-            rollout = self.apply_kubernetes(
-                hub, desired, previous=record.spec, final_state=services.ROLLED_BACK
-            )
-        self.wait([rollout], {})
-        return {}
+            started = start_rollback(hub, self.deployer(self.target), self.project, self.name)
+        return self.finish(started)
 
     def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
         return super().rollout_complete(context, event)["records"][0]
@@ -368,57 +270,24 @@ class ReconcileServicesOperator(_ServingOperator):
         self.services_files = services_files
 
     def paths(self, context: Any) -> list[Path]:
-        patterns = (
-            [self.services_files] if isinstance(self.services_files, str) else self.services_files
-        )
+        from digitalhub_airflow.serving.deploy.reconcile import expand_paths
+
         dag = context.get("dag") if context else None
         base = Path(dag.fileloc).parent if dag is not None and dag.fileloc else Path.cwd()
-        found: list[Path] = []
-        for pattern in patterns:
-            full = pattern if os.path.isabs(pattern) else str(base / pattern)
-            matches = sorted(glob.glob(full)) or [full]  # a missing file: a clear error below
-            found += [Path(m) for m in matches]
-        return found
+        return expand_paths(self.services_files, base)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.deploy.local_deploy import undeploy_local
-        from digitalhub_airflow.serving.deploy.reconcile import load_services_file, plan
+        from digitalhub_airflow.serving.deploy.reconcile import load_services_file, reconcile
 
         files = [load_services_file(p) for p in self.paths(context)]
-        projects: dict[str, tuple[bool, list[ServiceSpec]]] = {}
-        for file in files:
-            prune, specs = projects.get(file.project, (False, []))
-            projects[file.project] = (prune or file.prune, [*specs, *file.services])
-        summary: dict[str, Any] = {"deploy": [], "unchanged": [], "undeploy": [], "kept": []}
-        rollouts = []
         with self.task_hub() as hub:
-            for project, (prune, specs) in sorted(projects.items()):
-                desired = [self.desired(hub, s) for s in specs]
-                result = plan(
-                    desired,
-                    services.list_services(hub, project),
-                    prune=prune,
-                    live_digest=self.live_digest,
-                )
-                for key, items in result.to_json().items():
-                    summary[key] += items
-                for item in result.deploy:
-                    if item.spec.target == "local":
-                        self.deploy_local(hub, item)
-                    else:
-                        rollouts.append(self.apply_kubernetes(hub, item))
-                for record in result.undeploy:
-                    if record.target == "local":
-                        undeploy_local(hub, record.project, record.name)
-                    else:
-                        self.undeploy_kubernetes(hub, record)
+            result = reconcile(hub, files, self.deployers(), self.desired)
         self.log.info(
-            "reconciled: %d deployed, %d unchanged, %d undeployed, %d kept",
-            *(len(summary[k]) for k in ("deploy", "unchanged", "undeploy", "kept")),
+            "reconciled: %d deployed, %d unchanged, %d undeployed, %d kept", *result.counts
         )
-        if rollouts:
-            self.wait(rollouts, summary)
-        return summary
+        if result.rollouts:
+            self.wait(result.rollouts, result.summary)
+        return result.summary
 
     def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
         summary = super().rollout_complete(context, event)

@@ -18,16 +18,20 @@ only what differs is deployed, and nothing is done when nothing differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.errors import ServingSpecError
 from digitalhub_airflow.keys import validate_name
 from digitalhub_airflow.serving.deploy.pinning import PinnedModel
 from digitalhub_airflow.serving.deploy.services import ServiceRecord
 from digitalhub_airflow.serving.deploy.spec import ServiceSpec, spec_from_json
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.serving.deploy.deployer import Deployers, Rollout
 
 FILE_FIELDS = frozenset({"project", "prune", "services"})
 
@@ -74,6 +78,19 @@ def load_services_file(path: str | Path) -> ServicesFile:
             raise ServingSpecError(f"services file {path}: {spec.target}/{spec.name} is twice")
         seen.add((spec.target, spec.name))
     return ServicesFile(project, prune, specs)
+
+
+def expand_paths(patterns: str | Iterable[str], base: Path) -> list[Path]:
+    """Files or globs (relative ones under ``base``), sorted; a pattern that matches
+    nothing stays as it is, for a clear error when it is read."""
+    import glob
+    import os
+
+    found: list[Path] = []
+    for pattern in [patterns] if isinstance(patterns, str) else patterns:
+        full = pattern if os.path.isabs(pattern) else str(base / pattern)
+        found += [Path(m) for m in sorted(glob.glob(full)) or [full]]
+    return found
 
 
 @dataclass(frozen=True)
@@ -138,4 +155,71 @@ def plan(
             result.undeploy.append(record)
         else:
             result.kept.append(record.key)
+    return result
+
+
+@dataclass
+class ReconcileResult:
+    """The plan as JSON (``deploy``, ``unchanged``, ``undeploy``, ``kept``: service keys),
+    the records of what was deployed or undeployed, and the rollouts still under way."""
+
+    summary: dict[str, list[str]] = field(
+        default_factory=lambda: {"deploy": [], "unchanged": [], "undeploy": [], "kept": []}
+    )
+    rollouts: list[Rollout] = field(default_factory=list)
+    records: list[ServiceRecord] = field(default_factory=list)
+
+    @property
+    def counts(self) -> tuple[int, int, int, int]:
+        """How many services were deployed, unchanged, undeployed and kept."""
+        s = self.summary
+        return len(s["deploy"]), len(s["unchanged"]), len(s["undeploy"]), len(s["kept"])
+
+
+def merge_files(files: Iterable[ServicesFile]) -> dict[str, tuple[bool, list[ServiceSpec]]]:
+    """Project -> (prune, specs): files of one project merge, and ``prune`` in any of
+    them prunes the project."""
+    projects: dict[str, tuple[bool, list[ServiceSpec]]] = {}
+    for file in files:
+        prune, specs = projects.get(file.project, (False, []))
+        projects[file.project] = (prune or file.prune, [*specs, *file.services])
+    return projects
+
+
+def reconcile(
+    hub: DataHub,
+    files: Sequence[ServicesFile],
+    deployers: Deployers,
+    pin_spec: Callable[[DataHub, ServiceSpec], Desired],
+    *,
+    dry_run: bool = False,
+) -> ReconcileResult:
+    """Make the services of ``files`` run through ``deployers`` (one per target), changing
+    only what differs; ``dry_run`` plans only. Kubernetes rollouts are started, not waited
+    for: they are in ``result.rollouts`` (the CLI waits, an Airflow task defers)."""
+    from digitalhub_airflow.serving.deploy.deployer import Rollout, deployer_for
+    from digitalhub_airflow.serving.deploy.services import list_services
+
+    result = ReconcileResult()
+
+    def live_digest(record: ServiceRecord) -> str | None:
+        return deployer_for(deployers, record.target).live_digest(record)
+
+    for project, (prune, specs) in sorted(merge_files(files).items()):
+        for spec in specs:
+            deployer_for(deployers, spec.target).preflight(spec)
+        desired = [pin_spec(hub, s) for s in specs]
+        found = plan(desired, list_services(hub, project), prune=prune, live_digest=live_digest)
+        for key, items in found.to_json().items():
+            result.summary[key] += items
+        if dry_run:
+            continue
+        for item in found.deploy:
+            started = deployer_for(deployers, item.spec.target).start(hub, item)
+            if isinstance(started, Rollout):
+                result.rollouts.append(started)
+            else:
+                result.records.append(started)
+        for record in found.undeploy:
+            result.records.append(deployer_for(deployers, record.target).undeploy(hub, record))
     return result

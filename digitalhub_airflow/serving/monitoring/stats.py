@@ -20,6 +20,7 @@ from digitalhub_airflow.errors import DeploymentError, InvalidSourceError
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.kube.client import KubeClient
     from digitalhub_airflow.serving.deploy.services import ServiceRecord
 
 REQUESTS = "dhub_serving_requests_total"
@@ -147,6 +148,34 @@ def stats_from_text(text: str, source: str) -> dict[str, Any]:
     """Statistics of a ``/metrics`` exposition read from ``source`` just now."""
     read_at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
     return {"url": source, "read_at": read_at, **parse_metrics(text)}
+
+
+def read_cluster_stats(
+    client: KubeClient,
+    record: ServiceRecord,
+    *,
+    timeout: float = 10.0,
+    on_secret: Callable[[str], object] | None = None,
+) -> dict[str, Any]:
+    """``/metrics`` of a Kubernetes service's pods, through the API server's service proxy
+    (no route into the cluster needed, the gateway not passed); behind an API-key gate,
+    with the key from the exposure's Secret (``on_secret`` sees it first, to mask it)."""
+    from digitalhub_airflow.serving.deploy.manifests import API_KEY_SECRET_KEY, SERVICE_PORT
+    from digitalhub_airflow.serving.runtime.api_key import API_KEY_HEADER
+
+    spec = record.service_spec()
+    headers = {}
+    exposure = spec.exposure
+    if exposure is not None and exposure.auth == "api-key" and exposure.secret:
+        key = client.secret_value(spec.namespace, exposure.secret, API_KEY_SECRET_KEY)
+        if on_secret is not None:
+            on_secret(key)
+        headers[API_KEY_HEADER] = key
+    text = client.service_get(
+        spec.namespace, spec.name, SERVICE_PORT, "metrics", headers=headers, timeout=timeout
+    )
+    source = f"kubernetes://{spec.namespace}/services/{spec.name}:{SERVICE_PORT}/metrics"
+    return stats_from_text(text, source)
 
 
 def record_service_stats(
