@@ -23,8 +23,6 @@ from airflow.providers.cncf.kubernetes.secret import Secret
 from digitalhub_airflow.errors import InvalidSourceError
 from digitalhub_airflow.kube.resource_profiles import ResourceProfile, get_profile
 from digitalhub_airflow.operators.base import DigitalHubOperator
-from digitalhub_airflow.store import workload_problem
-from digitalhub_airflow.training.tracking import TRACKING_URI_ENV
 
 DEFAULT_IMAGE = "ghcr.io/digitalhub-airflow/worker:latest"
 
@@ -47,18 +45,12 @@ def pod_fields(profile: ResourceProfile) -> dict[str, Any]:
 
 
 def unreachable_settings(settings: dict[str, str], mlflow_conn_id: str | None = None) -> list[str]:
-    """What a pod on another machine could not reach: a SQLite catalog, a store only on
-    this machine (a folder; the store's backend says) and, when the workload uses MLflow
-    (``mlflow_conn_id``), the embedded tracking store."""
-    problems = []
-    if settings.get("DHUB_CATALOG_URL", "").startswith("sqlite"):
-        problems.append("the catalog is the embedded SQLite file")
-    store_problem = workload_problem(settings.get("DHUB_STORE_URL", ""))
-    if store_problem:
-        problems.append(store_problem)
-    if mlflow_conn_id is not None and TRACKING_URI_ENV not in settings:
-        problems.append(f"MLflow is the embedded store (no {mlflow_conn_id!r} connection)")
-    return problems
+    """What a pod on another machine could not reach (the core's check; ``mlflow_conn_id``
+    given when the workload uses MLflow)."""
+    from digitalhub_airflow.serving.deploy.environment import unreachable_settings as check
+
+    hint = None if mlflow_conn_id is None else f"no {mlflow_conn_id!r} connection"
+    return check(settings, hint)
 
 
 class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
