@@ -80,3 +80,11 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def suite_image() -> str:
+    """The image of pod workloads and model servers: ``DHUB_IMAGE``, else the image that
+    ``image/Dockerfile`` builds for this version (docs/deploy.md)."""
+    from digitalhub_airflow import __version__
+
+    return os.environ.get("DHUB_IMAGE") or f"digitalhub-airflow:{__version__}"

@@ -23,8 +23,9 @@ from airflow.providers.cncf.kubernetes.secret import Secret
 from digitalhub_airflow.errors import InvalidSourceError
 from digitalhub_airflow.kube.resource_profiles import ResourceProfile, get_profile
 from digitalhub_airflow.operators.base import DigitalHubOperator
+from digitalhub_airflow.settings import suite_image
 
-DEFAULT_IMAGE = "ghcr.io/digitalhub-airflow/worker:latest"
+DEFAULT_IMAGE = suite_image()
 
 
 class WorkloadError(InvalidSourceError):

@@ -17,10 +17,11 @@ from typing import Any
 
 from digitalhub_airflow.errors import ServingSpecError
 from digitalhub_airflow.keys import parse_key, validate_name
+from digitalhub_airflow.settings import suite_image
 
 TARGETS = ("local", "kubernetes")
 AUTH_MODES = ("none", "basic", "api-key")
-DEFAULT_IMAGE = "ghcr.io/digitalhub-airflow/worker:latest"
+DEFAULT_IMAGE = suite_image()
 #: Kubernetes object names (RFC 1035 labels): what a Deployment/Service may be called.
 DNS_LABEL_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 HOSTNAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
