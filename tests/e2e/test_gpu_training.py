@@ -9,7 +9,6 @@ import os
 import sqlite3
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 
 from digitalhub_airflow.training.model_catalog import get_model
@@ -17,9 +16,11 @@ from digitalhub_airflow.training.tracking import TrackingConfig, embedded_tracki
 from tests.conftest import Backend, _missing
 from tests.e2e.conftest import SECRET, AirflowEnv, secrets_of, task_env
 from tests.kube_apiserver import KubeApiServer
+from tests.kube_schemas import validate_k8s
 from tests.training_helpers import commit_wine, model_name, runs_of
 
 pytestmark = pytest.mark.e2e
+
 DAG = "dhub_gpu_training"
 TOKEN = "tracking-token-for-the-test"
 
@@ -54,7 +55,7 @@ def test_training_runs_in_a_gpu_pod_with_tracking_credentials_by_secret_referenc
 
     (created,) = kube.calls("POST", r"/api/v1/namespaces/ml/pods")
     pod = created.body
-    kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
+    validate_k8s(pod)
     assert TOKEN not in json.dumps(pod)
     container = pod["spec"]["containers"][0]
     assert container["command"] == ["python", "-m", "digitalhub_airflow.training.runner"]

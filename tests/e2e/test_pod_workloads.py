@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -18,8 +17,10 @@ from digitalhub_airflow.lineage.runs import get_run
 from tests.conftest import Backend
 from tests.e2e.conftest import SECRET, AirflowEnv, secrets_of, task_env
 from tests.kube_apiserver import KubeApiServer
+from tests.kube_schemas import validate_k8s
 
 pytestmark = pytest.mark.e2e
+
 DAG = "dhub_pod_workload"
 PODS = r"/api/v1/namespaces/ml/pods"
 
@@ -53,7 +54,7 @@ def test_pod_spec_carries_profile_and_settings_with_credentials_only_by_secret_r
     by_target = {c.body["spec"]["containers"][0]["args"][1]: c.body for c in created}
     gpu_pod, cpu_pod = by_target["demo/podtable"], by_target["demo/podtable-deferred"]
     for pod in (gpu_pod, cpu_pod):
-        kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
+        validate_k8s(pod)
         text = json.dumps(pod)
         assert secrets["AWS_ACCESS_KEY_ID"] not in text
         assert secrets["AWS_SECRET_ACCESS_KEY"] not in text

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import kubernetes_validate
 import pytest
 
 from digitalhub_airflow.serving.deploy import services
@@ -22,9 +21,11 @@ from digitalhub_airflow.training.tracking import TrackingConfig, embedded_tracki
 from tests.conftest import Backend, _missing
 from tests.e2e.conftest import SECRET, AirflowEnv, secrets_of, task_env
 from tests.kube_apiserver import KubeApiServer
+from tests.kube_schemas import validate_k8s
 from tests.serving_helpers import TrainedModel, train_champion
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
 TOKEN = "tracking-token-for-the-test"
 DEPLOYMENTS = r"/apis/apps/v1/namespaces/ml/deployments/wine"
 
@@ -149,7 +150,7 @@ def test_kubernetes_apply_rollout_update_rollback_and_undeploy(
     for call in applies:
         assert call.content_type == "application/apply-patch+yaml"
         assert call.query["fieldManager"] == ["digitalhub-airflow"]
-        kubernetes_validate.validate(call.body, kubernetes_validate.latest_version(), strict=True)
+        validate_k8s(call.body)
         text = json.dumps(call.body)
         secrets = secrets_of(real_backend)
         for secret in (secrets["AWS_ACCESS_KEY_ID"], secrets["AWS_SECRET_ACCESS_KEY"], TOKEN):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import kubernetes_validate
 import pytest
 
 from digitalhub_airflow.kube.resource_profiles import get_profile
@@ -17,6 +16,7 @@ from digitalhub_airflow.serving.deploy.manifests import (
 )
 from digitalhub_airflow.serving.deploy.rollout import DONE, FAILED, WAITING, rollout_status
 from digitalhub_airflow.serving.deploy.spec import spec_from_json
+from tests.kube_schemas import validate_k8s
 
 SETTINGS = {"DHUB_CATALOG_URL": "postgresql+psycopg2://dhub@pg/dhub", "DHUB_STORE_URL": "s3://b/p"}
 SECRETS = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DHUB_MLFLOW_TOKEN", "PGPASSWORD"]
@@ -37,7 +37,7 @@ def spec(**change: object):
 
 def validate(manifests: list[dict]) -> None:
     for manifest in manifests:
-        kubernetes_validate.validate(manifest, kubernetes_validate.latest_version(), strict=True)
+        validate_k8s(manifest)
 
 
 @pytest.mark.parametrize("profile", ["cpu-small", "1xa100"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 
 from digitalhub_airflow.kube.resource_profiles import (
@@ -15,6 +14,7 @@ from digitalhub_airflow.kube.resource_profiles import (
     get_profile,
     load_profiles,
 )
+from tests.kube_schemas import validate_k8s
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,7 @@ def pod_of(profile_name: str, profiles_file: Path | None = None) -> dict:
 @pytest.mark.parametrize("name", sorted(BUILTIN))
 def test_every_builtin_profile_renders_a_valid_pod(name: str) -> None:
     pod = pod_of(name)
-    kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
+    validate_k8s(pod)
     resources = pod["spec"]["containers"][0]["resources"]
     assert resources["limits"] == BUILTIN[name].limits
     gpus = BUILTIN[name].gpus
@@ -70,7 +70,7 @@ def test_a_platform_file_adds_and_overrides_profiles(tmp_path: Path) -> None:
     assert profiles["cpu-small"].requests == {"cpu": "500m", "memory": "1Gi"}
     assert "1xa100" in profiles  # built-ins stay
     pod = pod_of("4xl4", path)
-    kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
+    validate_k8s(pod)
     assert pod["spec"]["nodeSelector"] == {"pool": "l4"}
 
 
