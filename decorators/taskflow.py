@@ -49,7 +49,6 @@ def dataset_task(
     def decorator(func: Callable[..., Any]) -> Any:
         @functools.wraps(func)
         def run_and_commit(*args: Any, **kwargs: Any) -> dict[str, Any]:
-            from digitalhub_airflow.catalog.models import utcnow
             from digitalhub_airflow.lineage.producing import ProducingRun, producing
 
             context = get_current_context()
@@ -57,7 +56,7 @@ def dataset_task(
             project = as_dataset_key(target).project
             run = None
             if lineage_enabled():
-                run = ProducingRun(task_run_spec(context, project, func, {}), utcnow())
+                run = ProducingRun.start_now(task_run_spec(context, project, func, {}))
             result, error = None, None
             with DigitalHubHook(catalog_conn_id, store_conn_id).get_hub() as hub:
                 try:
@@ -104,7 +103,7 @@ def record_task_run(
     lineage is off."""
     if run is None:
         return
-    from digitalhub_airflow.lineage.producing import close_run
+    from digitalhub_airflow.lineage.producing import finish_producing_run
     from digitalhub_airflow.lineage.runs import FAILED, SUCCESS, RunOutcome
 
     outcome = RunOutcome(
@@ -113,5 +112,4 @@ def record_task_run(
         outputs,
         error=f"{type(error).__name__}: {error}" if error else None,
     )
-    with hub.catalog.session() as session:
-        close_run(session, run, outcome, run.spec.project)
+    finish_producing_run(hub.catalog, run, outcome, run.spec.project)

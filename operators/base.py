@@ -4,6 +4,10 @@ Connections to the catalog and store, and a :class:`TaskIO` that records the ver
 the task read and wrote. From that record, for every subclass without code of its own:
 a catalog ``run`` with ``consumes``/``produced_by`` edges (success or failure), and the
 OpenLineage facets the provider's DefaultExtractor asks for.
+
+The run is recorded by one explicit hook: the base class owns ``execute`` and calls the
+subclass's :meth:`DigitalHubOperator.perform` inside it (see the class docstring). The
+catalog is reached through core calls only; no session is opened here.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ import inspect
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, final
 
 from airflow.sdk import BaseOperator
 
 from digitalhub_airflow.hooks.digitalhub import DigitalHubHook
-from digitalhub_airflow.plugins.links import CatalogVersionsLink
+from digitalhub_airflow.provider.links import CatalogVersionsLink
 from digitalhub_airflow.provider.task_io import TaskIO
 
 if TYPE_CHECKING:
@@ -36,8 +40,22 @@ def lineage_enabled() -> bool:
     return os.environ.get(LINEAGE_SWITCH, "on").lower() not in {"off", "false", "0", "no"}
 
 
+#: Modules whose operators still override ``execute`` (their owners rename it to
+#: ``perform``); until then their ``execute`` is recorded by the wrapper below, as before.
+#: Any other subclass overriding ``execute`` is refused. Empty this once they are renamed.
+_EXECUTE_RENAME_PENDING = frozenset(
+    {
+        "digitalhub_airflow.operators.pods",
+        "digitalhub_airflow.operators.gpu_training",
+        "digitalhub_airflow.operators.serving",
+        "digitalhub_airflow.operators.monitoring",
+    }
+)
+
+
 def _recorded(execute: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a subclass's ``execute`` so its run is recorded however it ends."""
+    """Transitional: an ``execute`` override of a module in ``_EXECUTE_RENAME_PENDING``,
+    recorded like :meth:`DigitalHubOperator.execute` records ``perform``."""
 
     @functools.wraps(execute)
     def wrapper(self: DigitalHubOperator, *args: Any, **kwargs: Any) -> Any:
@@ -49,7 +67,35 @@ def _recorded(execute: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class DigitalHubOperator(BaseOperator):
-    """Base of the suite's operators; subclasses fill ``self.task_io`` in ``execute``.
+    """Base of the suite's operators.
+
+    **The hook: implement** :meth:`perform` **, never** ``execute``. ``execute`` is defined
+    here once and is final: it opens this execution's producing run, calls
+    ``perform(context)``, and when ``perform`` returns or raises, records the catalog run
+    (state ``success``, ``failed`` or ``skipped``, its ``consumes``/``produced_by`` edges)
+    and remembers what OpenLineage's facets need; then it closes the task's hub. A class
+    that overrides ``execute`` is refused with a :class:`TypeError` when it is defined,
+    so no operator can skip the record by accident.
+
+    The contract of ``perform(context)``:
+
+    - it does the task's work, through core calls on :meth:`task_hub`, and returns the
+      XCom value (what ``execute`` would have returned);
+    - it reports every version read with ``self.task_io.read(info)`` and every version
+      written with ``self.task_io.wrote(info)`` (quality facts in ``task_io.quality``):
+      the run's edges and the OpenLineage inputs/outputs come from there;
+    - commits it makes are attributed to the run in their own transaction (the producing
+      run is current while it runs; ``self._producing_run`` hands it to another process);
+    - it may defer: the task's run is then recorded when the resumed method ends
+      (``resume_execution`` is recorded like ``execute``);
+    - in a class that also derives from another operator (``KubernetesPodOperator``),
+      ``super().execute(context)`` inside ``perform`` reaches that operator's own
+      ``execute``: within a recorded execution the base's ``execute`` passes straight on.
+
+    Class flags: ``records_own_run`` (the work records its run itself, as transforms do
+    through the core), ``commits_elsewhere`` (a workload in another process may commit
+    under this task's run). :meth:`declared_io` names the datasets known before the task
+    runs (the OpenLineage START event).
 
     :param catalog_conn_id: the catalog connection (postgres or sqlite); embedded if absent.
     :param store_conn_id: the store connection (aws or a folder); embedded if absent.
@@ -86,8 +132,29 @@ class DigitalHubOperator(BaseOperator):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         execute = cls.__dict__.get("execute")
-        if execute is not None and not getattr(execute, "_dhub_recorded", False):
-            cls.execute = _recorded(execute)  # type: ignore[method-assign]
+        if execute is None:
+            return
+        if cls.__module__ not in _EXECUTE_RENAME_PENDING:
+            raise TypeError(
+                f"{cls.__module__}.{cls.__qualname__} overrides execute(): a DigitalHubOperator "
+                "implements perform(context) instead, which DigitalHubOperator.execute runs "
+                "while it records the task's catalog run and OpenLineage facets (from "
+                "perform, super().execute(context) reaches another base operator's execute)"
+            )
+        cls.execute = _recorded(execute)  # type: ignore[method-assign,misc]
+
+    @final
+    def execute(self, context: Any) -> Any:
+        """Final: run :meth:`perform` under this task's run and record how it ended."""
+        if self._executing:  # perform() reaching a co-base operator's own execute
+            return super().execute(context)
+        return self._run_recorded(context, self.perform, context)
+
+    execute._dhub_recorded = True  # type: ignore[attr-defined]
+
+    def perform(self, context: Any) -> Any:
+        """The task's work; what it returns is the XCom. See the class docstring."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement perform(context)")
 
     def resume_execution(
         self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any
@@ -105,14 +172,13 @@ class DigitalHubOperator(BaseOperator):
         versions (:mod:`digitalhub_airflow.lineage.producing`); the end writes its state,
         its ``consumes`` edges and anything no commit wrote.
         """
-        if self._executing:  # a subclass calling super().execute()
+        if self._executing:  # already inside this execution's record
             return work(*args, **kwargs)
-        from digitalhub_airflow.catalog.models import utcnow
         from digitalhub_airflow.lineage.producing import ProducingRun, producing
 
         self._executing = True
         if self._records(context):
-            self._producing_run = ProducingRun(self.run_spec(context, ""), utcnow())
+            self._producing_run = ProducingRun.start_now(self.run_spec(context, ""))
         try:
             with producing(self._producing_run):
                 result = work(*args, **kwargs)
@@ -178,7 +244,7 @@ class DigitalHubOperator(BaseOperator):
             return
         from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
-        from digitalhub_airflow.lineage.producing import close_run
+        from digitalhub_airflow.lineage.producing import finish_producing_run
         from digitalhub_airflow.lineage.runs import FAILED, SKIPPED, SUCCESS, RunOutcome
 
         if isinstance(error, TaskDeferred):
@@ -194,29 +260,24 @@ class DigitalHubOperator(BaseOperator):
         if project is None and not (self._producing_run.spec.project or self.commits_elsewhere):
             self.log.info("no dataset read or written: no catalog run recorded")
             return
-        with self.task_hub() as hub, hub.catalog.session() as session:
-            self.run_key = close_run(session, self._producing_run, outcome, project)
+        with self.task_hub() as hub:
+            self.run_key = finish_producing_run(hub.catalog, self._producing_run, outcome, project)
             if self.run_key is None:
                 self.log.info("no dataset read or written: no catalog run recorded")
                 return
-            self.remember_locations(hub, session)
+            self.remember_locations(hub)
 
-    def remember_locations(self, hub: Any, session: Any = None) -> None:
-        """Look up where each version read or written lives, while the catalog is open
-        (only for OpenLineage's Symlinks facet: skipped when no event will be sent)."""
-        from digitalhub_airflow.provider.openlineage import blob_locations, emission_enabled
+    def remember_locations(self, hub: DataHub) -> None:
+        """Look up where each version read or written lives, through the task's hub and
+        one core call (only for OpenLineage's Symlinks facet: skipped when no event will
+        be sent; the facets are built later, in a process that must not open the catalog)."""
+        from digitalhub_airflow.provider.openlineage import emission_enabled, version_symlinks
 
         todo = [
             i for i in (*self.task_io.inputs, *self.task_io.outputs) if i.key not in self.locations
         ]
-        if not todo or not emission_enabled():
-            return
-        if session is None:
-            with hub.catalog.session() as opened:
-                self.remember_locations(hub, opened)
-            return
-        for info in todo:
-            self.locations[info.key] = blob_locations(hub, session, info)
+        if todo and emission_enabled():
+            self.locations.update(version_symlinks(hub, todo))
 
     # -- OpenLineage (called by the provider's DefaultExtractor) ---------------------------
     def get_openlineage_facets_on_start(self) -> OperatorLineage:

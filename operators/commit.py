@@ -74,7 +74,7 @@ class CommitDatasetOperator(DigitalHubOperator):
     def declared_io(self) -> tuple[list[str], list[str]]:
         return [], [str(as_dataset_key(self.target, self.kind))]
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         with self.task_hub() as hub:
             result = commit_and_announce(
                 context,

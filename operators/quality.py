@@ -62,7 +62,7 @@ class ValidateDatasetOperator(DigitalHubOperator):
     def declared_io(self) -> tuple[list[str], list[str]]:
         return [self.dataset], []
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from digitalhub_airflow.quality.validate import validate_dataset
@@ -116,7 +116,7 @@ class ProfileDatasetOperator(DigitalHubOperator):
     def declared_io(self) -> tuple[list[str], list[str]]:
         return [self.dataset], []
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.quality.profiles import ol_metrics, profile_dataset
 
         with self.task_hub() as hub:
@@ -170,7 +170,7 @@ class CompareProfilesOperator(DigitalHubOperator):
     def declared_io(self) -> tuple[list[str], list[str]]:
         return [self.reference, self.current], []
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.quality.drift import Thresholds, compare_versions
 
         check_on_drift(self.on_drift)

@@ -27,7 +27,7 @@ class TagDatasetOperator(DigitalHubOperator):
     def declared_io(self) -> tuple[list[str], list[str]]:
         return [self.key], []
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         with self.task_hub() as hub:
             info = hub.tag(self.key, self.alias)
         self.task_io.read(info)  # an alias move writes no version

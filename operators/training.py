@@ -152,7 +152,7 @@ class TrainModelOperator(_TrainingOperator):
         self.autolog = autolog
         self.autolog_plots = autolog_plots
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.training.runner import train_model
 
         request = training_request(
@@ -220,7 +220,7 @@ class PlanSearchOperator(_TrainingOperator):
         self.families = list(families) if families else None
         self.experiment = experiment
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def perform(self, context: Any) -> list[dict[str, Any]]:
         from digitalhub_airflow.training.search import configurations, open_search
         from digitalhub_airflow.training.tracking import ensure_experiment, tracking_session
 
@@ -292,7 +292,7 @@ class SelectBestModelOperator(_TrainingOperator):
         self.alias = alias
         self.parent_run_id = parent_run_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.training.selection import select_and_gate
 
         run_ids = [c["run_id"] if isinstance(c, dict) else str(c) for c in self.candidates]

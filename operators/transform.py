@@ -40,7 +40,7 @@ class _TransformOperator(DigitalHubOperator):
     def transform(self) -> Transform:
         raise NotImplementedError
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.transforms.transform import pin_inputs, run_transform
 
         transform = self.transform()

@@ -49,7 +49,7 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "mlflow",
             }
         ],
-        "extra-links": ["digitalhub_airflow.plugins.links.CatalogVersionsLink"],
+        "extra-links": ["digitalhub_airflow.provider.links.CatalogVersionsLink"],
         "sensors": [
             {
                 "integration-name": integration,

@@ -14,6 +14,7 @@ Marquez over HTTP in a real deployment
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attr
@@ -24,7 +25,6 @@ from digitalhub_airflow.provider.task_io import QualityFacts, TaskIO
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
-    from sqlalchemy.orm import Session
 
     from digitalhub_airflow.hub import DataHub
 
@@ -58,32 +58,23 @@ def physical_identity(location: str) -> tuple[str, str]:
     return f"{scheme}://{host}", f"/{path}"
 
 
-def blob_locations(hub: DataHub, session: Session, info: VersionInfo) -> list[tuple[str, str]]:
+def blob_locations(hub: DataHub, info: VersionInfo) -> list[tuple[str, str]]:
     """Where a version's bytes are: each blob, or the blob folder for a big file tree.
 
-    One query by the version's exact key (project, dataset, version id): no alias to
-    resolve, since ``info`` names the exact version.
+    Looked up by the version's exact key through the core
+    (:func:`digitalhub_airflow.datasets.locations.version_locations`).
     """
-    from sqlalchemy import select
+    return version_symlinks(hub, [info]).get(info.key, [])
 
-    from digitalhub_airflow.catalog.models import Dataset, Project, Version, VersionFile
 
-    key = as_key(info.key)
-    digests = session.scalars(
-        select(VersionFile.digest)
-        .join(Version, Version.id == VersionFile.version_pk)
-        .join(Dataset, Dataset.id == Version.dataset_id)
-        .join(Project, Project.id == Dataset.project_id)
-        .where(
-            Project.name == key.project,
-            Dataset.name == key.name,
-            Version.version_id == info.version_id,
-        )
-        .order_by(VersionFile.path)
-    ).all()
-    blobs = f"{hub.store.url.rstrip('/')}/blobs"
-    paths = [f"{blobs}/{d[:2]}/{d}" for d in digests] if len(digests) <= MAX_SYMLINKS else []
-    return [physical_identity(p) for p in paths or [blobs]]
+def version_symlinks(
+    hub: DataHub, versions: Iterable[VersionInfo]
+) -> dict[str, list[tuple[str, str]]]:
+    """:func:`blob_locations` of several versions (one catalog transaction), by key."""
+    from digitalhub_airflow.datasets.locations import version_locations
+
+    found = version_locations(hub, versions, MAX_SYMLINKS)
+    return {key: [physical_identity(url) for url in urls] for key, urls in found.items()}
 
 
 def dataset_facets(info: VersionInfo, locations: list[tuple[str, str]]) -> dict[str, Any]:

@@ -59,6 +59,42 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
     return engine
 
 
+def postgres_url(
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    database: str | None = None,
+    query: dict[str, str] | None = None,
+) -> str:
+    """A PostgreSQL catalog URL from its parts (an Airflow connection's fields), quoted
+    as SQLAlchemy expects; the password is in it, so it is never logged."""
+    url = URL.create(
+        "postgresql+psycopg2",
+        username=username or None,
+        password=password or None,
+        host=host or None,
+        port=port or None,
+        database=database or None,
+        query=query or {},
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """``(url without its password, the password)``: how a catalog URL goes to another
+    process, the URL in its settings and the password as a secret (``PGPASSWORD``)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise CatalogError(f"catalog URL is invalid: {exc}") from exc
+    if not parsed.password:
+        return url, None
+    without = parsed._replace(password=None)  # URL.set() ignores None
+    return without.render_as_string(hide_password=False), str(parsed.password)
+
+
 def shared_engine(parsed: URL) -> Engine:
     """This process's engine for a catalog URL, created on first use.
 

@@ -104,7 +104,7 @@ def walk(session: Session, root: str, direction: str, hops: int) -> list[tuple[s
     query = select(cte.c.source, cte.c.relation, cte.c.target, func.min(cte.c.hop)).group_by(
         cte.c.source, cte.c.relation, cte.c.target
     )
-    return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+    return [tuple(row) for row in session.execute(query)]
 
 
 def describe_nodes(session: Session, keys: set[str]) -> dict[str, dict[str, Any]]:
@@ -133,9 +133,9 @@ def describe_nodes(session: Session, keys: set[str]) -> dict[str, dict[str, Any]
             )
         )
         for project, name, version_id, seq, rows_count in rows:
-            key = by_version.get((project, name, version_id))
-            if key is not None:
-                described[key].update(
+            found = by_version.get((project, name, version_id))
+            if found is not None:
+                described[found].update(
                     label=f"{name} v{seq}", dataset=name, seq=seq, rows=rows_count
                 )
     if run_keys:
@@ -158,7 +158,8 @@ def root_key(hub: Any, key: str) -> str:
             return load_run(session, parsed).key
     if parsed.entity_type != "dataitem":
         raise InvalidKeyError(f"lineage is kept for data item versions and runs, not {key}")
-    return hub.resolve(parsed).key
+    resolved: str = hub.resolve(parsed).key
+    return resolved
 
 
 def lineage_graph(hub: Any, key: str, direction: str = "both", depth: int = 5) -> LineageGraph:

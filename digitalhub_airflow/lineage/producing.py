@@ -22,12 +22,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digitalhub_airflow.catalog.models import Project, Run
+from digitalhub_airflow.catalog.models import Project, Run, utcnow
 from digitalhub_airflow.errors import InvalidSourceError
 from digitalhub_airflow.keys import Key
 from digitalhub_airflow.lineage.runs import (
@@ -43,6 +43,9 @@ from digitalhub_airflow.lineage.runs import (
     upstream_closure,
 )
 
+if TYPE_CHECKING:
+    from digitalhub_airflow.catalog.engine import Catalog
+
 #: The producing run of a workload process, as JSON (``ProducingRun.to_env``).
 RUN_ENV = "DHUB_RUN"
 #: The fields a workload's environment carries: what identifies the run, nothing more.
@@ -56,6 +59,11 @@ class ProducingRun:
 
     spec: RunSpec
     started_at: datetime
+
+    @classmethod
+    def start_now(cls, spec: RunSpec) -> ProducingRun:
+        """A run starting now, on the catalog's clock (UTC)."""
+        return cls(spec, utcnow())
 
     def bind(self, project: str) -> RunSpec:
         if not self.spec.project:
@@ -181,3 +189,15 @@ def close_run(
         row.cache_key = spec.cache_key or row.cache_key
     finish(session, row, outcome)
     return row.key
+
+
+def finish_producing_run(
+    catalog: Catalog, run: ProducingRun, outcome: RunOutcome, project: str | None
+) -> str | None:
+    """:func:`close_run` in a transaction of its own: how a task's run ends.
+
+    The one call the Airflow side makes when a task (an operator's execution or a
+    ``@dataset_task`` try) is over; returns the run key, or ``None`` when nothing bound
+    the run to a project (the task read and wrote no dataset)."""
+    with catalog.session() as session:
+        return close_run(session, run, outcome, project)

@@ -220,7 +220,7 @@ def add_edges(session: Session, edges: Iterable[tuple[str, str, str]]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     session.execute(insert(Relationship).values(rows).on_conflict_do_nothing())
 
 

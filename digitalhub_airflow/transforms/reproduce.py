@@ -59,7 +59,7 @@ def producing_run(hub: Any, key: str) -> Run:
         runs = select(Relationship.target).where(
             Relationship.source == version, Relationship.relation == PRODUCED_BY
         )
-        run = session.scalars(
+        run: Run | None = session.scalars(
             select(Run)
             .where(Run.key.in_(runs), Run.transform.is_not(None))
             .order_by(Run.started_at)

@@ -157,7 +157,7 @@ def run_transform(
     with hub.catalog.session() as session:
         run_key = start_run(session, spec, run.started_at)
         cached = find_cached(session, spec.cache_key)
-        reused = (cached.key, cached.output) if cached is not None else None
+        reused = (cached.key, cached.output) if cached is not None and cached.output else None
     if reused is not None:
         output = reuse_output(hub, run_key, reused, input_keys)
         if output is not None:
@@ -248,4 +248,5 @@ def import_function(reference: str, path: str | None = None) -> Callable[..., An
         raise TransformError(f"cannot import the recorded function {reference}: {exc}") from exc
     if not callable(target):
         raise InvalidSourceError(f"{reference} is not callable")
-    return getattr(target, "__wrapped__", target)
+    function: Callable[..., Any] = getattr(target, "__wrapped__", target)
+    return function

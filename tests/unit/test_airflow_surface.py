@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib
 import importlib.resources
@@ -22,6 +23,13 @@ from digitalhub_airflow.provider.info import get_provider_info
 from tests.conftest import REPO
 
 HEAVY = ("pandas", "pyarrow", "great_expectations", "mlflow", "sklearn")
+#: The Airflow side: top-level folders mapped into ``digitalhub_airflow.*``, and the DAGs.
+AIRFLOW_SIDE = ("operators", "hooks", "plugins", "provider", "decorators", "sensors", "triggers")
+AIRFLOW_SIDE_FOLDERS = (*AIRFLOW_SIDE, "dags")
+#: (file, module) imports of SQLAlchemy the rule tolerates, each with its reason.
+#: hooks/digitalhub.py builds a catalog URL from a connection with SQLAlchemy's URL class
+#: (no session, no SQL); ``catalog.engine.postgres_url``/``split_password`` replace it.
+SQLALCHEMY_TOLERATED = {("hooks/digitalhub.py", "sqlalchemy.engine")}
 
 
 def test_provider_info_validates_against_airflows_schema() -> None:
@@ -126,3 +134,77 @@ def test_new_version_trigger_serialises_and_fires_on_the_next_commit(
     assert payload["status"] == "success"
     assert payload["version"]["seq"] == 2
     assert payload["version"]["row_count"] == 2
+
+
+def data_access_violations(source: str, path: str) -> list[str]:
+    """Where a module of the Airflow side reaches the catalog database itself: imports
+    SQLAlchemy (sessions, SQL), calls ``.session(…)`` or touches ``<…>.catalog.engine``."""
+    found = []
+    for node in ast.walk(ast.parse(source, path)):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        for module in modules:
+            if module.split(".")[0] == "sqlalchemy" and (path, module) not in SQLALCHEMY_TOLERATED:
+                found.append(f"{path}:{node.lineno} imports {module}")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "session"
+        ):
+            found.append(f"{path}:{node.lineno} calls .session()")
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "engine"
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "catalog"
+        ):
+            found.append(f"{path}:{node.lineno} uses the catalog's engine")
+    return found
+
+
+def test_the_airflow_side_opens_no_session_and_writes_no_sql() -> None:
+    """One data-access layer: operators, hooks, the web layer and DAGs reach the catalog
+    through core calls (``DataHub`` and the functions of the core packages), which open
+    their sessions themselves. Checked on the source, not kept by habit."""
+    files = [p for folder in AIRFLOW_SIDE_FOLDERS for p in sorted((REPO / folder).rglob("*.py"))]
+    assert len(files) > 20, "the Airflow side was not found"
+    found = [
+        problem
+        for path in files
+        for problem in data_access_violations(
+            path.read_text(encoding="utf-8"), path.relative_to(REPO).as_posix()
+        )
+    ]
+    assert found == [], "move these into the core (digitalhub_airflow/):\n" + "\n".join(found)
+    for mapped in AIRFLOW_SIDE:  # the folders scanned are the packages Airflow imports
+        module = importlib.import_module(f"digitalhub_airflow.{mapped}")
+        assert Path(module.__file__ or "").resolve().parent == REPO / mapped, mapped
+
+
+def test_the_data_access_rule_catches_sessions_sql_and_engines() -> None:
+    sample = """
+from typing import TYPE_CHECKING
+import sqlalchemy
+from sqlalchemy import select
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+def work(hub):
+    with hub.catalog.session() as session:
+        session.scalars(select(1))
+    hub.catalog.engine.dispose()
+"""
+    found = [p.split(" ", 1)[1] for p in data_access_violations(sample, "operators/x.py")]
+    assert sorted(found) == [
+        "calls .session()",
+        "imports sqlalchemy",
+        "imports sqlalchemy",
+        "imports sqlalchemy.orm",
+        "uses the catalog's engine",
+    ]
+    tolerated = "from sqlalchemy.engine import URL\nfrom sqlalchemy import text\n"
+    assert data_access_violations(tolerated, "hooks/digitalhub.py") == [
+        "hooks/digitalhub.py:2 imports sqlalchemy"
+    ]

@@ -81,3 +81,33 @@ def test_forked_child_opens_its_own_connections(tmp_path: Path) -> None:
     with catalog.session() as session:
         names = set(session.scalars(select(Project.name)))
     assert names == {"parent", "child"}
+
+
+def test_catalog_urls_are_built_and_split_in_the_core() -> None:
+    """``postgres_url``/``split_password`` build what the hook builds today from a
+    connection, so the Airflow side needs no SQLAlchemy of its own."""
+    from types import SimpleNamespace
+
+    from digitalhub_airflow.catalog.engine import postgres_url, split_password
+    from digitalhub_airflow.hooks.digitalhub import catalog_url_from_connection
+
+    conn = SimpleNamespace(
+        conn_id="dhub_catalog",
+        conn_type="postgres",
+        login="u@x",
+        password="p/w:d",
+        host="db",
+        port=5433,
+        schema="cat",
+        extra_dejson={"sslmode": "require", "schema": "dhub2"},
+    )
+    url, schema = catalog_url_from_connection(conn)
+    parts = {"host": "db", "port": 5433, "database": "cat", "query": {"sslmode": "require"}}
+    assert postgres_url(username="u@x", password="p/w:d", **parts) == url
+    assert schema == "dhub2"
+    without, password = split_password(url)
+    assert password == "p/w:d"
+    assert without == postgres_url(username="u@x", **parts)
+    assert split_password("sqlite:////tmp/c.sqlite") == ("sqlite:////tmp/c.sqlite", None)
+    with pytest.raises(CatalogError):
+        split_password("not a url")

@@ -132,8 +132,7 @@ def test_facets_carry_versions_quality_statistics_and_validate(
             },
         },
     )
-    with ehub.catalog.session() as session:
-        locations = {v.key: blob_locations(ehub, session, v) for v in (raw, out)}
+    locations = {v.key: blob_locations(ehub, v) for v in (raw, out)}
     lineage = finished_lineage(io, locations, "store://demo/run/airflow/d.t:0123456789abcdef")
     event = RunEvent(
         eventType=RunState.COMPLETE,

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from digitalhub_airflow.datasets.versions import VersionInfo
 from digitalhub_airflow.plugins import graph_layout
-from digitalhub_airflow.plugins.links import CatalogVersionsLink
+from digitalhub_airflow.provider.links import CatalogVersionsLink
 
 
 def test_airflow_loads_the_app_under_dhub_and_the_catalog_views() -> None:
