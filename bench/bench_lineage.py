@@ -417,9 +417,13 @@ def bench_recording(args: argparse.Namespace) -> list[Row]:
             os.environ.pop(name, None)
         from digitalhub_airflow.catalog.models import utcnow
         from digitalhub_airflow.hub import DataHub
-        from digitalhub_airflow.lineage.producing import ProducingRun, close_run, producing
+        from digitalhub_airflow.lineage.producing import (
+            ProducingRun,
+            finish_producing_run,
+            producing,
+        )
         from digitalhub_airflow.lineage.runs import SUCCESS, RunOutcome, RunSpec, digest_text
-        from digitalhub_airflow.provider.openlineage import blob_locations
+        from digitalhub_airflow.provider.openlineage import version_symlinks
 
         source = tmp / "rows.csv"
         source.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(1000)))
@@ -430,10 +434,8 @@ def bench_recording(args: argparse.Namespace) -> list[Row]:
             return ProducingRun(spec, utcnow())
 
         def close(hub: DataHub, run: ProducingRun, outcome: RunOutcome, infos: list) -> None:
-            with hub.catalog.session() as session:
-                close_run(session, run, outcome, "bench")
-                for info in infos:
-                    blob_locations(hub, session, info)
+            finish_producing_run(hub.catalog, run, outcome, "bench")
+            version_symlinks(hub, infos)
 
         def pair(hub: DataHub, n: int, lineage: bool) -> float:
             key = f"store://bench/dataitem/table/t{n:04d}"

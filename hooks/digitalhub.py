@@ -35,15 +35,14 @@ LIBPQ_OPTIONS = (
 
 def catalog_url_from_connection(conn: Any) -> tuple[str, str | None]:
     """SQLAlchemy URL and PostgreSQL schema from a postgres or sqlite connection."""
-    from sqlalchemy.engine import URL
+    from digitalhub_airflow.catalog.engine import postgres_url
 
     extra = conn.extra_dejson or {}
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host}", None
     if conn.conn_type in ("postgres", "postgresql"):
         options = {k: str(v) for k, v in extra.items() if k in LIBPQ_OPTIONS}
-        url = URL.create(
-            "postgresql+psycopg2",
+        url = postgres_url(
             username=conn.login or None,
             password=conn.password or None,
             host=conn.host or None,
@@ -51,7 +50,7 @@ def catalog_url_from_connection(conn: Any) -> tuple[str, str | None]:
             database=conn.schema or None,
             query=options,
         )
-        return url.render_as_string(hide_password=False), extra.get("schema")
+        return url, extra.get("schema")
     raise ValueError(
         f"connection {conn.conn_id!r} is of type {conn.conn_type!r}; "
         "the catalog needs a postgres or sqlite connection"
@@ -147,8 +146,7 @@ class DigitalHubHook(BaseHook):
         ``secrets`` (the catalog password, store credentials) must not be — a pod gets
         them from a Kubernetes Secret, a local subprocess in its own environment only.
         """
-        from sqlalchemy.engine import make_url
-
+        from digitalhub_airflow.catalog.engine import split_password
         from digitalhub_airflow.store import workload_environment
 
         settings = load_settings()
@@ -161,10 +159,8 @@ class DigitalHubHook(BaseHook):
             env["DHUB_CATALOG_URL"], schema = catalog_url_from_connection(conn)
             if schema:
                 env["DHUB_CATALOG_SCHEMA"] = schema
-        url = make_url(env["DHUB_CATALOG_URL"])
-        if url.password:
-            secrets["PGPASSWORD"] = str(url.password)
-            without = url._replace(password=None)  # URL.set() ignores None
-            env["DHUB_CATALOG_URL"] = without.render_as_string(hide_password=False)
+        env["DHUB_CATALOG_URL"], password = split_password(env["DHUB_CATALOG_URL"])
+        if password:
+            secrets["PGPASSWORD"] = password
         store_env, store_secrets = workload_environment(self.store_config(settings))
         return {**env, **store_env}, {**secrets, **store_secrets}

@@ -40,32 +40,6 @@ def lineage_enabled() -> bool:
     return os.environ.get(LINEAGE_SWITCH, "on").lower() not in {"off", "false", "0", "no"}
 
 
-#: Modules whose operators still override ``execute`` (their owners rename it to
-#: ``perform``); until then their ``execute`` is recorded by the wrapper below, as before.
-#: Any other subclass overriding ``execute`` is refused. Empty this once they are renamed.
-_EXECUTE_RENAME_PENDING = frozenset(
-    {
-        "digitalhub_airflow.operators.pods",
-        "digitalhub_airflow.operators.gpu_training",
-        "digitalhub_airflow.operators.serving",
-        "digitalhub_airflow.operators.monitoring",
-    }
-)
-
-
-def _recorded(execute: Callable[..., Any]) -> Callable[..., Any]:
-    """Transitional: an ``execute`` override of a module in ``_EXECUTE_RENAME_PENDING``,
-    recorded like :meth:`DigitalHubOperator.execute` records ``perform``."""
-
-    @functools.wraps(execute)
-    def wrapper(self: DigitalHubOperator, *args: Any, **kwargs: Any) -> Any:
-        context = kwargs.get("context", args[0] if args else None)
-        return self._run_recorded(context, execute, self, *args, **kwargs)
-
-    wrapper._dhub_recorded = True  # type: ignore[attr-defined]
-    return wrapper
-
-
 class DigitalHubOperator(BaseOperator):
     """Base of the suite's operators.
 
@@ -131,17 +105,13 @@ class DigitalHubOperator(BaseOperator):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        execute = cls.__dict__.get("execute")
-        if execute is None:
-            return
-        if cls.__module__ not in _EXECUTE_RENAME_PENDING:
+        if "execute" in cls.__dict__:
             raise TypeError(
                 f"{cls.__module__}.{cls.__qualname__} overrides execute(): a DigitalHubOperator "
                 "implements perform(context) instead, which DigitalHubOperator.execute runs "
                 "while it records the task's catalog run and OpenLineage facets (from "
                 "perform, super().execute(context) reaches another base operator's execute)"
             )
-        cls.execute = _recorded(execute)  # type: ignore[method-assign,misc]
 
     @final
     def execute(self, context: Any) -> Any:

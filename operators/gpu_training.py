@@ -92,14 +92,14 @@ class GpuTrainingPodOperator(DigitalHubPodOperator):
         settings.update(tracking_settings, DHUB_TRAINING_REQUEST=self.request_json)
         return settings, {**secrets, **tracking_secrets}
 
-    def execute(self, context: Any) -> Any:
+    def perform(self, context: Any) -> Any:
         fields = dict(self.training)
         fields["params"] = fields.pop("hyperparameters", fields.get("params") or {})
         request = training_request(context, **fields)
         if not isinstance(request.entrypoint, str):
             raise WorkloadError("a pod runs an entrypoint named 'module:function', not a callable")
         self.request_json = json.dumps(request.to_json())
-        super().execute(context)
+        super().perform(context)
         return self.finish(context)
 
     def unreachable(self, settings: dict[str, str]) -> list[str]:

@@ -86,7 +86,7 @@ class DriftReportOperator(DigitalHubOperator):
     def declared_io(self) -> tuple[list[str], list[str]]:
         return [k for k in (self.reference, self.requests) if k], []
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.errors import InvalidOptionError
         from digitalhub_airflow.quality.drift import Thresholds
         from digitalhub_airflow.serving.monitoring.drift import (
@@ -162,7 +162,7 @@ class ServiceStatsOperator(DigitalHubOperator):
         self.timeout = timeout
         self.kubernetes_conn_id = kubernetes_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.serving.monitoring.stats import record_service_stats
 
         with self.task_hub() as hub:

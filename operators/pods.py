@@ -118,7 +118,7 @@ class DigitalHubPodOperator(DigitalHubOperator, KubernetesPodOperator):
             return False
         return True
 
-    def execute(self, context: Any) -> Any:
+    def perform(self, context: Any) -> Any:
         settings, secrets = self.workload_environment()
         if self._producing_run is not None:
             # The workload's commits record this task's run and their produced_by edges

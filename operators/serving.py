@@ -201,7 +201,7 @@ class DeployModelOperator(_ServingOperator):
         self.target = target
         self.spec = spec or {}
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.serving.deploy.deployer import start_deploy
         from digitalhub_airflow.serving.deploy.spec import spec_from_json
 
@@ -231,7 +231,7 @@ class UndeployModelOperator(_ExistingServiceOperator):
     """Stop a service (the process, or its Deployment, Service and Ingress) and record it
     ``stopped``; its history stays in the catalog."""
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.serving.deploy.deployer import undeploy
 
         with self.task_hub() as hub:
@@ -243,7 +243,7 @@ class UndeployModelOperator(_ExistingServiceOperator):
 class RollbackModelOperator(_ExistingServiceOperator):
     """Go back to the spec (exact model versions) the last deployment replaced."""
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.serving.deploy.deployer import start_rollback
 
         with self.task_hub() as hub:
@@ -276,7 +276,7 @@ class ReconcileServicesOperator(_ServingOperator):
         base = Path(dag.fileloc).parent if dag is not None and dag.fileloc else Path.cwd()
         return expand_paths(self.services_files, base)
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def perform(self, context: Any) -> dict[str, Any]:
         from digitalhub_airflow.serving.deploy.reconcile import load_services_file, reconcile
 
         files = [load_services_file(p) for p in self.paths(context)]

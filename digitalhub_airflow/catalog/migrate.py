@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -13,7 +14,11 @@ from digitalhub_airflow.errors import CatalogError
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _config(connection: object, schema: str | None) -> object:
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+
+def _config(connection: object, schema: str | None) -> Config:
     from alembic.config import Config
 
     config = Config()

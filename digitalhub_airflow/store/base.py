@@ -226,7 +226,7 @@ class BlobStore(ABC):
 def _fsspec_listing(url: str) -> list[RemoteFile]:
     """A source URL's files through fsspec: the object itself, or all files below it."""
     try:
-        import fsspec  # type: ignore[import-untyped]
+        import fsspec
     except ImportError as exc:  # pragma: no cover - fsspec comes with Airflow
         raise InvalidSourceError(f"cannot read {url}: fsspec is not installed") from exc
 

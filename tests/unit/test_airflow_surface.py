@@ -26,10 +26,6 @@ HEAVY = ("pandas", "pyarrow", "great_expectations", "mlflow", "sklearn")
 #: The Airflow side: top-level folders mapped into ``digitalhub_airflow.*``, and the DAGs.
 AIRFLOW_SIDE = ("operators", "hooks", "plugins", "provider", "decorators", "sensors", "triggers")
 AIRFLOW_SIDE_FOLDERS = (*AIRFLOW_SIDE, "dags")
-#: (file, module) imports of SQLAlchemy the rule tolerates, each with its reason.
-#: hooks/digitalhub.py builds a catalog URL from a connection with SQLAlchemy's URL class
-#: (no session, no SQL); ``catalog.engine.postgres_url``/``split_password`` replace it.
-SQLALCHEMY_TOLERATED = {("hooks/digitalhub.py", "sqlalchemy.engine")}
 
 
 def test_provider_info_validates_against_airflows_schema() -> None:
@@ -147,7 +143,7 @@ def data_access_violations(source: str, path: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             modules = [node.module]
         for module in modules:
-            if module.split(".")[0] == "sqlalchemy" and (path, module) not in SQLALCHEMY_TOLERATED:
+            if module.split(".")[0] == "sqlalchemy":
                 found.append(f"{path}:{node.lineno} imports {module}")
         if (
             isinstance(node, ast.Call)

@@ -118,9 +118,12 @@ def all_imports() -> tuple[Import, ...]:
 
 
 def part_of(module: str) -> str | None:
-    """The first component under the import root (``datasets``, ``operators`` …)."""
+    """The first component under the import root (``datasets``, ``operators`` …); None
+    outside it, and for the root itself (it holds only ``__version__``)."""
     parts = module.split(".")
-    return parts[1] if parts[0] == CORE and len(parts) > 1 else None
+    if parts[0] != CORE or len(parts) == 1 or parts[1] == "__version__":
+        return None
+    return parts[1]
 
 
 def layer_of(part: str) -> int:

@@ -194,6 +194,7 @@ def record_service_stats(
     key = parse_key(service)
     if key.entity_type != "service":
         raise InvalidSourceError(f"{service} is not a service key (store://<p>/service/...)")
+    assert key.kind is not None and key.name is not None  # a typed key names both
     record = get_service(hub, key.project, key.kind, key.name)
     if not record.serving or not record.url:
         raise DeploymentError(f"service {record.key} is {record.state}: no metrics to read")

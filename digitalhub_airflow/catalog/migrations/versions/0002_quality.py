@@ -6,6 +6,8 @@ Revises: 0001
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 
-def _who_when(prefix: str) -> list[sa.Column]:
+def _who_when(prefix: str) -> list[sa.Column[Any]]:
     return [
         sa.Column(f"{prefix}_by", sa.String(length=255), nullable=False),
         sa.Column(f"{prefix}_at", sa.DateTime(timezone=True), nullable=False),
