@@ -35,7 +35,7 @@ CORE_LAYERS: list[set[str]] = [
     {"training"},
     {"serving"},
     {"browse"},
-    {"cli"},
+    {"cli", "sdk"},
 ]
 #: The Airflow layer: top-level folders mapped under the import root (pyproject package-dir).
 AIRFLOW_LAYER = {"hooks", "operators", "sensors", "triggers", "plugins", "provider", "decorators"}
