@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.cli.support import AddCommand, emit
-from digitalhub_airflow.hub import DataHub
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
+
+#: The commands of this module and their one-line help (``dhub --help`` lists them
+#: without importing what they need).
+COMMANDS = {
+    "lineage": "where a version came from and what it fed (or a run's)",
+    "query": "SQL over dataset versions: SELECT … FROM ds('store://…')",
+    "reproduce": "re-run a recorded transform; same version id?",
+}
+
 
 PREVIEW_ROWS = 20
 
@@ -79,17 +90,17 @@ def cmd_reproduce(hub: DataHub, args: argparse.Namespace) -> int:
 
 def register(add: AddCommand) -> None:
     """Add the lineage commands to the ``dhub`` parser."""
-    p = add("lineage", cmd_lineage, "where a version came from and what it fed (or a run's)")
+    p = add("lineage", cmd_lineage)
     p.add_argument("key", help="a version (store://…:v2, @alias, latest) or a run key")
     way = p.add_mutually_exclusive_group()
     way.add_argument("--upstream", dest="direction", action="store_const", const="upstream")
     way.add_argument("--downstream", dest="direction", action="store_const", const="downstream")
     p.add_argument("--depth", type=int, default=5, help="version steps to follow (default 5)")
     p.add_argument("--format", choices=["text", "json", "dot"], default="text")
-    p = add("query", cmd_query, "SQL over dataset versions: SELECT … FROM ds('store://…')")
+    p = add("query", cmd_query)
     p.add_argument("sql", help="one SELECT; name each dataset as ds('<key>')")
     p.add_argument("--target", help="commit the result as a version of this table dataset")
     p.add_argument("-m", "--message", default="")
     p.add_argument("--limit", type=int, default=PREVIEW_ROWS, help="rows to print")
-    p = add("reproduce", cmd_reproduce, "re-run a recorded transform; same version id?")
+    p = add("reproduce", cmd_reproduce)
     p.add_argument("key", help="a version a transform produced, or the transform's run key")

@@ -2,240 +2,61 @@
 
 Every command prints a human summary, or stable JSON with ``--json``; every failure is
 one line on stderr and a non-zero exit code that says which kind of failure it was.
+Only the chosen command's module loads what it needs: ``dhub --help`` imports no
+SQLAlchemy, pandas, pyarrow, Great Expectations or MLflow.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from importlib import import_module
 
-from sqlalchemy.exc import SQLAlchemyError
+from digitalhub_airflow.errors import CatalogError, DhubError
 
-from digitalhub_airflow.cli import lineage as lineage_cli
-from digitalhub_airflow.cli import quality as quality_cli
-from digitalhub_airflow.cli import serving as serving_cli
-from digitalhub_airflow.cli.support import describe, emit, human_size
-from digitalhub_airflow.errors import CatalogError, DhubError, IntegrityError
-from digitalhub_airflow.hub import DataHub
-
-PROGRESS_MIN_BYTES = 64 * 1024 * 1024
-DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+#: The modules under ``digitalhub_airflow.cli`` that hold commands, in ``--help`` order.
+FEATURES = ("datasets", "quality", "lineage", "serving")
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``1h``, ``7d`` -> timedelta."""
-    match = DURATION_RE.fullmatch(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 1h or 7d")
-    return timedelta(**{UNITS[match.group(2)]: float(match.group(1))})
+def _chosen(argv: Sequence[str], commands: dict[str, str]) -> str | None:
+    """The command ``argv`` names: the first word that is one (options come after it)."""
+    return next((word for word in argv if word in commands), None)
 
 
-@contextmanager
-def progress_bar(total: int, label: str, enabled: bool) -> Iterator[Callable[[int], None] | None]:
-    """A tqdm bar on stderr for long transfers, only on a terminal."""
-    if not enabled or total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr) as bar:
-        yield bar.update
-
-
-def source_size(source: str) -> int:
-    from pathlib import Path
-
-    path = Path(source)
-    if path.is_file():
-        return path.stat().st_size
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return 0
-
-
-def cmd_init(hub: DataHub, args: argparse.Namespace) -> int:
-    revision = hub.init()
-    emit(
-        args,
-        {"catalog": hub.catalog.safe_url, "store": hub.store.url, "revision": revision},
-        f"catalog {hub.catalog.safe_url} at revision {revision}; store {hub.store.url}",
-    )
-    return 0
-
-
-def cmd_commit(hub: DataHub, args: argparse.Namespace) -> int:
-    with progress_bar(source_size(args.source), "commit", not args.json) as progress:
-        result = hub.commit(
-            args.target,
-            args.source,
-            kind=args.kind,
-            message=args.message,
-            schema_policy=args.schema_policy,
-            parent=args.parent,
-            aliases=args.alias,
-            progress=progress,
-        )
-    state = "committed" if result.created else "unchanged"
-    emit(
-        args,
-        result.to_json(),
-        f"{result.key}\n{state} v{result.version.seq}: {result.blobs_written} blobs written, "
-        f"{result.blobs_skipped} already stored",
-    )
-    return 0
-
-
-def cmd_log(hub: DataHub, args: argparse.Namespace) -> int:
-    versions = hub.log(args.key, args.limit)
-    emit(args, [v.to_json() for v in versions], "\n".join(describe(v) for v in versions))
-    return 0
-
-
-def cmd_show(hub: DataHub, args: argparse.Namespace) -> int:
-    info = hub.resolve(args.key)
-    files = hub.files(info.key)
-    lines = [
-        info.key,
-        f"sequence  v{info.seq}",
-        f"kind      {info.kind} ({info.format})",
-        f"rows      {info.row_count if info.row_count is not None else '-'}",
-        f"size      {human_size(info.size_bytes)} in {info.file_count} files",
-        f"parent    {info.parent or '-'}",
-        f"aliases   {', '.join(info.aliases) or '-'}",
-        f"quality   {info.quality or '-'}",
-        f"created   {info.created_at.isoformat()} by {info.created_by}",
-        f"message   {info.message}",
-    ]
-    if info.producer:
-        lines.append("producer  " + " ".join(f"{k}={v}" for k, v in sorted(info.producer.items())))
-    if info.schema:
-        lines.append("schema")
-        lines += [f"  {c['name']}: {c['type']}" for c in info.schema]
-    lines.append("files")
-    lines += [f"  {f['path']}  {human_size(f['size'])}  {f['digest'][:16]}" for f in files]
-    emit(args, {**info.to_json(), "files": files}, "\n".join(lines))
-    return 0
-
-
-def cmd_diff(hub: DataHub, args: argparse.Namespace) -> int:
-    diff = hub.diff(args.a, args.b)
-    schema = diff.schema
-    lines = [f"--- {diff.a.key} (v{diff.a.seq})", f"+++ {diff.b.key} (v{diff.b.seq})"]
-    lines += [f"+ column {c['name']}: {c['type']}" for c in schema["added"]]
-    lines += [f"- column {c['name']}: {c['type']}" for c in schema["removed"]]
-    lines += [f"~ column {c['name']}: {c['from']} -> {c['to']}" for c in schema["retyped"]]
-    if diff.a.row_count is not None or diff.b.row_count is not None:
-        lines.append(f"rows: {diff.a.row_count} -> {diff.b.row_count}")
-    lines.append(f"size: {human_size(diff.a.size_bytes)} -> {human_size(diff.b.size_bytes)}")
-    lines += [f"+ file {p}" for p in diff.files_added]
-    lines += [f"- file {p}" for p in diff.files_removed]
-    lines += [f"~ file {p}" for p in diff.files_changed]
-    emit(args, diff.to_json(), "\n".join(lines))
-    return 0
-
-
-def cmd_get(hub: DataHub, args: argparse.Namespace) -> int:
-    info = hub.resolve(args.key)
-    with progress_bar(info.size_bytes, "get", not args.json) as progress:
-        paths = hub.get(info.key, args.dest, progress)
-    emit(
-        args,
-        {"key": info.key, "files": [str(p) for p in paths]},
-        f"{info.key}: {len(paths)} files verified into {args.dest}",
-    )
-    return 0
-
-
-def cmd_tag(hub: DataHub, args: argparse.Namespace) -> int:
-    info = hub.tag(args.key, args.alias)
-    emit(args, info.to_json(), f"@{args.alias} -> {info.key} (v{info.seq})")
-    return 0
-
-
-def cmd_verify(hub: DataHub, args: argparse.Namespace) -> int:
-    total = hub.resolve(args.key).size_bytes if args.key else 0
-    with progress_bar(total, "verify", not args.json) as progress:
-        report = hub.verify(args.key, progress)
-    lines = [f"checked {report.checked} blobs ({human_size(report.bytes_checked)})"]
-    lines += [f"corrupt blob {d} at {hub.store.location(d)}" for d in report.corrupt]
-    lines += [f"missing blob {d}" for d in report.missing]
-    emit(args, report.to_json(), "\n".join(lines))
-    if not report.ok:
-        raise IntegrityError(
-            f"{len(report.corrupt)} corrupt and {len(report.missing)} missing blobs: "
-            + ", ".join(report.corrupt + report.missing),
-            report.corrupt + report.missing,
-        )
-    return 0
-
-
-def cmd_gc(hub: DataHub, args: argparse.Namespace) -> int:
-    report = hub.gc(args.grace, args.dry_run)
-    verb = "would delete" if args.dry_run else "deleted"
-    emit(
-        args,
-        report.to_json(),
-        f"scanned {report.scanned} blobs; {verb} {len(report.deleted)} "
-        f"({human_size(report.bytes_freed)}); kept {report.kept_young} younger than {args.grace}",
-    )
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the module of the command in ``argv`` registers its arguments."""
+    words = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="dhub", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules = {name: import_module(f"digitalhub_airflow.cli.{name}") for name in FEATURES}
+    owner = {cmd: name for name, module in modules.items() for cmd in module.COMMANDS}
+    chosen = _chosen(words, owner)
+    parsers: dict[str, argparse.ArgumentParser] = {}
+    for module in modules.values():
+        for cmd, help_text in module.COMMANDS.items():
+            parsers[cmd] = sub.add_parser(
+                cmd, parents=[common], help=help_text, description=help_text
+            )
 
-    def add(name: str, func: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
-        p.set_defaults(func=func)
-        return p
+    def add(name: str, func: Callable[..., int]) -> argparse.ArgumentParser:
+        parsers[name].set_defaults(func=func)
+        return parsers[name]
 
-    add("init", cmd_init, "create or upgrade the catalog (idempotent)")
-    p = add("commit", cmd_commit, "commit a file, folder, glob or s3:// URI as a new version")
-    p.add_argument("target", help="<project>/<name> or store://<project>/dataitem/<kind>/<name>")
-    p.add_argument("source", help="a file, a folder, a quoted glob or an s3:// URI")
-    p.add_argument(
-        "--kind", choices=["table", "files"], help="default: table for CSV/Parquet/JSONL"
-    )
-    p.add_argument("-m", "--message", default="")
-    p.add_argument("--schema-policy", choices=["any", "additive"], default="any")
-    p.add_argument("--parent", help="fail unless the latest version is this id (optimistic lock)")
-    p.add_argument("--alias", action="append", default=[], help="also move this alias (repeatable)")
-    p = add("log", cmd_log, "list a dataset's versions, newest first")
-    p.add_argument("key")
-    p.add_argument("-n", "--limit", type=int)
-    p = add("show", cmd_show, "show one version: schema, files, producer")
-    p.add_argument("key")
-    p = add("diff", cmd_diff, "schema, row and file differences between two versions")
-    p.add_argument("a")
-    p.add_argument("b")
-    p = add("get", cmd_get, "materialise a version into a folder, verifying every file")
-    p.add_argument("key")
-    p.add_argument("dest")
-    p = add("tag", cmd_tag, "point an alias at a version")
-    p.add_argument("key")
-    p.add_argument("alias")
-    p = add("verify", cmd_verify, "re-hash one version's blobs, or the whole store")
-    p.add_argument("key", nargs="?")
-    p = add("gc", cmd_gc, "delete unreferenced blobs older than a grace period")
-    p.add_argument("--grace", type=parse_duration, default=timedelta(hours=1))
-    p.add_argument("--dry-run", action="store_true")
-    quality_cli.register(add)
-    lineage_cli.register(add)
-    serving_cli.register(add)
+    if chosen is not None:
+        modules[owner[chosen]].register(add)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from digitalhub_airflow.hub import DataHub
+
     try:
         with DataHub.from_settings() as hub:
             return int(args.func(hub, args))

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.cli.support import AddCommand, emit, human_size
-from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.quality.drift import STATUSES, Thresholds
-from digitalhub_airflow.quality.validate import ENGINES
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
+
+#: The commands of this module and their one-line help (``dhub --help`` lists them
+#: without importing what they need).
+COMMANDS = {
+    "validate": "validate a dataset version with a GX suite file or key",
+    "results": "list a version's stored validation results, newest first",
+    "profile": "profile a table version (stored once per version)",
+    "drift": "compare two versions: PSI, Jensen-Shannon, schema, rows",
+    "suggest-suite": "write a starter suite from a version's profile",
+    "release": "let a quarantined version through after review",
+}
 
 
 def cmd_validate(hub: DataHub, args: argparse.Namespace) -> int:
@@ -83,7 +94,7 @@ def cmd_profile(hub: DataHub, args: argparse.Namespace) -> int:
 
 
 def cmd_drift(hub: DataHub, args: argparse.Namespace) -> int:
-    from digitalhub_airflow.quality.drift import compare_versions, raise_for_drift
+    from digitalhub_airflow.quality.drift import Thresholds, compare_versions, raise_for_drift
 
     thresholds = Thresholds(**{f.name: getattr(args, f.name) for f in fields(Thresholds)})
     report = compare_versions(hub, args.reference, args.current, thresholds)
@@ -140,7 +151,10 @@ def _optional_float(text: str) -> float | None:
 
 def register(add: AddCommand) -> None:
     """Add the data-quality commands to the ``dhub`` parser."""
-    p = add("validate", cmd_validate, "validate a dataset version with a GX suite file or key")
+    from digitalhub_airflow.quality.drift import STATUSES, Thresholds
+    from digitalhub_airflow.quality.validate import ENGINES
+
+    p = add("validate", cmd_validate)
     p.add_argument("key")
     p.add_argument("--suite", required=True, help="a .json/.yaml suite file or a suite key")
     p.add_argument("--on-failure", choices=["fail", "warn", "quarantine"], default="fail")
@@ -156,12 +170,12 @@ def register(add: AddCommand) -> None:
         default="auto",
         help="auto: common expectations natively on Arrow (same results), the rest with GX",
     )
-    p = add("results", cmd_results, "list a version's stored validation results, newest first")
+    p = add("results", cmd_results)
     p.add_argument("key")
-    p = add("profile", cmd_profile, "profile a table version (stored once per version)")
+    p = add("profile", cmd_profile)
     p.add_argument("key")
     p.add_argument("--force", action="store_true", help="recompute a stored profile")
-    p = add("drift", cmd_drift, "compare two versions: PSI, Jensen-Shannon, schema, rows")
+    p = add("drift", cmd_drift)
     p.add_argument("reference")
     p.add_argument("current")
     defaults = Thresholds()
@@ -177,10 +191,10 @@ def register(add: AddCommand) -> None:
                 default=default,
                 help=f"default {default}; 'off' disables",
             )
-    p = add("suggest-suite", cmd_suggest_suite, "write a starter suite from a version's profile")
+    p = add("suggest-suite", cmd_suggest_suite)
     p.add_argument("key")
     p.add_argument("-o", "--output", help="the suite file to write (default <name>.json)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p = add("release", cmd_release, "let a quarantined version through after review")
+    p = add("release", cmd_release)
     p.add_argument("key", help="the version, e.g. <dataset>:v3")
     p.add_argument("-m", "--message", default="", help="why it is released")

@@ -10,15 +10,24 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.cli.support import AddCommand, emit
-from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.serving.deploy.spec import TARGETS
-from digitalhub_airflow.serving.runtime.app import DEFAULT_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.serving.deploy.deployer import Deployer
     from digitalhub_airflow.serving.deploy.reconcile import Desired
     from digitalhub_airflow.serving.deploy.services import ServiceRecord
     from digitalhub_airflow.serving.deploy.spec import ServiceSpec
+
+
+#: The commands of this module and their one-line help (``dhub --help`` lists them
+#: without importing what they need).
+COMMANDS = {
+    "serve": "serve MLflow models over OIP v2 REST and /invocations",
+    "deploy": "deploy (or update) a model server, locally or on Kubernetes",
+    "undeploy": "stop a service and record it stopped",
+    "rollback": "deploy the spec the last deployment of a service replaced",
+    "reconcile": "make the services of YAML files run; change what differs",
+}
 
 
 def cmd_serve(hub: DataHub, args: argparse.Namespace) -> int:
@@ -47,7 +56,9 @@ def cmd_serve(hub: DataHub, args: argparse.Namespace) -> int:
 def register(add: AddCommand) -> None:
     """Add ``serve``, ``deploy``, ``undeploy``, ``rollback`` and ``reconcile`` to the
     ``dhub`` parser."""
-    p = add("serve", cmd_serve, "serve MLflow models over OIP v2 REST and /invocations")
+    from digitalhub_airflow.serving.runtime.app import DEFAULT_MAX_BODY_BYTES
+
+    p = add("serve", cmd_serve)
     p.add_argument(
         "--model",
         action="append",
@@ -320,6 +331,8 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
 
 
 def _service_options(p: argparse.ArgumentParser) -> None:
+    from digitalhub_airflow.serving.deploy.spec import TARGETS
+
     p.add_argument("name", help="<project>/<name>, a name with --project, or a service key")
     p.add_argument("--project", help="the service's project")
     p.add_argument(
@@ -330,7 +343,9 @@ def _service_options(p: argparse.ArgumentParser) -> None:
 
 def register_deployments(add: AddCommand) -> None:
     """Add ``deploy``, ``undeploy``, ``rollback`` and ``reconcile`` to the ``dhub`` parser."""
-    p = add("deploy", cmd_deploy, "deploy (or update) a model server, locally or on Kubernetes")
+    from digitalhub_airflow.serving.deploy.spec import TARGETS
+
+    p = add("deploy", cmd_deploy)
     p.add_argument(
         "spec",
         metavar="SPEC_FILE_OR_NAME",
@@ -360,11 +375,11 @@ def register_deployments(add: AddCommand) -> None:
         help="any other spec field, the value in YAML (repeatable)",
     )
     _cluster_options(p)
-    p = add("undeploy", cmd_undeploy, "stop a service and record it stopped")
+    p = add("undeploy", cmd_undeploy)
     _service_options(p)
-    p = add("rollback", cmd_rollback, "deploy the spec the last deployment of a service replaced")
+    p = add("rollback", cmd_rollback)
     _service_options(p)
-    p = add("reconcile", cmd_reconcile, "make the services of YAML files run; change what differs")
+    p = add("reconcile", cmd_reconcile)
     p.add_argument("files", nargs="+", metavar="FILE", help="services files or globs")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     _cluster_options(p)

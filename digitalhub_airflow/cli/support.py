@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from digitalhub_airflow.datasets.versions import VersionInfo
+if TYPE_CHECKING:
+    from digitalhub_airflow.datasets.versions import VersionInfo
 
 
 class AddCommand(Protocol):
-    """``add(name, func, help)`` -> the sub-parser, to which the command adds its arguments.
+    """``add(name, func)`` -> the sub-parser of a command listed in its module's
+    ``COMMANDS``, to which the command adds its arguments.
 
     ``func(hub, args)`` returns the exit code; ``--json`` is already on every command.
     """
 
-    def __call__(
-        self, name: str, func: Callable[..., int], help_text: str
-    ) -> argparse.ArgumentParser: ...
+    def __call__(self, name: str, func: Callable[..., int]) -> argparse.ArgumentParser: ...
 
 
 def human_size(size: int | None) -> str:

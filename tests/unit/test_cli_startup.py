@@ -1,0 +1,73 @@
+"""`dhub` loads only what the chosen command needs: `--help` imports no SQLAlchemy, and
+`log`, `show` and `tag` no pandas, pyarrow, Great Expectations or MLflow. Measured in a
+fresh interpreter, as a user's shell starts it (bench/ times it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("sqlalchemy", "pandas", "pyarrow", "great_expectations", "mlflow", "duckdb", "sklearn")
+PROBE = """
+import sys
+from digitalhub_airflow.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print("LOADED", ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_dhub(home: Path, *args: str) -> tuple[int, str, set[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHUB_")}
+    env["DHUB_HOME"] = str(home)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+        check=False, capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    loaded = next(line for line in done.stderr.splitlines() if line.startswith("LOADED"))
+    return done.returncode, done.stdout + done.stderr, set(filter(None, loaded[7:].split(",")))
+
+
+def test_help_imports_nothing_heavy_and_lists_every_command(tmp_path: Path) -> None:
+    code, out, loaded = run_dhub(tmp_path, "--help")
+    assert code == 0 and loaded == set()
+    for command in ("commit", "log", "validate", "lineage", "query", "serve", "deploy"):
+        assert command in out
+
+
+def test_a_commands_help_loads_its_module_only(tmp_path: Path) -> None:
+    code, out, loaded = run_dhub(tmp_path, "drift", "--help")
+    assert code == 0
+    assert "--psi-warn" in out and "--js-fail" in out  # its own arguments are there
+    assert not {"mlflow", "sklearn"} & loaded
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    source = home / "rows.csv"
+    source.write_text("a,b\n1,2\n3,4\n")
+    code, out, _ = run_dhub(home, "commit", "demo/rows", str(source))
+    assert code == 0, out
+    return home
+
+
+@pytest.mark.parametrize(
+    "args", [("log", "demo/rows"), ("show", "demo/rows"), ("tag", "demo/rows", "prod")]
+)
+def test_catalog_commands_import_no_data_library(committed: Path, args: tuple[str, ...]) -> None:
+    code, out, loaded = run_dhub(committed, *args)
+    assert code == 0, out
+    assert loaded <= {"sqlalchemy"}, loaded
+
+
+def test_an_unknown_command_is_one_usage_error(tmp_path: Path) -> None:
+    code, out, loaded = run_dhub(tmp_path, "frobnicate")
+    assert code == 2 and "invalid choice: 'frobnicate'" in out and loaded == set()
