@@ -162,3 +162,34 @@ class DeploymentError(DhubError):
     """A service could not be started, rolled out, rolled back or stopped."""
 
     exit_code = 28
+
+
+class NotebookError(DhubError):
+    """A notebook run as a step failed: a cell raised or timed out, or the kernel died.
+
+    ``cell_index`` is the failing cell's position in the executed notebook (``None`` when
+    no cell was running), ``ename``/``evalue`` the exception it raised, ``output_path``
+    where the executed notebook was saved for inspection."""
+
+    exit_code = 29
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cell_index: int | None = None,
+        ename: str | None = None,
+        evalue: str | None = None,
+        output_path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.cell_index = cell_index
+        self.ename = ename
+        self.evalue = evalue
+        self.output_path = output_path
+
+
+class UnreadableTableError(InvalidSourceError):
+    """A table would not read back as given (pyarrow, DuckDB, pandas): a duplicate, empty,
+    over-long or control-character column name, text that is not valid UTF-8, a NUL in a
+    text format. Refused before anything is stored."""

@@ -34,6 +34,7 @@ _WHERE = {
     "ReconcileServicesOperator": "operators.serving",
     "DriftReportOperator": "operators.monitoring",
     "ServiceStatsOperator": "operators.monitoring",
+    "RunNotebookOperator": "operators.notebook",
 }
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "ProfileDatasetOperator",
     "ReconcileServicesOperator",
     "RollbackModelOperator",
+    "RunNotebookOperator",
     "SelectBestModelOperator",
     "ServiceStatsOperator",
     "SqlTransformOperator",
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
     from digitalhub_airflow.operators.commit import CommitDatasetOperator
     from digitalhub_airflow.operators.gpu_training import GpuTrainingPodOperator
     from digitalhub_airflow.operators.monitoring import DriftReportOperator, ServiceStatsOperator
+    from digitalhub_airflow.operators.notebook import RunNotebookOperator
     from digitalhub_airflow.operators.pods import DigitalHubPodOperator
     from digitalhub_airflow.operators.quality import (
         CompareProfilesOperator,

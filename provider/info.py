@@ -40,6 +40,7 @@ def get_provider_info() -> dict[str, Any]:
                     "digitalhub_airflow.operators.pods",
                     "digitalhub_airflow.operators.serving",
                     "digitalhub_airflow.operators.monitoring",
+                    "digitalhub_airflow.operators.notebook",
                 ],
             }
         ],

@@ -31,7 +31,7 @@ CORE_LAYERS: list[set[str]] = [
     {"datasets"},
     {"hub"},
     {"query"},
-    {"quality", "transforms"},
+    {"quality", "transforms", "notebooks"},
     {"training"},
     {"serving"},
     {"browse"},
