@@ -22,7 +22,7 @@ ENTITY_KINDS: dict[str, frozenset[str]] = {
     "dataitem": frozenset({"table", "files"}),
     "artifact": frozenset({"file", "files"}),
     "model": frozenset({"mlflow", "sklearn"}),
-    "run": frozenset({"airflow", "python", "sql"}),
+    "run": frozenset({"airflow", "python", "sql", "notebook"}),
     "service": frozenset({"local", "kubernetes"}),
     "suite": frozenset({"gx"}),
 }
