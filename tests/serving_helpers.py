@@ -10,6 +10,10 @@
   ``/v2/health/ready`` and stops it with SIGTERM (which flushes the request log).
 - :func:`scale_features` / :func:`class_names` are pipeline steps
   (``tests.serving_helpers:scale_features``).
+- :func:`fit_iris_models` fits scikit-learn iris classifiers, one with a column signature
+  and one with a tensor signature; :func:`save_iris_models` saves them as MLflow models in
+  a folder (no tracking server); :func:`iris_app` serves them from an in-process
+  :class:`ServingApp`, and :func:`asgi_call` sends it one HTTP request without a socket.
 
 Use from a test::
 
@@ -176,3 +180,107 @@ def class_names(predictions: Any) -> Any:
 
     names = np.array(["barolo", "grignolino", "barbera"], dtype=object)
     return names[predictions.astype(int)]
+
+
+# -- an in-process server over small local models ---------------------------------------
+@dataclass(frozen=True)
+class AsgiResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+def asgi_call(
+    app: Any,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    headers: dict[str, str] | None = None,
+    query: bytes = b"",
+    raw_headers: list[tuple[bytes, bytes]] | None = None,
+) -> AsgiResponse:
+    """One HTTP request to the ASGI ``app`` in this process (body sent in one message)."""
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+    head = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": query,
+        "headers": head + (raw_headers or []),
+    }
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    response_headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    return AsgiResponse(start["status"], response_headers, payload)
+
+
+IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+def fit_iris_models() -> dict[str, tuple[Any, Any]]:
+    """Iris classifiers by served name -> (estimator, MLflow signature): ``iris`` fitted on
+    a DataFrame (column signature, FP64 columns: the numpy fast path), ``iris-tensor`` on
+    a numpy array (tensor signature float64 ``[-1, 4]``, as KServe's example model)."""
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    frame = pd.DataFrame(x, columns=IRIS_COLUMNS)
+    fitted = {}
+    for name, features in (("iris", frame), ("iris-tensor", x)):
+        model = LogisticRegression(max_iter=500).fit(features, y)
+        fitted[name] = (model, infer_signature(features, model.predict(features)))
+    return fitted
+
+
+def save_iris_models(folder: Path) -> dict[str, Path]:
+    """:func:`fit_iris_models` saved as MLflow models under ``folder`` (no tracking)."""
+    import mlflow.sklearn
+
+    paths = {}
+    for name, (model, signature) in fit_iris_models().items():
+        paths[name] = folder / name
+        mlflow.sklearn.save_model(
+            model,
+            str(paths[name]),
+            signature=signature,
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],  # not inferred: that runs the model again
+        )
+    return paths
+
+
+def iris_app(folder: Path) -> Any:
+    """A loaded, ready :class:`ServingApp` serving :func:`save_iris_models`'s models."""
+    from digitalhub_airflow.serving.runtime.app import ModelPlan, ServerPlan, ServingApp
+
+    paths = save_iris_models(folder)
+    plan = ServerPlan([ModelPlan(name, "1", str(path)) for name, path in paths.items()])
+    app = ServingApp(plan)
+    app.load()
+    assert app.ready, app.load_error
+    return app

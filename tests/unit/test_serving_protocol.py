@@ -11,12 +11,17 @@ import pytest
 
 from digitalhub_airflow.errors import InferenceError
 from digitalhub_airflow.serving.runtime.protocol import (
+    MAX_JSON_DEPTH,
     V2_TO_NUMPY,
+    cast_to_signature,
+    check_json_depth,
     decode_infer_request,
     decode_mlflow_json,
     decode_tensor,
     encode_tensor,
+    error_body,
     infer_response,
+    json_depth,
     mlflow_predictions,
     parse_json,
 )
@@ -168,3 +173,103 @@ def test_mlflow_predictions_shapes() -> None:
     assert mlflow_predictions(np.array([1, 2])) == {"predictions": [1, 2]}
     assert mlflow_predictions(np.array(["a"], dtype=object)) == {"predictions": ["a"]}
     assert mlflow_predictions(np.array([[0.1, 0.9]])) == {"predictions": [[0.1, 0.9]]}
+
+
+# -- limits before parsing -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        (b"1", 0),
+        (b"[]", 1),
+        (b'{"a": [[1, 2], [3]], "b": {}}', 3),
+        (b'["[[[[", "]]]]]]", "\\\\", [["\\"[{"]]]', 3),  # brackets in strings are text
+        (b"[" * 100_000, 100_000),
+        (b"]]]" + b"[" * 5, 2),  # malformed: the parser stops at the first ]
+    ],
+)
+def test_json_depth_is_found_without_parsing(text: bytes, depth: int) -> None:
+    assert json_depth(text) == depth
+
+
+def test_deep_json_is_refused_before_parsing() -> None:
+    deep = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
+    for body in (deep, b'{"a":' * 10_000_000):  # the parser itself would hit RecursionError
+        with pytest.raises(InferenceError, match=f"JSON nesting deeper than {MAX_JSON_DEPTH}"):
+            parse_json(body)
+    check_json_depth(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH)
+    assert parse_json(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH) is not None
+
+
+def test_error_bodies_are_one_bounded_line() -> None:
+    body = json.loads(error_body("malformed CSV:\n  line 3\n" + "x" * 5000, request_id="r"))
+    assert body["error"].startswith("malformed CSV: line 3 x")
+    assert len(body["error"]) == 1000 and body["request_id"] == "r"
+
+
+# -- casts to the signature's dtype -----------------------------------------------------------
+def cast(values: list[Any], given: str, expected: str) -> np.ndarray:
+    array = np.asarray(values, dtype=V2_TO_NUMPY[given])
+    return cast_to_signature(array, np.dtype(V2_TO_NUMPY[expected]), "input 'x'", "column 'c'")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected", "values"),
+    [
+        ("FP32", "FP64", [6.8, 2.8, -1e30]),
+        ("FP16", "FP64", [0.5, 65504.0]),
+        ("INT32", "INT64", [-(2**31), 2**31 - 1]),
+        ("INT8", "INT16", [-128, 127]),
+        ("UINT32", "INT64", [0, 2**32 - 1]),
+        ("UINT8", "UINT64", [0, 255]),
+        ("INT64", "UINT8", [0, 255]),  # in range
+        ("INT64", "FP64", [-(2**53), 2**53]),
+        ("INT32", "FP32", [2**24, -7]),
+        ("FP64", "INT64", [3.0, -2.0]),  # whole numbers
+        ("FP64", "FP32", [6.8, 0.1, 2.5, 1e30]),  # the decimal sent is kept
+        ("FP64", "FP16", [65504.0, 0.1]),
+    ],
+)
+def test_casts_that_keep_every_value(given: str, expected: str, values: list[Any]) -> None:
+    found = cast(values, given, expected)
+    assert found.dtype == np.dtype(V2_TO_NUMPY[expected])
+    sent = np.asarray(values, dtype=V2_TO_NUMPY[given])
+    if given.startswith("FP") and expected.startswith("FP") and found.itemsize < sent.itemsize:
+        # each value exactly, or its shortest decimal at the narrower precision
+        assert all(float(v) == w or float(str(v)) == w for v, w in zip(found, sent, strict=True))
+    else:
+        assert found.tolist() == sent.astype(found.dtype).tolist()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected", "values", "why"),
+    [
+        ("INT64", "FP64", [2**53 + 1], "9007199254740993 is beyond +-2**53"),
+        ("INT64", "FP32", [2**24 + 1], "beyond +-2**24"),
+        ("INT64", "UINT8", [-1], "-1 is outside the range of UINT8"),
+        ("UINT64", "INT64", [2**63], "outside the range of INT64"),
+        ("FP64", "INT64", [1.5], "1.5 is not a whole number"),
+        ("FP64", "INT64", [float("nan")], "not finite"),
+        ("FP64", "FP32", [3.141592653589793], "more digits than FP32 holds"),
+        ("FP64", "FP32", [0.1000000001], "more digits than FP32 holds"),
+        ("FP64", "FP32", [1e300], "outside the range of FP32"),
+        ("BOOL", "FP64", [True], "booleans and numbers"),
+        ("INT64", "BOOL", [1], "booleans and numbers"),
+        ("BYTES", "FP64", ["1.5"], "strings are not numbers"),
+        ("FP64", "BYTES", [1.5], "numbers are not strings"),
+    ],
+)
+def test_casts_that_would_change_a_value_are_refused(
+    given: str, expected: str, values: list[Any], why: str
+) -> None:
+    with pytest.raises(InferenceError) as info:
+        cast(values, given, expected)
+    assert info.value.status == 400
+    message = str(info.value)
+    assert message.startswith(f"input 'x' is {given} but column 'c' is {expected}: "), message
+    assert why in message
+
+
+def test_declared_float_datatypes_refuse_overflow() -> None:
+    refused(tensor("FP16", [70000.0, 0, 0, 0]), "outside the range of FP16")
+    refused(tensor("FP32", [1e39, 0, 0, 0]), "outside the range of FP32")
+    assert np.isinf(decode_tensor(tensor("FP32", [float("inf"), 0, 0, 0]), "i")).any()

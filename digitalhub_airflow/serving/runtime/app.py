@@ -9,6 +9,12 @@ background thread after startup, so ``/v2/health/live`` answers at once and
 loads before it accepts a connection: a ready answer from one worker must not send
 traffic to another that is still loading. Every refusal is ``{"error": "..."}`` with a 4xx status;
 the server stays up.
+
+A client's input never gets a 500: bodies are bounded in size (413) and JSON nesting
+depth (400) before they are parsed, and every parse path refuses with a one-line 4xx.
+A 500 means a server fault: its body is ``{"error": "internal error", "request_id": ...}``
+(also the ``x-request-id`` header), and the traceback is logged with that request id;
+the exception's text never reaches the client.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -182,11 +189,17 @@ class ServingApp:
             status = exc.status
             self.metrics.error(model_label, REASONS.get(status, f"http_{status}"))
             await respond(send, status, error_body(str(exc)))
-        except Exception as exc:  # a bug or a model failure: 500, the server stays up
-            log.exception("%s %s failed", method, path)
+        except Exception:  # a bug or a model failure: 500, the server stays up
+            request_id = uuid.uuid4().hex
+            log.exception("request %s: %s %s failed", request_id, method, path)
             status = 500
             self.metrics.error(model_label, "internal")
-            await respond(send, 500, error_body(f"internal error: {type(exc).__name__}: {exc}"))
+            await respond(
+                send,
+                500,
+                error_body("internal error", request_id=request_id),
+                headers=[(b"x-request-id", request_id.encode())],
+            )
         else:
             status = 200
         self.metrics.observe(model_label, protocol, status, time.perf_counter() - started, rows)
@@ -227,11 +240,12 @@ class ServingApp:
         return servable
 
     def _invocations_target(self, scope: Scope) -> Servable:
-        wanted = parse_qs(scope.get("query_string", b"").decode()).get("model", [None])[0]
+        query = scope.get("query_string", b"").decode("latin-1")
+        wanted = parse_qs(query).get("model", [None])[0]
         if wanted is None:
             for header, value in scope["headers"]:
                 if header in (b"model", b"x-model"):
-                    wanted = value.decode()
+                    wanted = value.decode("latin-1")
         if wanted is None:
             if len(self.expected) != 1:
                 raise InferenceError(
@@ -244,7 +258,11 @@ class ServingApp:
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.plan.max_body_bytes
         for header, value in scope["headers"]:
-            if header == b"content-length" and int(value) > limit:
+            if header != b"content-length":
+                continue
+            if not value.strip().isdigit():
+                raise InferenceError("the content-length header is not a number")
+            if int(value) > limit:
                 raise InferenceError(
                     f"the body is {int(value)} bytes; at most {limit} are accepted", 413
                 )
@@ -293,7 +311,7 @@ class ServingApp:
             features = decode_mlflow_json(payload)
         else:
             raise InferenceError(
-                f"content type {content_type.decode()!r} is not supported; "
+                f"content type {content_type.decode('latin-1')!r} is not supported; "
                 "send application/json or text/csv",
                 415,
             )
@@ -338,13 +356,14 @@ def _rows(predictions: Any) -> int:
 
 
 def _csv_columns(body: bytes) -> dict[str, Any]:
+    import csv
     import io
 
     import pandas as pd
 
     try:
         frame = pd.read_csv(io.BytesIO(body))
-    except (ValueError, pd.errors.ParserError) as exc:
+    except (ValueError, csv.Error, pd.errors.ParserError) as exc:  # UnicodeDecodeError too
         raise InferenceError(f"malformed CSV body: {exc}") from exc
     return {str(c): frame[c].to_numpy() for c in frame.columns}
 

@@ -7,6 +7,12 @@ request against the signature itself (names, widths, datatypes) and calls the un
 estimator on the numpy matrix. The fast path is enabled only after it gave exactly the
 pyfunc's predictions on the model's input example (or zeros) at load time; anything else
 goes through ``pyfunc.predict`` with a DataFrame built from the signature.
+
+A tensor-based signature (a model logged from numpy arrays) gets the request's tensor
+checked against each ``TensorSpec``'s shape and cast to its dtype, then ``pyfunc.predict``
+on the array. Every cast keeps each value's meaning (FP32 -> FP64, INT32 -> INT64, ...;
+:func:`~digitalhub_airflow.serving.runtime.protocol.cast_to_signature`) or is refused with
+a 400. Metadata lists the signature's inputs and outputs for both kinds of signature.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.errors import InferenceError
-from digitalhub_airflow.serving.runtime.protocol import v2_datatype
+from digitalhub_airflow.serving.runtime.protocol import cast_to_signature, v2_datatype
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,8 +37,8 @@ log = logging.getLogger(__name__)
 
 #: The v2 output tensor holding a model's predictions.
 OUTPUT_NAME = "predict"
-#: Which numpy kinds of request data each column kind accepts without loss.
-_COMPATIBLE = {"f": "iuf", "i": "iu", "u": "iu", "b": "b", "O": "OU", "U": "OU"}
+#: The name of an unnamed tensor input in metadata (``input-0``, ...), as KServe's.
+UNNAMED_INPUT = "input-{}"
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,22 @@ class InputColumn:
     @property
     def datatype(self) -> str:
         return v2_datatype(self.dtype)
+
+
+@dataclass(frozen=True)
+class TensorInput:
+    """One ``TensorSpec`` of a tensor-based signature; ``-1`` in ``shape`` is any size."""
+
+    name: str | None
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def datatype(self) -> str:
+        return v2_datatype(self.dtype)
+
+    def label(self, index: int) -> str:
+        return self.name or UNNAMED_INPUT.format(index)
 
 
 class LoadedModel:
@@ -58,7 +80,9 @@ class LoadedModel:
         flavor = meta.flavors.get("python_function", {})
         self.platform = "mlflow_" + str(flavor.get("loader_module", "pyfunc")).rsplit(".", 1)[-1]
         self.columns = _input_columns(meta.signature)
-        self.output_datatype = _output_datatype(meta.signature)
+        self.tensors = _input_tensors(meta.signature)
+        self.outputs = _outputs(meta.signature)
+        self.output_datatype = self.outputs[0]["datatype"]
         self._fast = self._verified_fast_path(path, flavor.get("predict_fn", "predict"))
 
     @property
@@ -80,21 +104,39 @@ class LoadedModel:
 
         return np.result_type(*(c.dtype for c in self.columns or []))
 
+    @functools.cached_property
+    def _uniform_dtype(self) -> np.dtype | None:
+        """The columns' one dtype, when they share it (a matrix is then cast at once)."""
+        dtypes = {c.dtype for c in self.columns or []}
+        return dtypes.pop() if len(dtypes) == 1 else None
+
     def metadata(self) -> dict[str, Any]:
-        inputs = [
-            {"name": c.name, "datatype": c.datatype, "shape": [-1]} for c in self.columns or []
-        ]
+        """OIP v2 model metadata: one input per signature column (shape ``[-1]``) or per
+        tensor (its dtype and shape), and the ``predict`` output this server answers."""
+        if self.tensors is not None:
+            inputs = [
+                {"name": t.label(i), "datatype": t.datatype, "shape": list(t.shape)}
+                for i, t in enumerate(self.tensors)
+            ]
+        else:
+            inputs = [
+                {"name": c.name, "datatype": c.datatype, "shape": [-1]} for c in self.columns or []
+            ]
         return {
             "name": self.name,
             "versions": [self.version],
             "platform": self.platform,
             "inputs": inputs,
-            "outputs": [{"name": OUTPUT_NAME, "datatype": self.output_datatype, "shape": [-1]}],
+            "outputs": [dict(o) for o in self.outputs],
         }
 
     # -- prediction ------------------------------------------------------------------
     def predict(self, features: Features) -> tuple[Any, np.ndarray]:
         """(the features as logged: a matrix or columns, predictions as an array)."""
+        if self.tensors is not None:
+            value = self.as_tensors(features)
+            logged = value if isinstance(value, dict) or value.ndim != 1 else value[:, None]
+            return logged, self._predict_pyfunc(value)
         if self.columns is None:
             frame = _schemaless_frame(features)
             return frame, self._predict_pyfunc(frame)
@@ -104,13 +146,60 @@ class LoadedModel:
         frame = self.as_frame(features)
         return frame, self._predict_pyfunc(frame)
 
+    def as_tensors(self, features: Features) -> np.ndarray | dict[str, np.ndarray]:
+        """The request as the tensor signature's input(s): checked shapes, cast dtypes.
+
+        One tensor spec takes the request's one tensor whatever its name (``input-0``,
+        ``features``...); several take the request's tensors by their names.
+        """
+        tensors = self.tensors or []
+        if len(tensors) == 1:
+            if isinstance(features, dict):
+                if len(features) != 1:
+                    raise InferenceError(
+                        f"model {self.name!r} takes one input tensor "
+                        f"({tensors[0].label(0)}), got {len(features)}"
+                    )
+                ((name, array),) = features.items()
+                what = f"input {name!r}"
+            else:
+                array, what = features, "the input tensor"
+            return self._checked_tensor(array, tensors[0], 0, what)
+        if not isinstance(features, dict):
+            features = {tensors[0].label(0): features}
+        expected = [t.label(i) for i, t in enumerate(tensors)]
+        unknown = [n for n in features if n not in expected]
+        missing = [n for n in expected if n not in features]
+        if missing or unknown:
+            raise InferenceError(
+                f"model {self.name!r} takes the input tensors {', '.join(expected)}; "
+                f"got {', '.join(features) or 'none'}"
+            )
+        return {
+            label: self._checked_tensor(features[label], t, i, f"input {label!r}")
+            for i, (label, t) in enumerate(zip(expected, tensors, strict=True))
+        }
+
+    def _checked_tensor(
+        self, array: np.ndarray, spec: TensorInput, index: int, what: str
+    ) -> np.ndarray:
+        shape = spec.shape
+        if array.ndim != len(shape) or any(
+            want not in (-1, got) for want, got in zip(shape, array.shape, strict=True)
+        ):
+            raise InferenceError(
+                f"model {self.name!r} expects {spec.label(index)} of shape {list(shape)} "
+                f"(-1: any size); {what} has shape {list(array.shape)}"
+            )
+        return cast_to_signature(array, spec.dtype, what, f"tensor {spec.label(index)!r}")
+
     def as_matrix(self, features: Features) -> np.ndarray:
         """The request as one numeric ``[batch, n_columns]`` matrix in signature order."""
         import numpy as np
 
         matrix = self._checked_matrix(features)
         if matrix is not None:
-            return matrix
+            return matrix.astype(self._matrix_dtype, copy=False)
         arrays = self._named_columns(features)  # type: ignore[arg-type]
         return np.column_stack([a.astype(self._matrix_dtype, copy=False) for a in arrays])
 
@@ -146,8 +235,15 @@ class LoadedModel:
                 f"model {self.name!r} expects a [batch, {len(columns)}] tensor "
                 f"({', '.join(c.name for c in columns)}), got shape {list(features.shape)}"
             )
-        for column in columns:
-            _check_kind(features, column, "the input tensor")
+        uniform = self._uniform_dtype
+        if uniform is not None:
+            return cast_to_signature(
+                features, uniform, "the input tensor", f"every column of model {self.name!r}"
+            )
+        for i, column in enumerate(columns):  # checked here, cast by the caller
+            cast_to_signature(
+                features[:, i], column.dtype, "the input tensor", f"column {column.name!r}"
+            )
         return features
 
     def _named_columns(self, features: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -180,8 +276,8 @@ class LoadedModel:
                     f"input {column.name!r} has {len(array)} rows; the others have {batch}"
                 )
             batch = len(array)
-            _check_kind(array, column, f"input {column.name!r}")
-            arrays.append(array)
+            what = f"input {column.name!r}"
+            arrays.append(cast_to_signature(array, column.dtype, what, f"column {column.name!r}"))
         return arrays
 
     def _predict_pyfunc(self, frame: Any) -> Any:
@@ -246,13 +342,6 @@ class LoadedModel:
         return np.zeros((2, len(names)), dtype=self._matrix_dtype)
 
 
-def _check_kind(array: np.ndarray, column: InputColumn, what: str) -> None:
-    if array.dtype.kind not in _COMPATIBLE.get(column.dtype.kind, array.dtype.kind):
-        raise InferenceError(
-            f"{what} is {v2_datatype(array.dtype)} but column {column.name!r} is {column.datatype}"
-        )
-
-
 def _schemaless_frame(features: Features) -> Any:
     """Without a signature the model gets what was sent: a matrix or named columns."""
     import pandas as pd
@@ -279,18 +368,49 @@ def _input_columns(signature: Any) -> list[InputColumn] | None:
     return [InputColumn(n, _numpy_type(t)) for n, t in zip(names, types, strict=True)]
 
 
-def _output_datatype(signature: Any) -> str:
+def _input_tensors(signature: Any) -> list[TensorInput] | None:
+    """The ``TensorSpec`` inputs of a tensor-based signature; None for any other."""
     import numpy as np
 
-    if signature is None or signature.outputs is None:
+    if signature is None or signature.inputs is None or not signature.inputs.is_tensor_spec():
+        return None
+    specs = signature.inputs.inputs
+    names = [s.name for s in specs]
+    if len(specs) > 1 and (None in names or len(set(names)) != len(names)):
+        return None  # several unnamed tensors: nothing to match a request's tensors by
+    return [TensorInput(s.name, np.dtype(s.type), tuple(int(d) for d in s.shape)) for s in specs]
+
+
+def _outputs(signature: Any) -> list[dict[str, Any]]:
+    """The one ``predict`` output this server answers, typed and shaped by the signature.
+
+    A tensor output keeps its shape; one column is ``[-1]``, n columns ``[-1, n]`` (one
+    datatype when they share it, else BYTES); no signature outputs: BYTES ``[-1]``.
+    """
+    import numpy as np
+
+    shape: list[int] = [-1]
+    datatype = "BYTES"
+    outputs = None if signature is None else signature.outputs
+    if outputs is not None and outputs.inputs:
+        if outputs.is_tensor_spec():
+            types = [np.dtype(t) for t in outputs.numpy_types()]
+            if len(types) == 1:
+                shape = [int(d) for d in outputs.inputs[0].shape] or [-1]
+        else:
+            types = [_numpy_type(t) for t in outputs.input_types()]
+            if len(types) > 1:
+                shape = [-1, len(types)]
+        if len(set(types)) == 1:
+            datatype = _datatype_or_bytes(types[0])
+    return [{"name": OUTPUT_NAME, "datatype": datatype, "shape": shape}]
+
+
+def _datatype_or_bytes(dtype: np.dtype) -> str:
+    try:
+        return v2_datatype(dtype)
+    except InferenceError:  # e.g. datetimes: sent as strings
         return "BYTES"
-    outputs = signature.outputs
-    types = (
-        [np.dtype(t) for t in outputs.numpy_types()]
-        if outputs.is_tensor_spec()
-        else [_numpy_type(t) for t in outputs.input_types()]
-    )
-    return v2_datatype(types[0]) if len(types) == 1 else "BYTES"
 
 
 def _numpy_type(mlflow_type: Any) -> np.dtype:

@@ -3,6 +3,31 @@
 Requests become a :data:`Features` value: one 2-D ``[batch, n_features]`` array, or
 named 1-D columns. Every refusal is an :class:`InferenceError` whose message names the
 input and what was wrong, so a client can fix its request without reading server logs.
+
+Limits, checked before anything is built from a body: the body size (413, in the app)
+and the JSON nesting depth (:data:`MAX_JSON_DEPTH`, 400), found by a scan of the bytes
+without recursion, so no body can exhaust the parser's stack.
+
+Casts to the model's signature (:func:`cast_to_signature`) keep the *meaning* of every
+value: a request is converted only where each value is the same number afterwards, and
+is otherwise refused with a 400 naming the input, the datatype given and the one expected.
+
+================================  ==================================================
+given -> signature                accepted when
+================================  ==================================================
+same datatype                     always
+FP16 -> FP32/FP64, FP32 -> FP64   always (exact widening)
+INT*/UINT* -> INT*/UINT*          every value is in the target's range
+                                  (INT32 -> INT64 always; -1 -> UINT8 refused)
+INT*/UINT* -> FP64 / FP32 / FP16  every |value| <= 2**53 / 2**24 / 2**11 (exact there)
+FP* -> INT*/UINT*                 every value is whole and in range (3.0 -> 3; 1.5 refused)
+FP64 -> FP32/FP16, FP32 -> FP16   every value is finite in the target, and its shortest
+                                  decimal there reads back as the same number: 6.8 or
+                                  0.1 pass (the client's decimal is kept), 0.1000000001
+                                  or 3.141592653589793 are refused (digits would be lost)
+BOOL <-> anything else            refused (true is not 1 in meaning)
+BYTES <-> numbers                 refused
+================================  ==================================================
 """
 
 from __future__ import annotations
@@ -40,6 +65,11 @@ NUMPY_TO_V2: dict[str, str] = {v: k for k, v in V2_TO_NUMPY.items() if k != "BYT
 #: The numpy kinds that ``np.asarray`` may infer from JSON data for each datatype family.
 _ACCEPTED_KINDS = {"b": "b", "u": "iu", "i": "iu", "f": "iuf", "O": "U"}
 MLFLOW_INPUT_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+#: JSON bodies nested deeper than this (arrays and objects) are refused before parsing.
+MAX_JSON_DEPTH = 64
+#: Error messages are one line of at most this many characters.
+MAX_ERROR_CHARS = 1000
+_DEPTH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -51,13 +81,51 @@ class InferRequest:
     outputs: list[str] | None
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``body`` as JSON, refused (400) when empty, malformed or nested too deep."""
     if not body:
         raise InferenceError("the request body is empty; send a JSON object")
+    check_json_depth(body, max_depth)
     try:
         return json.loads(body)
+    except RecursionError as exc:  # not reached below the depth limit; kept as a guard
+        raise InferenceError(f"JSON nesting deeper than {max_depth}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InferenceError(f"malformed JSON body: {exc}") from exc
+
+
+def json_depth(body: bytes) -> int:
+    """The deepest array/object nesting of a JSON text, without parsing or recursion.
+
+    Escape pairs (``\\\\``, ``\\"``) are dropped first, so the quotes left alternate
+    between opening and closing string literals; a bracket counts only outside them. The
+    running sum of ``+1`` per ``[``/``{`` and ``-1`` per ``]``/``}`` is taken with numpy,
+    a chunk at a time. Up to where a parser would stop on malformed text that sum is
+    exactly the parser's depth, so its maximum bounds what ``json.loads`` recurses into.
+    """
+    import numpy as np
+
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    data = np.frombuffer(body, dtype=np.uint8)
+    deepest = depth = quotes = 0
+    for start in range(0, data.size, _DEPTH_CHUNK):
+        chunk = data[start : start + _DEPTH_CHUNK]
+        in_string = np.cumsum(chunk == ord('"'), dtype=np.int64) + quotes
+        quotes = int(in_string[-1])
+        steps = ((chunk == ord("[")) | (chunk == ord("{"))).astype(np.int8)
+        steps -= (chunk == ord("]")) | (chunk == ord("}"))
+        steps[(in_string & 1).astype(bool)] = 0
+        running = np.cumsum(steps, dtype=np.int64) + depth
+        deepest = max(deepest, int(running.max()))
+        depth = int(running[-1])
+    return deepest
+
+
+def check_json_depth(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse (400) a JSON body nested deeper than ``max_depth``."""
+    if body.count(b"[") + body.count(b"{") > max_depth and json_depth(body) > max_depth:
+        raise InferenceError(f"JSON nesting deeper than {max_depth}")
 
 
 def v2_datatype(dtype: np.dtype) -> str:
@@ -116,7 +184,96 @@ def decode_tensor(spec: Any, where: str) -> np.ndarray:
         info = np.iinfo(target)
         if array.min() < info.min or array.max() > info.max:
             raise InferenceError(f"{label}: a value is outside the range of {datatype}")
+    if target.kind == "f" and array.size:
+        with np.errstate(all="ignore"):
+            cast = array.astype(target, copy=False)
+        if (np.isfinite(array) & ~np.isfinite(cast)).any():
+            raise InferenceError(f"{label}: a value is outside the range of {datatype}")
+        return cast.reshape(shape)
     return array.astype(target, copy=False).reshape(shape)
+
+
+def cast_to_signature(array: np.ndarray, target: np.dtype, what: str, expected: str) -> np.ndarray:
+    """``array`` as ``target`` (a signature's dtype) when every value keeps its meaning.
+
+    ``what`` names the input (``input 'x'``), ``expected`` what wants ``target``
+    (``column 'alcohol'``); a refusal says both and the datatypes (see the module's table).
+    """
+    import numpy as np
+
+    source = array.dtype
+    if source == target or target.kind not in "biufOU":  # others: the model's own checks
+        return array
+    reason = _cast_refusal(array, target) if source.kind in "biuf" else None
+    if target.kind in "OU":
+        if source.kind in "OU":
+            return array
+        reason = "numbers are not strings"
+    elif source.kind not in "biuf":
+        reason = "strings are not numbers"
+    elif (source.kind == "b") != (target.kind == "b"):
+        reason = "booleans and numbers do not mix"
+    if reason is not None:
+        raise InferenceError(
+            f"{what} is {v2_datatype(source)} but {expected} is {v2_datatype(target)}: {reason}"
+        )
+    with np.errstate(all="ignore"):
+        return array.astype(target)
+
+
+def _cast_refusal(array: np.ndarray, target: np.dtype) -> str | None:
+    """Why casting numbers ``array`` to ``target`` would change a value; None if none."""
+    import numpy as np
+
+    source = array.dtype
+    if not array.size or source.kind == "b" or target.kind == "b":
+        return None
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        if source.kind == "f":
+            if not np.isfinite(array).all():
+                return "a value is not finite"
+            if (np.floor(array) != array).any():
+                return f"{_first(array, np.floor(array) != array)} is not a whole number"
+            low, high = float(info.min), float(info.max + 1)  # exact powers of two
+            outside = (array < low) | (array >= high)
+        else:
+            low_v, high_v = int(array.min()), int(array.max())
+            if info.min <= low_v and high_v <= info.max:
+                return None
+            outside = (array < info.min) if low_v < info.min else (array > info.max)
+        if outside.any():
+            return f"{_first(array, outside)} is outside the range of {v2_datatype(target)}"
+        return None
+    # target is a float
+    if source.kind in "iu":
+        bound = 2 ** (np.finfo(target).nmant + 1)
+        low_v, high_v = int(array.min()), int(array.max())
+        if -bound <= low_v and high_v <= bound:
+            return None
+        value = low_v if low_v < -bound else high_v
+        return f"{value} is beyond +-2**{np.finfo(target).nmant + 1}, where it would be rounded"
+    if source.itemsize <= target.itemsize:
+        return None  # exact widening
+    with np.errstate(all="ignore"):
+        narrowed = array.astype(target)
+    overflow = np.isfinite(array) & ~np.isfinite(narrowed)
+    if overflow.any():
+        return f"{_first(array, overflow)} is outside the range of {v2_datatype(target)}"
+    # Exact, or the narrowed value's shortest decimal reads back as the value sent.
+    lost = (narrowed.astype(source) != array) & np.isfinite(array)
+    if lost.any():
+        lost &= narrowed.astype(str).astype(source) != array
+    if lost.any():
+        return (
+            f"{_first(array, lost)} has more digits than {v2_datatype(target)} holds; "
+            f"round it or send {v2_datatype(target)}"
+        )
+    return None
+
+
+def _first(array: np.ndarray, mask: np.ndarray) -> str:
+    return repr(array[mask].reshape(-1)[0].item())
 
 
 def _kind_word(array: np.ndarray) -> str:
@@ -214,6 +371,8 @@ def decode_mlflow_json(payload: Any) -> Features:
     if not isinstance(value, list):
         raise InferenceError(f"{fmt} must be a list of rows or an object of columns")
     array = _matrix(value, fmt)
+    if not array.size and array.ndim < 2:
+        raise InferenceError(f"{fmt} has no rows; send at least one")
     return array if array.ndim == 2 else array.reshape(len(array), -1)
 
 
@@ -258,5 +417,11 @@ def mlflow_predictions(result: Any) -> dict[str, Any]:
     return {"predictions": array.tolist()}
 
 
-def error_body(message: str) -> bytes:
-    return json.dumps({"error": message}).encode()
+def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``message`` on one line (whitespace runs become one space), cut to ``limit``."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def error_body(message: str, **extra: str) -> bytes:
+    return json.dumps({"error": one_line(message), **extra}).encode()
