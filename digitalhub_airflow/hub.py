@@ -21,9 +21,10 @@ from digitalhub_airflow.catalog.models import Version, VersionFile
 from digitalhub_airflow.datasets.commit import CommitResult, Progress, commit_files, move_alias
 from digitalhub_airflow.datasets.gc import GcReport, collect_garbage
 from digitalhub_airflow.datasets.hashcache import HashCache
+from digitalhub_airflow.datasets.repair import RepairReport, open_repair_source, repair_blobs
 from digitalhub_airflow.datasets.schema_diff import diff_schemas
 from digitalhub_airflow.datasets.sources import materialised, safe_relpath
-from digitalhub_airflow.datasets.verify import VerifyReport, verify_blobs
+from digitalhub_airflow.datasets.verify import VerifyReport, flag_damage, verify_blobs
 from digitalhub_airflow.datasets.versions import (
     LATEST,
     VersionInfo,
@@ -120,15 +121,20 @@ class DataHub:
         aliases: Iterable[str] = (),
         producer: dict[str, Any] | None = None,
         progress: Progress | None = None,
+        encoding: str | None = None,
     ) -> CommitResult:
-        """Commit a file, folder, glob, store URL (``s3://…``), DataFrame or Arrow table."""
+        """Commit a file, folder, glob, store URL (``s3://…``), DataFrame or Arrow table.
+
+        ``encoding``: the text encoding of CSV files that are not UTF-8; they are stored
+        transcoded to UTF-8.
+        """
         require_current(self.catalog)
         key = as_dataset_key(target, kind)
         explicit = isinstance(target, Key) or target.startswith("store://")
         kind = kind or (key.kind if explicit else None)  # None: inferred from the source
         if source is None:
             raise InvalidSourceError("no source given")
-        with materialised(source, self.store, self._source_client) as files:
+        with materialised(source, self.store, self._source_client, encoding) as files:
             return commit_files(
                 self.catalog,
                 self.store,
@@ -246,20 +252,45 @@ class DataHub:
     def verify(
         self, key: str | Key | None = None, progress: Progress | None = None
     ) -> VerifyReport:
-        """Re-hash one version's blobs, or every blob in the store."""
+        """Re-hash one version's blobs, or every blob in the store; flag in the store
+        the damaged ones (a commit of their bytes then heals them) and unflag the
+        ones that verify again."""
+        return self._verified(key, progress)[0]
+
+    def repair(
+        self, source: str, key: str | Key | None = None, progress: Progress | None = None
+    ) -> RepairReport:
+        """Verify (one version, or the whole store), then restore each corrupt or missing
+        blob from ``source``: a store URL, a store-layout folder or any folder
+        (:mod:`digitalhub_airflow.datasets.repair`)."""
+        report, sizes = self._verified(key, progress)
+        damaged = {d: sizes.get(d) for d in [*report.corrupt, *report.missing]}
+        origin = open_repair_source(source, damaged)
+        return repair_blobs(self.store, origin, report)
+
+    def _verified(
+        self, key: str | Key | None, progress: Progress | None
+    ) -> tuple[VerifyReport, dict[str, int | None]]:
+        """The verify report and each checked blob's size as the catalog records it
+        (``None`` for a blob no version references)."""
+        sizes: dict[str, int | None]
         if key is not None:
             blobs = {f["digest"]: f["size"] for f in self.files(key)}
-            return verify_blobs(self.store, sorted(blobs.items()), progress)
-        # Every blob present, and every blob a version references (it may be lost).
-        blobs = {b.digest: b.size for b in self.store.iter_blobs()}
-        require_current(self.catalog)
-        with self.catalog.session() as session:
-            query = select(VersionFile.digest, VersionFile.size).distinct()
-            referenced = {digest: size for digest, size in session.execute(query)}
-        report = verify_blobs(self.store, sorted({**referenced, **blobs}.items()), progress)
-        # gc may remove an unreferenced blob meanwhile: only a needed blob is "missing".
-        report.missing = [d for d in report.missing if d in referenced]
-        return report
+            report = verify_blobs(self.store, sorted(blobs.items()), progress)
+            sizes = dict(blobs)
+        else:
+            # Every blob present, and every blob a version references (it may be lost).
+            blobs = {b.digest: b.size for b in self.store.iter_blobs()}
+            require_current(self.catalog)
+            with self.catalog.session() as session:
+                query = select(VersionFile.digest, VersionFile.size).distinct()
+                referenced = {digest: size for digest, size in session.execute(query)}
+            report = verify_blobs(self.store, sorted({**referenced, **blobs}.items()), progress)
+            # gc may remove an unreferenced blob meanwhile: only a needed blob is "missing".
+            report.missing = [d for d in report.missing if d in referenced]
+            sizes = {**dict.fromkeys(blobs), **referenced}
+        flag_damage(self.store, report, sizes)
+        return report, sizes
 
     def gc(self, grace: timedelta = timedelta(hours=1), dry_run: bool = False) -> GcReport:
         require_current(self.catalog)

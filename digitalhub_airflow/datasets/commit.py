@@ -8,12 +8,22 @@
    (:mod:`digitalhub_airflow.lineage.producing`), the run and the version's
    ``produced_by`` edge are written in the same transaction.
 A crash before step 3 commits leaves only unreferenced blobs, which ``gc`` removes.
+
+Self-healing: a blob the store already has is reused after a cheap check only
+(:meth:`BlobStore.looks_damaged`: a ``stat`` on a folder store) plus the damage flags
+``verify`` left (:meth:`BlobStore.damaged`: one listing per commit, read only when a
+blob is reused). A blob that fails either is re-hashed and, when its bytes are bad,
+replaced atomically by the source's (:meth:`BlobStore.replace_blob`); a healthy blob is
+never re-hashed nor rewritten. A same-size bit flip is therefore healed by a commit only
+once ``verify`` has flagged it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,12 +59,20 @@ from digitalhub_airflow.datasets.versions import (
     latest_version,
     to_info,
 )
-from digitalhub_airflow.errors import ConflictError, InvalidSourceError, NotFoundError
+from digitalhub_airflow.errors import (
+    ConflictError,
+    InvalidSourceError,
+    NotFoundError,
+    StoreError,
+)
+from digitalhub_airflow.errors import IntegrityError as BlobIntegrityError
 from digitalhub_airflow.hashing import hash_file
 from digitalhub_airflow.keys import Key, validate_name, validate_version
 from digitalhub_airflow.lineage.producing import ProducingRun, attach_output, current_run
 from digitalhub_airflow.settings import current_user
 from digitalhub_airflow.store.base import BlobStore
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 30
 
@@ -68,6 +86,9 @@ class CommitResult:
     created: bool
     blobs_written: int
     blobs_skipped: int
+    #: Blobs the store had damaged (corrupt or flagged by ``verify``), replaced by the
+    #: committed bytes; counted neither as written nor as skipped.
+    blobs_repaired: int = 0
 
     @property
     def key(self) -> str:
@@ -79,6 +100,7 @@ class CommitResult:
             "created": self.created,
             "blobs_written": self.blobs_written,
             "blobs_skipped": self.blobs_skipped,
+            "blobs_repaired": self.blobs_repaired,
         }
 
 
@@ -162,16 +184,55 @@ def describe_source(
     return Description(kind, fmt, columns, rows)
 
 
+class DamageFlags:
+    """The store's damage flags (:meth:`BlobStore.damaged`), listed at most once per
+    commit and only when asked: a commit that writes every blob never lists them."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self._found: set[str] | None = None
+        self._lock = threading.Lock()
+
+    def __contains__(self, digest: object) -> bool:
+        with self._lock:
+            if self._found is None:
+                try:
+                    self._found = self.store.damaged()
+                except StoreError as exc:  # e.g. credentials that may not list: no healing
+                    log.warning("cannot read the damage flags of %s: %s", self.store.url, exc)
+                    self._found = set()
+            return digest in self._found
+
+
+def heal(store: BlobStore, source: Path, digest: str) -> bool:
+    """Replace a damaged blob with the bytes of ``source`` (which a commit hashed to
+    ``digest``); ``True`` when the blob was rewritten, ``False`` when it verified after
+    all. Its damage flag is cleared either way."""
+    try:
+        replaced = store.replace_blob(source, digest)
+    except BlobIntegrityError as exc:
+        raise InvalidSourceError(f"{source} changed while it was being committed") from exc
+    try:
+        store.clear_damaged(digest)
+    except StoreError as exc:  # the blob is good; a stale flag costs one re-hash later
+        log.warning("%s", exc)
+    return replaced
+
+
 def ingest_all(
     store: BlobStore,
     files: list[SourceFile],
     initial: dict[Path, os.stat_result],
     cache: HashCache | None,
     progress: Progress | None,
-) -> tuple[list[FileEntry], int]:
-    """Store every distinct content the store lacks, in parallel.
+    *,
+    damaged: DamageFlags | None = None,
+) -> tuple[list[FileEntry], int, int]:
+    """Store every distinct content the store lacks, in parallel; heal damaged ones.
 
-    Returns the entries and the number of blobs written. A store that names blobs before
+    Returns the entries, the number of blobs written and the number repaired. A blob
+    the store already has is checked cheaply (its size, ``damaged``'s flags) and, when
+    it fails, re-hashed and replaced (:func:`heal`). A store that names blobs before
     writing them (S3) gets every digest first, so identical files are uploaded once.
     ``initial`` holds each file's stat from before it was described: a file that changes
     after that is refused, so schema, rows and content always describe the same bytes.
@@ -190,9 +251,14 @@ def ingest_all(
                 use.remember(source.path, stat, known)
         return stat, known
 
-    def store_one(index: int) -> tuple[str, bool]:
+    flags = damaged if damaged is not None else DamageFlags(store)
+
+    def store_one(index: int) -> tuple[str, bool, bool]:
         source, (before, known) = files[index], described[index]
         digest, written = store.ingest(source.path, known)
+        repaired = False
+        if not written and (store.looks_damaged(digest, before.st_size) or digest in flags):
+            repaired = heal(store, source.path, digest)
         failpoint("commit.after_first_blob")
         after = source.path.stat()
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
@@ -205,7 +271,7 @@ def ingest_all(
             use.remember(source.path, before, digest)
         if progress:
             progress(before.st_size)
-        return digest, written
+        return digest, written, repaired
 
     threads = min(store.ingest_threads, max(1, len(files)))
     with ThreadPoolExecutor(threads, thread_name_prefix="dhub-ingest") as pool:
@@ -221,18 +287,19 @@ def ingest_all(
     store.sync()
     if cache:
         cache.flush()
-    entries, written = [], 0
+    entries, written, repaired = [], 0, 0
     for index, source in enumerate(files):
         stat, known = described[index]
         if index in stored:
-            digest, was_written = stored[index]
+            digest, was_written, was_repaired = stored[index]
             written += was_written
+            repaired += was_repaired
         else:
             digest = str(known)  # a duplicate of content stored above
             if progress:
                 progress(stat.st_size)
         entries.append(FileEntry(source.relpath, stat.st_size, digest))
-    return entries, written
+    return entries, written, repaired
 
 
 def _get_or_create_dataset(session: Session, key: Key) -> Dataset:
@@ -409,14 +476,17 @@ def commit_files(
         run=current_run(),
     )
     _precheck(catalog, request, description)
+    damaged = DamageFlags(store)
     unchanged = _existing_unchanged(
-        catalog, request.key, files, description, cache, initial=initial
+        catalog, request.key, files, description, cache, initial=initial, damaged=damaged
     )
     if unchanged is not None and LATEST in unchanged.aliases and not request.aliases:
         return CommitResult(unchanged, False, 0, len(files))
     with commit_lease(catalog) as lease:
         failpoint("commit.before_ingest")
-        entries, written = ingest_all(store, files, initial, cache, progress)
+        entries, written, repaired = ingest_all(
+            store, files, initial, cache, progress, damaged=damaged
+        )
         failpoint("commit.after_ingest")
         manifest = description.manifest(entries)
         if cache is not None and description.schema is not None and len(entries) == 1:
@@ -428,7 +498,9 @@ def commit_files(
                     version, created = _record(session, request, manifest, lease)
                     info = to_info(session, version)
                 failpoint("commit.after_transaction")
-                return CommitResult(info, created, written, len(entries) - written)
+                return CommitResult(
+                    info, created, written, len(entries) - written - repaired, repaired
+                )
             except (_Retry, IntegrityError) as exc:
                 if isinstance(exc, IntegrityError) and not _is_race(exc):
                     raise
@@ -485,10 +557,13 @@ def _existing_unchanged(
     cache: HashCache | None,
     *,
     initial: dict[Path, os.stat_result],
+    damaged: DamageFlags | None = None,
 ) -> VersionInfo | None:
     """The existing version when every digest is cached and the content is committed.
 
-    Re-committing unchanged data then costs a ``stat`` per file and one query.
+    Re-committing unchanged data then costs a ``stat`` per file, one query and, when
+    the version exists, one listing of the store's damage flags: a version with a blob
+    ``verify`` flagged goes through the whole commit, which heals it.
     """
     if cache is None or not all(f.cacheable for f in files):
         return None
@@ -513,7 +588,12 @@ def _existing_unchanged(
                 Version.dataset_id == dataset.id, Version.version_id == manifest.version_id
             )
         ).first()
-        return to_info(session, version) if version is not None else None
+        if version is None:
+            return None
+        info = to_info(session, version)
+    if damaged is not None and any(entry.digest in damaged for entry in entries):
+        return None
+    return info
 
 
 def _is_race(exc: IntegrityError) -> bool:

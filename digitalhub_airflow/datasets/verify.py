@@ -1,14 +1,22 @@
-"""``verify``: re-hash stored blobs, for one version or the whole store."""
+"""``verify``: re-hash stored blobs, for one version or the whole store.
+
+What it finds damaged (corrupt, or missing though referenced) it flags in the store
+(:meth:`BlobStore.mark_damaged`), and what verifies again it unflags: a commit of the
+same bytes then knows to heal those blobs without re-hashing the ones it reuses.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from digitalhub_airflow.errors import NotFoundError
+from digitalhub_airflow.errors import NotFoundError, StoreError
 from digitalhub_airflow.store.base import BlobStore
+
+log = logging.getLogger(__name__)
 
 VERIFY_THREADS = 4
 
@@ -61,3 +69,18 @@ def verify_blobs(
             elif state == "missing":
                 report.missing.append(digest)
     return report
+
+
+def flag_damage(store: BlobStore, report: VerifyReport, checked: Collection[str]) -> None:
+    """Flag the report's corrupt and missing blobs in the store; unflag those of
+    ``checked`` that verified. Best effort: a store this process may not write (a
+    read-only mount, read-only credentials) is still verified, with a warning."""
+    broken = set(report.corrupt) | set(report.missing)
+    try:
+        flagged = store.damaged()
+        for digest in sorted(broken - flagged):
+            store.mark_damaged(digest)
+        for digest in sorted((flagged & set(checked)) - broken):
+            store.clear_damaged(digest)
+    except (StoreError, OSError) as exc:
+        log.warning("verify could not record damaged blobs in %s: %s", store.url, exc)

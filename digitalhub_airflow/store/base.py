@@ -4,6 +4,13 @@ Blobs live at ``blobs/<2 hex>/<digest>`` under the store root. Writes are atomic
 then rename, or a single S3 PUT / multipart completion), so a crash leaves at most an
 unreferenced blob; reads always re-hash and compare.
 
+A damaged blob (its bytes no longer hash to its name, or it is gone) is healed by
+:meth:`BlobStore.replace_blob`, which writes the good bytes atomically and never
+overwrites a blob that still verifies. ``verify`` flags the damaged blobs it finds
+(:meth:`BlobStore.mark_damaged`: an empty ``damaged/<digest>`` entry beside ``blobs/``),
+so a later commit of the same bytes knows to heal them without re-hashing every blob
+it reuses (the rule and its cost: :mod:`digitalhub_airflow.datasets.commit`).
+
 A backend is a :class:`BlobStore` subclass registered for its URI scheme
 (:mod:`digitalhub_airflow.store.registry`). Besides the blob operations, its class
 methods say everything the rest of the suite needs to know about it: how a
@@ -31,8 +38,9 @@ from digitalhub_airflow.errors import (
     InvalidKeyError,
     InvalidOptionError,
     InvalidSourceError,
+    NotFoundError,
 )
-from digitalhub_airflow.hashing import iter_chunks, new_hasher
+from digitalhub_airflow.hashing import hash_file, iter_chunks, new_hasher
 
 DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -91,6 +99,16 @@ def blob_key(digest: str) -> str:
     if not DIGEST_RE.fullmatch(digest):
         raise InvalidKeyError(f"{digest!r} is not a BLAKE3 hex digest")
     return f"blobs/{digest[:2]}/{digest}"
+
+
+#: Where a store keeps its damage flags, beside ``blobs/``: one empty entry per digest.
+DAMAGED = "damaged"
+
+
+def damaged_key(digest: str) -> str:
+    """Relative key of a blob's damage flag (``damaged/<digest>``)."""
+    blob_key(digest)  # validates the digest
+    return f"{DAMAGED}/{digest}"
 
 
 class BlobStore(ABC):
@@ -221,6 +239,84 @@ class BlobStore(ABC):
             for chunk in iter_chunks(src):
                 hasher.update(chunk)
         return hasher.hexdigest() == digest
+
+    # -- healing (defaults fit a backend without flags; override for atomic writes) -----
+    def intact(self, digest: str) -> bool:
+        """``True`` when the blob is there and its bytes hash to its name (a full re-hash)."""
+        try:
+            return self.verify(digest)
+        except NotFoundError:
+            return False
+
+    def looks_damaged(self, digest: str, size: int) -> bool:
+        """A cheap check of a blob a commit is about to reuse: ``True`` when the backend
+        sees without reading it that it cannot hold ``size`` bytes of that content (its
+        stored size differs, or it is gone). No re-hash: a same-size flip passes here and
+        is caught by ``verify``, whose flag (:meth:`damaged`) the commit also consults.
+        The default knows nothing cheaply and says ``False``."""
+        return False
+
+    def damaged(self) -> set[str]:
+        """The digests ``verify`` flagged as corrupt or missing and nothing healed since
+        (one listing). A backend without flags has none."""
+        return set()
+
+    def mark_damaged(self, digest: str) -> None:  # noqa: B027 - optional, no flags
+        """Flag a blob as damaged, so a commit of its bytes heals it. Default: no flags."""
+
+    def clear_damaged(self, digest: str) -> None:  # noqa: B027 - optional, no flags
+        """Remove a blob's damage flag (it has been healed or verifies again)."""
+
+    def replace_blob(self, source: Path, digest: str) -> bool:
+        """Heal the blob ``digest`` with the bytes of the local file ``source``.
+
+        The source must hash to ``digest`` (else :class:`IntegrityError`, nothing
+        written); the stored blob is re-checked right before it is replaced, and one
+        whose bytes verify is never written over (``False``). Returns ``True`` when the
+        blob was written. This default deletes the damaged blob and ingests the source:
+        not atomic (a reader may meet the blob missing for a moment); the built-in
+        backends override it with one atomic write (rename; a single PUT).
+        """
+        actual = hash_file(source)
+        if actual != digest:
+            raise IntegrityError(
+                f"{source} hashes to {actual}, not {digest}: refused as blob {digest}", [digest]
+            )
+        if self.intact(digest):
+            return False
+        self.delete(digest)
+        stored, _ = self.ingest(source, digest)
+        if stored != digest:  # pragma: no cover - the source changed after it was hashed
+            raise IntegrityError(f"{source} changed while it was being stored", [digest])
+        self.sync()
+        return True
+
+
+def copy_verified(source: Path, dest: Path, digest: str, fsync: bool = False) -> int:
+    """Copy ``source`` to ``dest`` while hashing it (``fsync``: then flush it to disk);
+    :class:`IntegrityError`, and nothing left at ``dest``, when the bytes do not hash
+    to ``digest``. Returns the size."""
+    hasher = new_hasher()
+    size = 0
+    try:
+        with source.open("rb") as src, dest.open("wb") as out:
+            for chunk in iter_chunks(src):
+                hasher.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+            if fsync:
+                out.flush()
+                os.fsync(out.fileno())
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    if hasher.hexdigest() != digest:
+        dest.unlink(missing_ok=True)
+        raise IntegrityError(
+            f"{source} hashes to {hasher.hexdigest()}, not {digest}: refused as blob {digest}",
+            [digest],
+        )
+    return size
 
 
 def _fsspec_listing(url: str) -> list[RemoteFile]:

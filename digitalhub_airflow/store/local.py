@@ -19,7 +19,16 @@ from typing import BinaryIO, ClassVar
 
 from digitalhub_airflow.errors import InvalidOptionError, NotFoundError, StoreError
 from digitalhub_airflow.hashing import hash_bytes, hash_file
-from digitalhub_airflow.store.base import DIGEST_RE, BlobInfo, BlobStore, StoreConfig, blob_key
+from digitalhub_airflow.store.base import (
+    DAMAGED,
+    DIGEST_RE,
+    BlobInfo,
+    BlobStore,
+    StoreConfig,
+    blob_key,
+    copy_verified,
+    damaged_key,
+)
 
 FILE_PREFIX = "file://"
 
@@ -193,6 +202,63 @@ class LocalBlobStore(BlobStore):
 
     def delete(self, digest: str) -> None:
         self._path(digest).unlink(missing_ok=True)
+
+    # -- healing ------------------------------------------------------------------------
+    def looks_damaged(self, digest: str, size: int) -> bool:
+        """One ``stat``: the blob is gone or its size is not ``size``."""
+        try:
+            return self._path(digest).stat().st_size != size
+        except FileNotFoundError:
+            return True
+
+    def damaged(self) -> set[str]:
+        try:
+            return {e.name for e in os.scandir(self.root / DAMAGED) if DIGEST_RE.fullmatch(e.name)}
+        except FileNotFoundError:
+            return set()
+
+    def mark_damaged(self, digest: str) -> None:
+        flag = self.root / damaged_key(digest)
+        try:
+            flag.parent.mkdir(parents=True, exist_ok=True)
+            flag.touch()
+        except OSError as exc:
+            raise StoreError(f"cannot flag blob {digest} in store {self.url}: {exc}") from exc
+
+    def clear_damaged(self, digest: str) -> None:
+        try:
+            (self.root / damaged_key(digest)).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot unflag blob {digest} in store {self.url}: {exc}") from exc
+
+    def replace_blob(self, source: Path, digest: str) -> bool:
+        """Copy (hashing) to ``tmp/``, re-check the stored blob, then ``os.replace``: a
+        reader sees the damaged blob or the good one, never a partial file; a blob whose
+        bytes verify is left alone, inode and all."""
+        final = self._path(digest)
+        tmp_dir = self.root / "tmp"
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="repair-")
+            os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"store {self.url} is not writable: {exc.strerror or exc}") from exc
+        tmp = Path(tmp_name)
+        try:
+            copy_verified(source, tmp, digest, fsync=self.fsync)
+            if self.intact(digest):  # re-checked right before: never write over good bytes
+                return False
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+            if self.fsync:
+                _fsync_dir(final.parent)
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOSPC):
+                raise StoreError(f"cannot write to store {self.url}: {exc.strerror}") from exc
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def location(self, digest: str) -> str:
         return self._path(digest).as_uri()

@@ -309,3 +309,48 @@ def test_gc_and_verify_ignore_a_stray_file_in_the_blob_folder(cli: Cli, tmp_path
     with cli.hub() as hub:
         assert hub.verify().ok
         assert hub.gc().deleted == []
+
+
+def test_verify_repair_heals_a_flipped_and_a_deleted_blob_from_a_folder(
+    cli: Cli, tmp_path: Path
+) -> None:
+    good = tmp_path / "good"
+    contents = {"a.txt": b"alpha\n" * 50, "b.txt": b"beta\n" * 70, "c.txt": b"gamma\n" * 90}
+    for name, data in contents.items():
+        (good / name).parent.mkdir(parents=True, exist_ok=True)
+        (good / name).write_bytes(data)
+    key = cli.json("commit", "demo/texts", str(good), "--kind", "files")["key"]
+    flipped, deleted, healthy = (_b3(contents[n]) for n in ("a.txt", "b.txt", "c.txt"))
+    blob = blob_path(cli.store, flipped)
+    data = bytearray(blob.read_bytes())
+    data[3] ^= 0x01
+    blob.write_bytes(bytes(data))
+    blob_path(cli.store, deleted).unlink()
+    kept = blob_path(cli.store, healthy).stat()
+
+    broken = cli.run("verify", key)
+    assert assert_cli_error(broken, IntegrityError)
+    report = cli.json("verify", key, "--repair", str(good))
+    assert report["ok"] is True
+    assert sorted(report["repaired"]) == sorted([flipped, deleted])
+    assert (report["corrupt"], report["missing"], report["refused"]) == ([], [], [])
+    assert report["not_found"] == []
+    after = blob_path(cli.store, healthy).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)
+    text = cli.ok("verify", "--repair", str(good)).stdout
+    assert "checked 3 blobs" in text and "repaired" not in text
+    assert cli.json("verify")["ok"] is True
+
+
+def test_verify_repair_reports_blobs_the_source_lacks(cli: Cli, tmp_path: Path) -> None:
+    src = write(tmp_path / "w.csv", "id\n1\n2\n")
+    _commit(cli, "demo/wine", src)
+    digest = _b3(src.read_bytes())
+    blob_path(cli.store, digest).unlink()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = cli.run("verify", "--repair", str(empty))
+    assert digest in assert_cli_error(proc, IntegrityError)
+    assert f"missing blob {digest} (not found in {empty})" in proc.stdout
+    proc = cli.run("verify", "--repair", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2, proc.stderr
