@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from digitalhub_airflow.cli.support import AddCommand, describe, emit, human_size
+from digitalhub_airflow.cli.support import AddCommand, describe, emit, human_size, positive_int
 from digitalhub_airflow.errors import IntegrityError
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ def cmd_commit(hub: DataHub, args: argparse.Namespace) -> int:
             parent=args.parent,
             aliases=args.alias,
             progress=progress,
+            encoding=args.encoding,
         )
     state = "committed" if result.created else "unchanged"
     emit(
@@ -166,6 +167,8 @@ def cmd_tag(hub: DataHub, args: argparse.Namespace) -> int:
 
 
 def cmd_verify(hub: DataHub, args: argparse.Namespace) -> int:
+    if args.repair is not None:
+        return _verify_and_repair(hub, args)
     total = hub.resolve(args.key).size_bytes if args.key else 0
     with progress_bar(total, "verify", not args.json) as progress:
         report = hub.verify(args.key, progress)
@@ -178,6 +181,28 @@ def cmd_verify(hub: DataHub, args: argparse.Namespace) -> int:
             f"{len(report.corrupt)} corrupt and {len(report.missing)} missing blobs: "
             + ", ".join(report.corrupt + report.missing),
             report.corrupt + report.missing,
+        )
+    return 0
+
+
+def _verify_and_repair(hub: DataHub, args: argparse.Namespace) -> int:
+    """``verify [KEY] --repair FROM``: restore damaged blobs; fail if any stays broken."""
+    total = hub.resolve(args.key).size_bytes if args.key else 0
+    with progress_bar(total, "verify", not args.json) as progress:
+        report = hub.repair(args.repair, args.key, progress)
+    lines = [f"checked {report.checked} blobs ({human_size(report.bytes_checked)})"]
+    lines += [f"repaired blob {d} from {report.source}" for d in report.repaired]
+    why = {d: "refused: its copy there does not hash to it" for d in report.refused}
+    why.update({d: f"not found in {report.source}" for d in report.not_found})
+    lines += [f"corrupt blob {d} at {hub.store.location(d)} ({why[d]})" for d in report.corrupt]
+    lines += [f"missing blob {d} ({why[d]})" for d in report.missing]
+    emit(args, report.to_json(), "\n".join(lines))
+    if not report.ok:
+        broken = report.corrupt + report.missing
+        raise IntegrityError(
+            f"{len(report.repaired)} blobs repaired; still {len(report.corrupt)} corrupt and "
+            f"{len(report.missing)} missing: " + ", ".join(broken),
+            broken,
         )
     return 0
 
@@ -207,9 +232,10 @@ def register(add: AddCommand) -> None:
     p.add_argument("--schema-policy", choices=["any", "additive"], default="any")
     p.add_argument("--parent", help="fail unless the latest version is this id (optimistic lock)")
     p.add_argument("--alias", action="append", default=[], help="also move this alias (repeatable)")
+    p.add_argument("--encoding", help="text encoding of CSV files that are not UTF-8 (latin-1 …)")
     p = add("log", cmd_log)
     p.add_argument("key")
-    p.add_argument("-n", "--limit", type=int)
+    p.add_argument("-n", "--limit", type=positive_int)
     p = add("show", cmd_show)
     p.add_argument("key")
     p = add("diff", cmd_diff)
@@ -223,6 +249,12 @@ def register(add: AddCommand) -> None:
     p.add_argument("alias")
     p = add("verify", cmd_verify)
     p.add_argument("key", nargs="?")
+    p.add_argument(
+        "--repair",
+        metavar="FROM",
+        help="restore corrupt or missing blobs from FROM: a store URL (s3://…), a folder "
+        "in a store's layout (blobs/xx/<digest>) or any folder (its files are hashed)",
+    )
     p = add("gc", cmd_gc)
     p.add_argument("--grace", type=parse_duration, default=timedelta(hours=1))
     p.add_argument("--dry-run", action="store_true")

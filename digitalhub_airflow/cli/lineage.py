@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from digitalhub_airflow.cli.support import AddCommand, emit
+from digitalhub_airflow.cli.support import AddCommand, count, emit
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
@@ -101,6 +101,6 @@ def register(add: AddCommand) -> None:
     p.add_argument("sql", help="one SELECT; name each dataset as ds('<key>')")
     p.add_argument("--target", help="commit the result as a version of this table dataset")
     p.add_argument("-m", "--message", default="")
-    p.add_argument("--limit", type=int, default=PREVIEW_ROWS, help="rows to print")
+    p.add_argument("--limit", type=count, default=PREVIEW_ROWS, help="rows to print")
     p = add("reproduce", cmd_reproduce)
     p.add_argument("key", help="a version a transform produced, or the transform's run key")

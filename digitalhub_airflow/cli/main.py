@@ -13,11 +13,24 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
+from typing import NoReturn
 
 from digitalhub_airflow.errors import CatalogError, DhubError
 
 #: The modules under ``digitalhub_airflow.cli`` that hold commands, in ``--help`` order.
 FEATURES = ("datasets", "quality", "lineage", "serving")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like every other ``dhub`` error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def one_line(message: str) -> str:
+    """A multi-line message (a library's, with a caret under the text) on one line."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def _chosen(argv: Sequence[str], commands: dict[str, str]) -> str | None:
@@ -28,8 +41,8 @@ def _chosen(argv: Sequence[str], commands: dict[str, str]) -> str | None:
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the module of the command in ``argv`` registers its arguments."""
     words = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="dhub", description=__doc__.splitlines()[0])
-    common = argparse.ArgumentParser(add_help=False)
+    parser = _Parser(prog="dhub", description=__doc__.splitlines()[0])
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = {name: import_module(f"digitalhub_airflow.cli.{name}") for name in FEATURES}
@@ -61,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with DataHub.from_settings() as hub:
             return int(args.func(hub, args))
     except DhubError as exc:
-        print(f"dhub: error: {exc}", file=sys.stderr)
+        print(f"dhub: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except SQLAlchemyError as exc:  # the catalog went away mid-command
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

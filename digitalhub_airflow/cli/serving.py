@@ -9,7 +9,15 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from digitalhub_airflow.cli.support import AddCommand, emit
+from digitalhub_airflow.cli.support import (
+    AddCommand,
+    count,
+    emit,
+    port_number,
+    positive_int,
+    seconds,
+    share,
+)
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
@@ -71,8 +79,8 @@ def register(add: AddCommand) -> None:
         "--pipeline", action="append", default=[], metavar="FILE", help="pipeline spec (YAML)"
     )
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--port", type=port_number, default=8080)
+    p.add_argument("--workers", type=positive_int, default=1, help="uvicorn worker processes")
     p.add_argument("--service", default="local", help="service name recorded in the request log")
     p.add_argument("--project", help="project of a --request-log given by bare name")
     p.add_argument(
@@ -80,10 +88,10 @@ def register(add: AddCommand) -> None:
         metavar="KEY",
         help="table dataset for sampled requests: store://<project>/dataitem/table/<name>",
     )
-    p.add_argument("--log-sample-rate", type=float, default=0.1, help="share of requests logged")
-    p.add_argument("--log-flush-rows", type=int, default=1000)
-    p.add_argument("--log-flush-seconds", type=float, default=30.0)
-    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    p.add_argument("--log-sample-rate", type=share, default=0.1, help="share of requests logged")
+    p.add_argument("--log-flush-rows", type=positive_int, default=1000)
+    p.add_argument("--log-flush-seconds", type=seconds, default=30.0)
+    p.add_argument("--max-body-bytes", type=positive_int, default=DEFAULT_MAX_BODY_BYTES)
     register_deployments(add)
 
 
@@ -318,15 +326,18 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", help="kubeconfig context (default: its current-context)")
     p.add_argument(
         "--ready-timeout",
-        type=float,
+        type=seconds,
         default=180.0,
         help="seconds a local server may take to become ready",
     )
     p.add_argument(
-        "--rollout-timeout", type=float, default=900.0, help="seconds a Kubernetes rollout may take"
+        "--rollout-timeout",
+        type=seconds,
+        default=900.0,
+        help="seconds a Kubernetes rollout may take",
     )
     p.add_argument(
-        "--poll-interval", type=float, default=2.0, help="seconds between two reads of a rollout"
+        "--poll-interval", type=seconds, default=2.0, help="seconds between two reads of a rollout"
     )
 
 
@@ -363,8 +374,8 @@ def register_deployments(add: AddCommand) -> None:
     )
     p.add_argument("--target", choices=TARGETS, help="local or kubernetes (default: the spec's)")
     p.add_argument("--namespace", help="the Kubernetes namespace of the service")
-    p.add_argument("--port", type=int)
-    p.add_argument("--replicas", type=int)
+    p.add_argument("--port", type=port_number)
+    p.add_argument("--replicas", type=count)
     p.add_argument("--image")
     p.add_argument("--credentials-secret", help="the Kubernetes Secret with the credentials")
     p.add_argument(

@@ -21,6 +21,30 @@ class AddCommand(Protocol):
     def __call__(self, name: str, func: Callable[..., int]) -> argparse.ArgumentParser: ...
 
 
+def _number(kind: type[int] | type[float], low: float, high: float | None, what: str) -> Any:
+    """An argparse ``type`` that refuses numbers outside ``[low, high]`` in one line."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+#: argparse types of the CLI's numeric options.
+positive_int = _number(int, 1, None, "a whole number >= 1")
+count = _number(int, 0, None, "a whole number >= 0")
+port_number = _number(int, 1, 65535, "a port number (1-65535)")
+seconds = _number(float, 0.001, None, "a number of seconds > 0")
+share = _number(float, 0.0, 1.0, "a share between 0 and 1")
+
+
 def human_size(size: int | None) -> str:
     if size is None:
         return "-"

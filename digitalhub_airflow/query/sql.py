@@ -17,6 +17,22 @@ DS_CALL = re.compile(r"""\bds\(\s*'([^']*)'\s*\)""", re.IGNORECASE)
 MAX_QUERY_LENGTH = 100_000
 
 
+_NEAR = re.compile(r'at or near "([^"]*)"')
+
+
+def _sql_error(prefix: str, exc: Exception, query: str) -> QueryError:
+    """DuckDB's message on one line: its first line, the position as text (DuckDB's own
+    caret points into the rewritten query, so the token is found in the user's), and
+    any hint line (``Candidate bindings``) after a semicolon."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    hints = [line for line in lines[1:] if not line.startswith("LINE ") and set(line) != {"^"}]
+    near = _NEAR.search(first)
+    if near and near.group(1) and near.group(1) in query:
+        first += f" (at character {query.index(near.group(1)) + 1})"
+    return QueryError("; ".join([f"{prefix}: {first}", *hints]))
+
+
 def referenced_keys(query: str) -> list[str]:
     """The dataset keys a query names through ``ds('<key>')``, in order, once each."""
     if not isinstance(query, str) or not query.strip():
@@ -38,7 +54,7 @@ def check_single_select(query: str) -> None:
     try:
         statements = duckdb.extract_statements(DS_CALL.sub("t", query))
     except duckdb.Error as exc:
-        raise QueryError(f"the SQL query does not parse: {exc}") from exc
+        raise _sql_error("the SQL query does not parse", exc, query) from exc
     if len(statements) != 1:
         raise QueryError(f"a transform is one SELECT statement; got {len(statements)} statements")
     if statements[0].type != duckdb.StatementType.SELECT:
@@ -60,8 +76,8 @@ def run_query(query: str, tables: dict[str, Any]) -> Any:
         connection.execute("SET lock_configuration = true")
         return connection.sql(rewritten).to_arrow_table()
     except duckdb.PermissionException as exc:
-        raise QueryError(f"the query may only read ds('<key>') datasets: {exc}") from exc
+        raise _sql_error("the query may only read ds('<key>') datasets", exc, query) from exc
     except duckdb.Error as exc:
-        raise QueryError(f"the query failed: {exc}") from exc
+        raise _sql_error("the query failed", exc, query) from exc
     finally:
         connection.close()
