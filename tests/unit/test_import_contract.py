@@ -11,11 +11,16 @@ follow, so the same contracts are written here.)
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from the lock
+    import tomli as tomllib
+
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = "digitalhub_airflow"

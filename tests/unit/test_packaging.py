@@ -4,8 +4,13 @@ wheel (so from the image)."""
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from the lock
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 
