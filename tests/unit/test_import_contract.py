@@ -29,7 +29,7 @@ CORE = "digitalhub_airflow"
 #: package and any lower layer; packages that share a layer are independent of each other,
 #: except in the first, whose few shared modules may use one another.
 CORE_LAYERS: list[set[str]] = [
-    {"errors", "keys", "settings", "hashing"},
+    {"errors", "keys", "settings", "hashing", "json_limits"},
     {"catalog"},
     {"store", "kube"},
     {"lineage"},

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.errors import InferenceError
+from digitalhub_airflow.json_limits import MAX_JSON_DEPTH, json_depth
 
 if TYPE_CHECKING:
     import numpy as np
@@ -66,10 +67,8 @@ NUMPY_TO_V2: dict[str, str] = {v: k for k, v in V2_TO_NUMPY.items() if k != "BYT
 _ACCEPTED_KINDS = {"b": "b", "u": "iu", "i": "iu", "f": "iuf", "O": "U"}
 MLFLOW_INPUT_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 #: JSON bodies nested deeper than this (arrays and objects) are refused before parsing.
-MAX_JSON_DEPTH = 64
 #: Error messages are one line of at most this many characters.
 MAX_ERROR_CHARS = 1000
-_DEPTH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -92,34 +91,6 @@ def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise InferenceError(f"JSON nesting deeper than {max_depth}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InferenceError(f"malformed JSON body: {exc}") from exc
-
-
-def json_depth(body: bytes) -> int:
-    """The deepest array/object nesting of a JSON text, without parsing or recursion.
-
-    Escape pairs (``\\\\``, ``\\"``) are dropped first, so the quotes left alternate
-    between opening and closing string literals; a bracket counts only outside them. The
-    running sum of ``+1`` per ``[``/``{`` and ``-1`` per ``]``/``}`` is taken with numpy,
-    a chunk at a time. Up to where a parser would stop on malformed text that sum is
-    exactly the parser's depth, so its maximum bounds what ``json.loads`` recurses into.
-    """
-    import numpy as np
-
-    if b"\\" in body:
-        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    data = np.frombuffer(body, dtype=np.uint8)
-    deepest = depth = quotes = 0
-    for start in range(0, data.size, _DEPTH_CHUNK):
-        chunk = data[start : start + _DEPTH_CHUNK]
-        in_string = np.cumsum(chunk == ord('"'), dtype=np.int64) + quotes
-        quotes = int(in_string[-1])
-        steps = ((chunk == ord("[")) | (chunk == ord("{"))).astype(np.int8)
-        steps -= (chunk == ord("]")) | (chunk == ord("}"))
-        steps[(in_string & 1).astype(bool)] = 0
-        running = np.cumsum(steps, dtype=np.int64) + depth
-        deepest = max(deepest, int(running.max()))
-        depth = int(running[-1])
-    return deepest
 
 
 def check_json_depth(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
