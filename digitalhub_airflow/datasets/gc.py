@@ -3,6 +3,11 @@
 It runs under the exclusive store lease, so no commit is between finding a blob present
 and referencing it; the grace period additionally spares blobs of commits that crashed
 recently, which a user may want to re-run.
+
+After a crash, gc need not wait for the crashed commit's lease to expire when that
+commit ran on this host: taking the lease releases leases whose holder is provably dead
+(:func:`digitalhub_airflow.datasets.leases.holder_is_dead`). A lease held on another
+host is released by its TTL only (``DHUB_LEASE_TTL``).
 """
 
 from __future__ import annotations

@@ -2,20 +2,39 @@
 
 Commits hold shared ``commit`` leases while they upload and reference blobs; ``gc``
 holds the one exclusive ``gc`` lease while it deletes. So ``gc`` can never delete a
-blob that a running commit found present and is about to reference. Leases left by a
-crashed process expire after ``DHUB_LEASE_TTL`` seconds (default one hour).
+blob that a running commit found present and is about to reference.
+
+A lease left by a crashed process is released:
+
+- at once, by the next acquisition (a commit's or gc's), when its holder is provably
+  dead: it ran on this host, and its pid is gone, is a zombie, or now belongs to a
+  process that started at another time (the start time from ``/proc/<pid>/stat``
+  guards against pid reuse; without ``/proc`` a reused pid keeps the lease, until its TTL);
+- otherwise after ``DHUB_LEASE_TTL`` seconds (default one hour): holders on other
+  hosts, and leases written before holders were recorded.
+
+The holder is recorded in the lease's ``owner`` (64 characters; no migration):
+``<16 hex random>.<host id>.<pid>.<start time>``, where the host id is 12 hex digits of
+the BLAKE2b digest of the host name, the kernel's boot id and the pid namespace: two
+containers sharing a host name but not their pids are different hosts, and a rebooted
+host does not trust its old pids.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import random
+import re
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select, text, update
@@ -33,6 +52,80 @@ class LeaseLostError(ConflictError):
 COMMIT = "commit"
 GC = "gc"
 
+log = logging.getLogger(__name__)
+_OWNER = re.compile(r"^[0-9a-f]{16}\.([0-9a-f]{12})\.([0-9]{1,10})\.([0-9]{1,20})$")
+_host: str | None = None
+
+
+def host_id() -> str:
+    """This host as leases record it: 12 hex digits (see the module docstring)."""
+    global _host
+    if _host is None:
+        parts = [socket.gethostname(), _read_or_empty(_boot_id), _read_or_empty(_pid_namespace)]
+        _host = hashlib.blake2b("\0".join(parts).encode(), digest_size=6).hexdigest()
+    return _host
+
+
+def _boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def _pid_namespace() -> str:
+    return os.readlink("/proc/self/ns/pid")
+
+
+def _read_or_empty(read: Callable[[], str]) -> str:
+    try:
+        return read()
+    except OSError:
+        return ""
+
+
+def process_state(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks after boot) from ``/proc``, or ``None``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    try:
+        return fields[0].decode(), int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def new_owner(pid: int | None = None) -> str:
+    """A fresh lease owner naming this process (``pid`` defaults to this one)."""
+    pid = os.getpid() if pid is None else pid
+    state = process_state(pid)
+    start = state[1] if state else 0
+    return f"{uuid.uuid4().hex[:16]}.{host_id()}.{pid}.{start}"
+
+
+def holder_is_dead(owner: str) -> bool:
+    """Whether the process that holds a lease is provably gone (same host only)."""
+    match = _OWNER.match(owner)
+    if match is None or match.group(1) != host_id():
+        return False  # a remote holder, or an owner from before holders were recorded
+    pid, start = int(match.group(2)), int(match.group(3))
+    if pid <= 0 or os.name != "posix":  # os.kill(pid, 0) probes only on POSIX
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    except OverflowError:
+        return False
+    state = process_state(pid)
+    if state is None:
+        return False  # no /proc: the pid is alive, maybe reused; the TTL decides
+    letter, started = state
+    # A zombie is dead; a pid started at another time than recorded was reused.
+    return letter in ("Z", "X") or start not in (0, started)
+
 
 def lease_ttl() -> timedelta:
     return timedelta(seconds=float(os.environ.get("DHUB_LEASE_TTL", "3600")))
@@ -46,6 +139,10 @@ def _try_acquire(catalog: Catalog, owner: str, mode: str) -> str | None:
             session.execute(text(f'LOCK TABLE "{schema}".dhub_store_leases IN EXCLUSIVE MODE'))
         stale = datetime.now(timezone.utc) - lease_ttl()
         session.execute(delete(StoreLease).where(StoreLease.acquired_at < stale))
+        dead = [o for o in session.scalars(select(StoreLease.owner)) if holder_is_dead(o)]
+        if dead:
+            log.info("released %d store leases of dead local processes: %s", len(dead), dead)
+            session.execute(delete(StoreLease).where(StoreLease.owner.in_(dead)))
         blocking = GC if mode == COMMIT else None
         query = select(StoreLease.mode)
         if blocking is not None:
@@ -144,7 +241,7 @@ def wait_until(acquired: Callable[[], bool], wait_s: float, message: str, max_de
 @contextmanager
 def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[Lease]:
     """Hold a shared, self-renewing lease for a commit, waiting (bounded) while gc runs."""
-    owner = uuid.uuid4().hex
+    owner = new_owner()
     wait_until(
         lambda: _try_acquire(catalog, owner, COMMIT) is None,
         wait_s,
@@ -158,7 +255,7 @@ def commit_lease(catalog: Catalog, wait_s: float = 600.0) -> Iterator[Lease]:
 @contextmanager
 def gc_lease(catalog: Catalog) -> Iterator[Lease]:
     """Hold the exclusive, self-renewing lease for gc; refuse while commits are running."""
-    owner = uuid.uuid4().hex
+    owner = new_owner()
     blocker = _try_acquire(catalog, owner, GC)
     if blocker is not None:
         raise ConflictError(f"a {blocker} is in progress on this store; run gc again later")

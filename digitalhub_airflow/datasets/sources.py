@@ -5,20 +5,25 @@ downloaded by its scheme's backend; ``file://`` URLs and plain paths are read in
 
 Each source becomes a list of (relative path, local file). Relative paths are the names
 files keep inside the version; they are checked so none can escape a folder on ``get``.
+
+With ``encoding=`` (CSV files only), each file is decoded from that encoding and the
+version stores it transcoded to UTF-8, so every reader reads its text back as text; a
+byte the encoding cannot decode refuses the commit, naming its line and byte offset.
 """
 
 from __future__ import annotations
 
+import codecs
 import glob
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from digitalhub_airflow.datasets.tables import table_format, write_parquet
+from digitalhub_airflow.datasets.tables import table_format, transcode, write_parquet
 from digitalhub_airflow.errors import InvalidSourceError
 from digitalhub_airflow.store import (
     BlobStore,
@@ -112,26 +117,71 @@ def common_table_format(files: list[SourceFile]) -> str | None:
 
 @contextmanager
 def materialised(
-    source: Any, store: BlobStore | None = None, client: Any | None = None
+    source: Any,
+    store: BlobStore | None = None,
+    client: Any | None = None,
+    encoding: str | None = None,
 ) -> Iterator[list[SourceFile]]:
     """Yield local files for any supported source; temporary copies are removed after.
 
     ``store`` (the hub's) may lend its connection to read a URL of its own scheme;
-    ``client``, a ready client for the URL's backend, is used first.
+    ``client``, a ready client for the URL's backend, is used first. ``encoding``: the
+    text encoding of CSV files, which are then yielded transcoded to UTF-8.
     """
+    if encoding is not None:
+        encoding = _check_encoding(encoding, source)
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         path = local_path(text)
-        if path is not None:
-            yield collect_local(path)
-        else:
-            with _downloaded(text, store, client) as files:
+        with (
+            nullcontext(collect_local(path))
+            if path is not None
+            else _downloaded(text, store, client)
+        ) as files:
+            if encoding is None:
                 yield files
+            else:
+                with _transcoded(files, encoding) as decoded:
+                    yield decoded
     else:
         with tempfile.TemporaryDirectory(prefix="dhub-table-") as tmp:
             target = Path(tmp) / "data.parquet"
             write_parquet(source, target)
             yield [SourceFile("data.parquet", target, cacheable=False)]
+
+
+def _check_encoding(encoding: str, source: Any) -> str:
+    """The codec's canonical name; refused for anything but files and unknown codecs."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise InvalidSourceError(
+            f"encoding= applies to CSV files; a {type(source).__name__} is already decoded"
+        )
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        raise InvalidSourceError(f"unknown text encoding {encoding!r}") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise InvalidSourceError(f"{encoding!r} is not a text encoding")
+    return info.name
+
+
+@contextmanager
+def _transcoded(files: list[SourceFile], encoding: str) -> Iterator[list[SourceFile]]:
+    """Copies of CSV ``files`` decoded from ``encoding`` into UTF-8."""
+    others = sorted({f.relpath for f in files if table_format(f.path) != "csv"})
+    if others:
+        raise InvalidSourceError(
+            f"encoding= applies to CSV files only; {', '.join(others[:3])} "
+            f"{'is' if len(others) == 1 else 'are'} not CSV"
+        )
+    with tempfile.TemporaryDirectory(prefix="dhub-decoded-") as tmp:
+        decoded = []
+        for source in files:
+            target = Path(tmp) / source.relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            transcode(source.path, target, encoding)
+            decoded.append(SourceFile(source.relpath, target, cacheable=False))
+        yield decoded
 
 
 @contextmanager

@@ -294,3 +294,45 @@ def test_gc_cleans_up_after_a_commit_killed_mid_upload(
     time.sleep(max(0.0, killed_at + SHORT_TTL_S + 0.5 - time.monotonic()))
     dhub.json("gc", "--grace", "0s", DHUB_LEASE_TTL=str(SHORT_TTL_S))
     assert _partial_uploads(backend) == [], "gc left the interrupted upload behind"
+
+
+def test_gc_takes_over_the_lease_of_a_commit_killed_on_this_host_at_once(
+    hub: DataHub, dhub: Dhub, tmp_path: Path
+) -> None:
+    """The holder is provably dead (this host, pid gone): no TTL to wait for."""
+    hub.commit("acid/dead", _source(tmp_path, "kept"))
+    referenced = blobs(hub)
+    orphan_source = _source(tmp_path, "orphan")
+    killed = dhub.run(
+        "commit", "acid/dead", str(orphan_source), DHUB_FAILPOINT="commit.after_ingest"
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert lease_count(hub) == 1
+    assert "DHUB_LEASE_TTL" not in os.environ  # the default hour
+
+    report = hub.gc(grace=timedelta(0))
+    assert report.deleted == [b3_file(orphan_source)]
+    assert blobs(hub) == referenced
+    assert lease_count(hub) == 0
+    assert hub.commit("acid/dead", orphan_source).version.seq == 2
+
+
+def test_a_lease_of_another_host_is_kept_until_its_ttl(
+    hub: DataHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digitalhub_airflow.catalog.models import StoreLease, utcnow
+    from digitalhub_airflow.datasets.leases import host_id
+
+    other_host = "0" * 12 if host_id() != "0" * 12 else "1" * 12
+    with hub.catalog.session() as session:  # a commit on another host, its pid unknown here
+        session.add(
+            StoreLease(owner=f"{'c' * 16}.{other_host}.1.1", mode="commit", acquired_at=utcnow())
+        )
+    with pytest.raises(ConflictError):
+        hub.gc(grace=timedelta(0))
+    assert lease_count(hub) == 1
+
+    time.sleep(SHORT_TTL_S + 0.5)
+    monkeypatch.setenv("DHUB_LEASE_TTL", str(SHORT_TTL_S))
+    hub.gc(grace=timedelta(0))
+    assert lease_count(hub) == 0

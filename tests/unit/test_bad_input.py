@@ -29,6 +29,7 @@ from digitalhub_airflow.errors import (
     InvalidSourceError,
     NotFoundError,
     StoreError,
+    UnreadableTableError,
 )
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import open_store
@@ -115,6 +116,50 @@ def test_empty_file(wine: Cli, tmp_path: Path) -> None:
     for text in (message, line):
         assert str(empty) in text
         assert "empty" in text
+
+
+def test_duplicate_column_names(wine: Cli, tmp_path: Path) -> None:
+    """Committed, ``a,a`` used to break ``dhub query`` and ``dhub profile`` afterwards."""
+    bad = write(tmp_path / "dup.csv", "a,a\n1,2\n")
+    message, line = _refused(
+        wine,
+        lambda h: h.commit("demo/dup", bad),
+        ["commit", "demo/dup", str(bad)],
+        UnreadableTableError,
+    )
+    for text in (message, line):
+        assert f"{bad}: duplicate column name 'a'" in text
+
+
+def test_latin1_csv_is_refused_then_decoded_with_its_encoding(wine: Cli, tmp_path: Path) -> None:
+    latin1 = tmp_path / "cafe.csv"
+    latin1.write_bytes("id,name\n1,café\n".encode("latin-1"))
+    message, line = _refused(
+        wine,
+        lambda h: h.commit("demo/cafe", latin1),
+        ["commit", "demo/cafe", str(latin1)],
+        UnreadableTableError,
+    )
+    for text in (message, line):
+        assert "column 'name' is not valid UTF-8 text (first invalid byte at line 2" in text
+    wine.ok("commit", "demo/cafe", str(latin1), "--encoding", "latin-1")
+    query = "SELECT name FROM ds('store://demo/dataitem/table/cafe')"
+    assert wine.json("query", query)["rows"] == [{"name": "café"}]
+
+
+def test_names_and_nul_bytes_that_would_not_read_back(wine: Cli, tmp_path: Path) -> None:
+    cases = [
+        ("long.csv", "id," + "x" * 200_000 + "\n1,2\n", "the limit is 255"),
+        ("nul.csv", "id,note\n1,a\x00b\n", "holds a NUL character (row 1)"),
+        ("case.csv", "Id,id\n1,2\n", "differ only in case"),
+        ("empty.csv", "id,\n1,2\n", "column 2 has an empty name"),
+    ]
+    for name, text, words in cases:
+        bad = write(tmp_path / name, text)
+        message, _ = _refused(
+            wine, lambda h, bad=bad: h.commit("demo/bad", bad), None, UnreadableTableError
+        )
+        assert words in message
 
 
 def test_empty_folder(wine: Cli, tmp_path: Path) -> None:

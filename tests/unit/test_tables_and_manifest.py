@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,12 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
 
-from digitalhub_airflow.errors import InvalidSourceError, NotFoundError, SchemaPolicyError
+from digitalhub_airflow.errors import (
+    InvalidSourceError,
+    NotFoundError,
+    SchemaPolicyError,
+    UnreadableTableError,
+)
 from digitalhub_airflow.hub import DataHub
 from tests.unit.dhub_testlib import make_hub, store_files, store_root, write
 
@@ -290,3 +296,184 @@ def test_additive_policy_on_a_new_dataset_accepts_anything(ehub: DataHub, tmp_pa
         "demo/new", write(tmp_path / "t.csv", "a\n1\n"), schema_policy="additive"
     ).version
     assert info.seq == 1
+
+
+# -- refusing what would not read back ----------------------------------------------------
+
+
+def _refused(ehub: DataHub, source: Any, *words: str, **options: Any) -> str:
+    """``UnreadableTableError`` naming ``words``, one line, and nothing stored."""
+    store = store_root(ehub)
+    before = store_files(store)
+    with pytest.raises(UnreadableTableError) as info:
+        ehub.commit("demo/bad", source, **options)
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+    with pytest.raises(NotFoundError):
+        ehub.log("store://demo/dataitem/table/bad")
+    assert store_files(store) == before
+    return message
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ("a,a", ["duplicate column name 'a'"]),
+        ("id,ID", ["'id' and 'ID' differ only in case", "DuckDB"]),
+        ("id,", ["column 2 has an empty name"]),
+        ('id,"a\tb"', ["column name 'a\\tb' contains the control character '\\t'"]),
+        ("id," + "n" * 200_000, ["is 200000 characters long; the limit is 255"]),
+    ],
+)
+def test_csv_column_names_that_would_not_read_back_are_refused(
+    ehub: DataHub, tmp_path: Path, header: str, words: list[str]
+) -> None:
+    path = write(tmp_path / "t.csv", f"{header}\n1,2\n")
+    message = _refused(ehub, path, str(path), *words)
+    assert len(message) < 300, "a long name is cut in the message"
+
+
+def test_a_name_of_255_characters_and_accented_case_pairs_are_accepted(
+    ehub: DataHub, tmp_path: Path
+) -> None:
+    # DuckDB folds ASCII letters only: É and é are two columns there too.
+    names = ["n" * 255, "É", "é", "Straße", "STRASSE"]
+    path = write(tmp_path / "t.csv", ",".join(names) + "\n1,2,3,4,5\n")
+    info = ehub.commit("demo/t", path).version
+    assert [c["name"] for c in info.schema or []] == names
+    assert ehub.read_table(info.key).column_names == names
+
+
+def test_latin1_csv_is_refused_with_its_line_and_byte(ehub: DataHub, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes("id,name\n1,ok\n2,café\n".encode("latin-1"))
+    _refused(
+        ehub,
+        path,
+        f"{path}: column 'name' is not valid UTF-8 text (first invalid byte at line 3, byte 18)",
+        "--encoding",
+    )
+
+
+def test_latin1_csv_header_is_refused(ehub: DataHub, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes("id,prénom\n1,x\n".encode("latin-1"))
+    _refused(ehub, path, "the column names are not valid UTF-8 (line 1, byte 5)")
+
+
+def test_latin1_csv_with_its_encoding_is_stored_as_utf8(ehub: DataHub, tmp_path: Path) -> None:
+    text = "id,prénom,ville\n1,Zoé,Besançon\n2,Jürgen,Köln\n"
+    latin1 = tmp_path / "latin1" / "t.csv"
+    latin1.parent.mkdir()
+    latin1.write_bytes(text.encode("latin-1"))
+    info = ehub.commit("demo/t", latin1, encoding="latin-1").version
+    assert [c["type"] for c in info.schema or []] == ["int64", "string", "string"]
+    assert ehub.read_table(info.key).to_pylist()[0] == {
+        "id": 1,
+        "prénom": "Zoé",
+        "ville": "Besançon",
+    }
+    (stored,) = ehub.get(info.key, tmp_path / "out")
+    assert stored.read_bytes() == text.encode("utf-8")
+    # The stored content is the UTF-8 file's: the same version.
+    same = ehub.commit("demo/t", write(tmp_path / "utf8" / "t.csv", text))
+    assert not same.created and same.version.version_id == info.version_id
+
+
+def test_a_byte_the_given_encoding_cannot_decode_is_refused(ehub: DataHub, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes("id,name\n1,café\n".encode("latin-1"))
+    _refused(ehub, path, f"{path} is not valid utf-8 text (line 2, byte 13)", encoding="utf-8")
+
+
+def test_encoding_applies_to_csv_files_only(ehub: DataHub, tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"a": 1}\n')
+    with pytest.raises(InvalidSourceError, match=r"CSV files only; t\.jsonl is not CSV"):
+        ehub.commit("demo/t", path, encoding="latin-1")
+    with pytest.raises(InvalidSourceError, match="a Table is already decoded"):
+        ehub.commit("demo/t", pa.table({"a": [1]}), encoding="latin-1")
+    with pytest.raises(InvalidSourceError, match="unknown text encoding 'klingon'"):
+        ehub.commit("demo/t", write(tmp_path / "t.csv", "a\n1\n"), encoding="klingon")
+    assert store_files(store_root(ehub)) == set()
+
+
+def test_nul_in_csv_cells_is_refused(ehub: DataHub, tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", "id,note\n1,fine\n2,a\x00b\n")
+    _refused(ehub, path, "column 'note' holds a NUL character (row 2)", "CSV")
+
+
+@pytest.mark.parametrize(
+    ("line", "column"),
+    [
+        ('{"s": "a\\u0000b"}', "'s'"),
+        ('{"s": {"t": "a\\u0000b"}}', "'s.t'"),
+        ('{"s": ["x", "a\\u0000b"]}', "'s[]'"),
+    ],
+)
+def test_nul_in_json_strings_is_refused(
+    ehub: DataHub, tmp_path: Path, line: str, column: str
+) -> None:
+    path = write(tmp_path / "t.jsonl", line + "\n")
+    _refused(ehub, path, f"column {column} holds a NUL character", "JSON lines")
+
+
+def test_invalid_utf8_in_json_lines_is_refused(ehub: DataHub, tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"s": "ok"}\n{"s": "caf\xe9"}\n')
+    _refused(ehub, path, "column 's' holds text that is not valid UTF-8 (line 2, byte 22)")
+
+
+def test_json_lines_names_are_checked_at_any_depth(ehub: DataHub, tmp_path: Path) -> None:
+    path = write(tmp_path / "t.jsonl", '{"s": {"k": 1, "K": 2}}\n')
+    _refused(ehub, path, "'s.k' and 's.K' differ only in case")
+
+
+def test_parquet_and_python_tables_are_checked_too(ehub: DataHub, tmp_path: Path) -> None:
+    duplicated = pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["a", "a"])
+    _refused(ehub, duplicated, "the Table: duplicate column name 'a'")
+    path = tmp_path / "t.parquet"
+    pq.write_table(duplicated, path)
+    _refused(ehub, path, f"{path}: duplicate column name 'a'")
+    nested = pa.table({"s": pa.array([{"x": 1, "": 2}])})
+    _refused(ehub, nested, "field 2 of column 's' has an empty name")
+    frame = pa.table({"a": [1], "b": [2]}).to_pandas()
+    frame.columns = ["a", "a"]
+    _refused(ehub, frame, "the DataFrame: duplicate column name 'a'")
+
+
+def test_nul_in_parquet_strings_reads_back(ehub: DataHub, tmp_path: Path) -> None:
+    """Parquet strings carry their length: a NUL reads back everywhere, so it is kept."""
+    table = pa.table({"s": ["a\x00b", None]})
+    info = ehub.commit("demo/t", table).version
+    assert ehub.read_table(info.key).equals(table)
+
+
+def test_invalid_utf8_in_a_later_part_of_a_multi_file_csv(ehub: DataHub, tmp_path: Path) -> None:
+    folder = tmp_path / "parts"
+    write(folder / "a.csv", "id,v\n1,x\n")
+    (folder / "b.csv").write_bytes(b"id,v\n2,caf\xe9\n")
+    _refused(ehub, folder, "b.csv: column 'v' is not valid UTF-8")
+
+
+def test_a_description_from_the_hash_cache_is_checked_too(ehub: DataHub, tmp_path: Path) -> None:
+    """A description cached before these rules (``a,a``; a Latin-1 column) is refused."""
+    cache = ehub.hash_cache
+    assert cache is not None
+    for name, content, columns, words in [
+        ("dup.csv", b"a,a\n1,2\n", [("a", "int64"), ("a", "int64")], "duplicate column name"),
+        ("l1.csv", b"s\ncaf\xe9\n", [("s", "binary")], "column 's' is not valid UTF-8 text"),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(content)
+        old = path.stat().st_mtime - 3600
+        os.utime(path, (old, old))
+        digest = _b3_file(path)
+        cache.remember(path, path.stat(), digest)
+        cache.flush()
+        described = [{"name": n, "type": t, "nullable": True} for n, t in columns]
+        cache.remember_table(digest, "csv", {"columns": described, "rows": 1})
+        assert cache.lookup(path, path.stat()) == digest
+        _refused(ehub, path, words)
