@@ -79,6 +79,7 @@ def kube() -> Iterator[KubeApiServer]:
     server.stop()
 
 
+@pytest.mark.parametrize("backend", ["real"], indirect=True)  # a pod needs shared services
 def test_kubernetes_deploy_from_the_cli_pins_the_alias_and_applies(
     *,
     hub: DataHub,
@@ -89,8 +90,6 @@ def test_kubernetes_deploy_from_the_cli_pins_the_alias_and_applies(
     kube: KubeApiServer,
     tmp_path: Path,
 ) -> None:
-    if backend.services is None:
-        pytest.skip("a pod cannot use the embedded catalog (refused: tests/unit/test_deploy_cli)")
     config = tmp_path / "kubeconfig"
     config.write_text(yaml.safe_dump(kube.kubeconfig()), encoding="utf-8")
     spec = tmp_path / "wine.yaml"
