@@ -5,8 +5,8 @@ The cncf-kubernetes provider's ``KubernetesHook`` reads the connection (in-clust
 kubeconfig file or inline kubeconfig, context, SSL settings, ``exec`` plugins) into a
 client configuration; this hook hands its server, credentials and certificates to the
 core client, which does the work: server-side apply, read and delete of Deployments,
-Services and Ingresses, a Secret's value, a Service's HTTP endpoint through the API
-server's service proxy.
+Services, Ingresses, HorizontalPodAutoscalers and PodDisruptionBudgets, a Secret's value,
+a Service's HTTP endpoint through the API server's service proxy.
 """
 
 from __future__ import annotations
@@ -67,9 +67,11 @@ class KubernetesApplyHook(KubernetesHook):
             )
         return self._dhub_client
 
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    def apply(
+        self, manifest: Mapping[str, Any], *, field_manager: str = FIELD_MANAGER, force: bool = True
+    ) -> dict[str, Any]:
         """Create or update ``manifest`` by server-side apply; the object as stored."""
-        return self.client().apply(manifest)
+        return self.client().apply(manifest, field_manager=field_manager, force=force)
 
     def read(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.client().read(api_version, kind, namespace, name)

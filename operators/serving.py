@@ -174,7 +174,7 @@ class DeployModelOperator(_ServingOperator):
     :param target: ``local`` or ``kubernetes``.
     :param spec: the other fields of the spec (``port``, ``replicas``, ``namespace``,
         ``image``, ``resource_profile``, ``credentials_secret``, ``exposure``,
-        ``request_log``, ``log_sample_rate``…), see
+        ``request_log``, ``log_sample_rate``, ``autoscaling``, ``disruption_budget``…), see
         :class:`~digitalhub_airflow.serving.deploy.spec.ServiceSpec`.
 
     Deploying the same spec and versions again changes nothing; a new model version

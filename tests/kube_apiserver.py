@@ -13,7 +13,13 @@ test to assert on, and objects live in memory with the lifecycle a test needs:
   (``observedGeneration``, ``updatedReplicas``…), so rollout watchers finish; a pod
   template whose image is in ``failing_images`` fails its rollout instead
   (``ProgressDeadlineExceeded``), as an image that cannot start does;
-- server-side apply (``PATCH`` with ``application/apply-patch+yaml``) creates or replaces;
+- server-side apply (``PATCH`` with ``application/apply-patch+yaml``) creates or replaces
+  (an apply by another field manager than the one that created the object merges the
+  fields it names into it); a Deployment's ``spec.replicas`` has its field owners, as
+  on a real API server: an apply that leaves the field out keeps the value while
+  another manager owns it (an autoscaler: :meth:`KubeApiServer.autoscale`) and resets it
+  to 1 when none does, an apply without ``force`` that changes it under another owner
+  is a 409 conflict, and ``metadata.managedFields`` names the owners;
 - the service proxy (``/api/v1/namespaces/<ns>/services/<name>:<port>/proxy/<path>``)
   forwards a GET to the URL the test gives in ``proxies`` (without ``Authorization``, as
   the API server sends its own), as a cluster forwards it to the Service's pods.
@@ -54,7 +60,11 @@ KINDS = {
     "events": "Event",
     "deployments": "Deployment",
     "ingresses": "Ingress",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "poddisruptionbudgets": "PodDisruptionBudget",
 }
+#: The field manager of the HorizontalPodAutoscaler controller's scale updates.
+HPA_MANAGER = "horizontal-pod-autoscaler"
 
 
 def _now() -> str:
@@ -87,6 +97,10 @@ class KubeApiServer:
     proxies: dict[tuple[str, str], str] = field(default_factory=dict)
     _pods: dict[tuple[str, str], _Pod] = field(default_factory=dict)
     _versions: itertools.count = field(default_factory=lambda: itertools.count(1))
+    #: (plural, namespace, name) -> the field manager whose apply created the object.
+    _appliers: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: (namespace, name) of a Deployment -> owners of spec.replicas -> operation.
+    _replica_owners: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -150,6 +164,28 @@ class KubeApiServer:
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.objects.get((plural, namespace, name))
 
+    def autoscale(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        """Scale a Deployment as the HorizontalPodAutoscaler controller does (an update
+        of its scale: the controller becomes the only owner of ``spec.replicas``)."""
+        with self._lock:
+            current = self.objects[("deployments", namespace, name)]
+            body = copy.deepcopy(current)
+            body["spec"]["replicas"] = replicas
+            self._replica_owners[(namespace, name)] = {HPA_MANAGER: "Update"}
+            generation = current["metadata"]["generation"]
+            changed = current["spec"] != body["spec"]
+            return self._store(
+                current["apiVersion"],
+                namespace,
+                "deployments",
+                body,
+                generation=generation + 1 if changed else generation,
+            )
+
+    def replica_owners(self, namespace: str, name: str) -> dict[str, str]:
+        """The field managers owning a Deployment's ``spec.replicas`` -> operation."""
+        return dict(self._replica_owners.get((namespace, name), {}))
+
     def put_secret(self, namespace: str, name: str, data: dict[str, str]) -> None:
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
         self.objects[("secrets", namespace, name)] = {
@@ -194,6 +230,9 @@ class KubeApiServer:
                 return _reply(handler, 200, obj) if obj else _not_found(handler, plural, name)
             if name is not None and method == "DELETE":
                 obj = self.objects.pop((plural, ns, name), None)
+                self._appliers.pop((plural, ns, name), None)
+                if plural == "deployments":
+                    self._replica_owners.pop((ns, name), None)
                 return _reply(handler, 200, obj) if obj else _not_found(handler, plural, name)
             if name is not None and method in ("PATCH", "PUT"):
                 return self._apply(
@@ -204,6 +243,7 @@ class KubeApiServer:
                     name=name,
                     body=body,
                     content_type=content_type,
+                    query=query,
                 )
         return _reply(handler, 405, _status(405, f"{method} not supported here"))
 
@@ -228,14 +268,45 @@ class KubeApiServer:
         name: str,
         body: dict[str, Any],
         content_type: str,
+        query: dict[str, list[str]] | None = None,
     ) -> None:
+        query = query or {}
+        body = copy.deepcopy(body)  # the recorded request stays as it was sent
         current = self.objects.get((plural, ns, name))
         if current is None and "apply-patch" not in content_type:
             return _not_found(handler, plural, name)
-        if current is not None and ("merge-patch" in content_type or "strategic" in content_type):
+        applying = "apply-patch" in content_type
+        manager = query.get("fieldManager", [""])[0]
+        force = query.get("force", ["false"])[0] == "true"
+        named_replicas = (body.get("spec") or {}).get("replicas")
+        if current is not None and (
+            "merge-patch" in content_type
+            or "strategic" in content_type
+            or (applying and self._appliers.get((plural, ns, name), manager) != manager)
+        ):
             merged = copy.deepcopy(current)
             _merge(merged, body)
             body = merged
+        if plural == "deployments" and applying:
+            owners = self._replica_owners.setdefault((ns, name), {})
+            others = sorted(m for m in owners if m != manager)
+            spec = body.setdefault("spec", {})
+            if named_replicas is not None:
+                live = (current or {}).get("spec", {}).get("replicas")
+                if others and not force and live != named_replicas:
+                    message = (
+                        f"Apply failed with 1 conflict: conflict with {others[0]!r}: .spec.replicas"
+                    )
+                    return _reply(handler, 409, _status(409, message, "Conflict"))
+                if force:
+                    owners.clear()
+                owners[manager] = "Apply"
+            else:
+                owners.pop(manager, None)
+                kept = (current or {}).get("spec", {}).get("replicas")
+                spec["replicas"] = kept if owners and kept is not None else 1
+        if applying and current is None:
+            self._appliers[(plural, ns, name)] = manager
         body.setdefault("metadata", {})["name"] = name
         generation = (current or {}).get("metadata", {}).get("generation", 0)
         changed = current is None or current.get("spec") != body.get("spec")
@@ -259,6 +330,8 @@ class KubeApiServer:
             generation=generation,
         )
         self.objects[(plural, ns, meta["name"])] = obj
+        if plural == "deployments":
+            meta["managedFields"] = self._managed_fields(plural, ns, meta["name"], api_version)
         if plural == "pods":
             self._start_pod(ns, obj)
         if plural == "deployments":
@@ -283,6 +356,35 @@ class KubeApiServer:
                 ],
             }
         return obj
+
+    def _managed_fields(
+        self, plural: str, ns: str, name: str, api_version: str
+    ) -> list[dict[str, Any]]:
+        """``metadata.managedFields`` as far as the stand-in tracks them: who owns a
+        Deployment's ``spec.replicas``, and the manager whose apply created it."""
+        owners = self._replica_owners.get((ns, name), {})
+        entries = [
+            {
+                "manager": manager,
+                "operation": operation,
+                "apiVersion": api_version,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:spec": {"f:replicas": {}}},
+            }
+            for manager, operation in sorted(owners.items())
+        ]
+        creator = self._appliers.get((plural, ns, name))
+        if creator is not None and creator not in owners:
+            entries.append(
+                {
+                    "manager": creator,
+                    "operation": "Apply",
+                    "apiVersion": api_version,
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:template": {}}},
+                }
+            )
+        return entries
 
     def _list(self, handler: Any, ns: str, plural: str, query: dict[str, list[str]]) -> None:
         selector = query.get("labelSelector", [""])[0]
@@ -459,14 +561,14 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = value
 
 
-def _status(code: int, message: str) -> dict[str, Any]:
+def _status(code: int, message: str, reason: str | None = None) -> dict[str, Any]:
     reasons = {404: "NotFound", 409: "AlreadyExists", 405: "MethodNotAllowed"}
     return {
         "kind": "Status",
         "apiVersion": "v1",
         "status": "Failure",
         "message": message,
-        "reason": reasons.get(code, "BadRequest"),
+        "reason": reason or reasons.get(code, "BadRequest"),
         "code": code,
     }
 

@@ -40,7 +40,16 @@ log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "digitalhub-airflow"
 APPLY_PATCH = "application/apply-patch+yaml"
-PLURALS = {"Deployment": "deployments", "Service": "services", "Ingress": "ingresses"}
+#: The field manager that hands a Deployment's ``replicas`` over to its autoscaler
+#: (server-side apply's "transferring ownership"; see :meth:`KubeClient.apply`).
+HANDOVER_MANAGER = "digitalhub-airflow-handover"
+PLURALS = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "Ingress": "ingresses",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+}
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_TIMEOUT = 30.0
 
@@ -57,6 +66,10 @@ def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
 def manifest_path(manifest: Mapping[str, Any]) -> str:
     meta = manifest["metadata"]
     return object_path(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
+
+
+class ApplyConflict(DeploymentError):
+    """A server-side apply without ``force`` met a field another manager owns (409)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,8 @@ class KubeConfig:
 
 
 class KubeClient:
-    """Apply, read and delete Deployments, Services and Ingresses; read rollouts, Secrets
+    """Apply, read and delete Deployments, Services, Ingresses, HorizontalPodAutoscalers
+    and PodDisruptionBudgets; read rollouts, Secrets
     and Service endpoints. Every refusal is a :class:`DeploymentError` naming the call."""
 
     def __init__(self, config: KubeConfig) -> None:
@@ -195,7 +209,8 @@ class KubeClient:
             detail = exc.read()
             if exc.code == 404 and method in ("GET", "DELETE"):
                 return None
-            raise DeploymentError(
+            error = ApplyConflict if exc.code == 409 else DeploymentError
+            raise error(
                 f"Kubernetes refused {method} {path}: {exc.code} {_reason(detail, exc.reason)}"
             ) from None
         except (urllib.error.URLError, OSError) as exc:
@@ -213,9 +228,20 @@ class KubeClient:
         return result if isinstance(result, dict) else {"items": result}
 
     # -- objects ---------------------------------------------------------------------------
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """Create or update ``manifest`` by server-side apply; the object as stored."""
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+    def apply(
+        self,
+        manifest: Mapping[str, Any],
+        *,
+        field_manager: str = FIELD_MANAGER,
+        force: bool = True,
+    ) -> dict[str, Any]:
+        """Create or update ``manifest`` by server-side apply; the object as stored.
+
+        The suite's own applies force (they take back what a hand edit changed); an
+        apply without ``force`` raises :class:`ApplyConflict` on a field another manager
+        owns with another value.
+        """
+        query = [("fieldManager", field_manager)] + ([("force", "true")] if force else [])
         result = self.call(
             "PATCH",
             manifest_path(manifest),

@@ -1,8 +1,9 @@
 """Deployers: one small interface over where a service runs.
 
 :class:`LocalDeployer` runs ``dhub serve`` as a managed process on this machine;
-:class:`KubernetesDeployer` applies a Deployment + Service (+ Ingress) by server-side
-apply and waits for the rollout. Both record each step with the ``service`` entity.
+:class:`KubernetesDeployer` applies a Deployment + Service (+ Ingress, autoscaler,
+disruption budget) by server-side apply and waits for the rollout. Both record each step
+with the ``service`` entity.
 The CLI and the Airflow operators drive the same deployers:
 
 - ``start(hub, desired)`` does the work up to what takes long: a local server is started
@@ -124,7 +125,8 @@ class Deployer(Protocol):
         """Stop what runs for ``record``; recorded ``stopped``."""
 
     def live_digest(self, record: ServiceRecord) -> str | None:
-        """The spec digest of what really runs for ``record`` (``None``: nothing does)."""
+        """The spec digest of what really runs for ``record`` (``None``: nothing does;
+        another value than the record's: something was changed by hand)."""
 
 
 def pin(hub: DataHub, spec: ServiceSpec, tracking: TrackingConfig) -> Desired:
@@ -164,6 +166,21 @@ class LocalDeployer:
     def preflight(self, spec: ServiceSpec) -> None:
         pass
 
+    @staticmethod
+    def ignored(spec: ServiceSpec) -> str | None:
+        """What of ``spec`` one local process cannot do (scale-out), or ``None``."""
+        fields = [
+            name
+            for name, value in (
+                ("autoscaling", spec.autoscaling),
+                ("disruption_budget", spec.disruption_budget),
+            )
+            if value is not None
+        ]
+        if not fields:
+            return None
+        return f"{', '.join(fields)} ignored: a local service is one process"
+
     def start(
         self,
         hub: DataHub,
@@ -185,6 +202,9 @@ class LocalDeployer:
         from digitalhub_airflow.serving.deploy.local_deploy import deploy_local
         from digitalhub_airflow.settings import dhub_home
 
+        note = self.ignored(desired.spec)
+        if note:
+            log.warning("%s/%s: %s", desired.spec.project, desired.spec.name, note)
         record = deploy_local(
             hub,
             desired.spec,
@@ -194,6 +214,7 @@ class LocalDeployer:
             timeout=self.ready_timeout,
             previous=previous,
             final_state=final_state,
+            note=note,
         )
         log.info("%s %s at %s (pid %s)", record.state, record.key, record.url, record.pid)
         return record
@@ -250,7 +271,21 @@ class KubernetesDeployer:
         return pod_environment(self.environment(), spec.credentials_secret)
 
     def preflight(self, spec: ServiceSpec) -> None:
-        """A pod's environment and the cluster's configuration (no call made yet)."""
+        """A pod's environment and the cluster's configuration (no call made yet); a CPU
+        autoscaling target needs a CPU request to measure utilization against."""
+        from digitalhub_airflow.errors import ServingSpecError
+        from digitalhub_airflow.kube.resource_profiles import get_profile
+
+        scaling = spec.autoscaling
+        if (
+            scaling is not None
+            and scaling.cpu_utilization is not None
+            and "cpu" not in (get_profile(spec.resource_profile).requests or {})
+        ):
+            raise ServingSpecError(
+                f"autoscaling.cpu_utilization needs a CPU request: resource profile "
+                f"{spec.resource_profile!r} has none"
+            )
         self.pod_environment(spec)
         self.client  # noqa: B018 - a missing or bad cluster configuration fails here
 
@@ -280,25 +315,85 @@ class KubernetesDeployer:
         if spec.target != self.target:
             raise DeploymentError(f"service {spec.name!r} targets {spec.target}, not kubernetes")
         settings, secret_names = self.pod_environment(spec)
-        if previous is None:
-            current = services.find_service(hub, spec.project, spec.target, spec.name)
-            if (
-                current is not None
-                and current.serving
-                and current.spec_digest == spec.digest
-                and self.live_digest(current) == spec.digest
-            ):
-                log.info("%s already runs this spec: nothing to do", current.key)
-                return current
+        current = services.find_service(hub, spec.project, spec.target, spec.name)
+        if (
+            previous is None
+            and current is not None
+            and current.serving
+            and current.spec_digest == spec.digest
+            and self.live_digest(current) == spec.digest
+        ):
+            log.info("%s already runs this spec: nothing to do", current.key)
+            return current
         manifests = self.manifests(spec, settings, secret_names)
+        unwanted = self._unwanted(current, manifests)
         services.begin_deployment(hub, spec, desired.models, previous=previous)
         try:
+            self._delete_unwanted(spec, unwanted)
+            live = None
+            if spec.autoscaling is not None:
+                live = self.client.read("apps/v1", "Deployment", spec.namespace, spec.name)
+                if live is not None:
+                    self._hand_over_replicas(spec, int(live.get("spec", {}).get("replicas", 1)))
             applied = [self.client.apply(m) for m in manifests]
+            deployment = applied[0]
+            if spec.autoscaling is not None and live is None:
+                deployment = (
+                    self._hand_over_replicas(spec, spec.autoscaling.min_replicas) or deployment
+                )
         except DeploymentError as exc:
             services.set_state(hub, spec, services.FAILED, message=str(exc))
             raise
-        generation = int(applied[0]["metadata"]["generation"])
+        generation = int(deployment["metadata"]["generation"])
         return Rollout(spec.namespace, spec.name, generation, spec.to_json(), final_state)
+
+    def _hand_over_replicas(self, spec: ServiceSpec, replicas: int) -> dict[str, Any] | None:
+        """Make the autoscaler's ``replicas`` safe from our apply, which leaves the field
+        out: a second field manager claims it (without force) at ``replicas``, so the
+        API server keeps the value instead of resetting it to 1 when our manager lets
+        go; the autoscaler takes it over at its next scale. A conflict means the
+        autoscaler already owns the field: nothing to hand over (``None``)."""
+        from digitalhub_airflow.kube.client import HANDOVER_MANAGER, ApplyConflict
+
+        claim = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": spec.name, "namespace": spec.namespace},
+            "spec": {"replicas": replicas},
+        }
+        try:
+            return self.client.apply(claim, field_manager=HANDOVER_MANAGER, force=False)
+        except ApplyConflict:
+            return None
+
+    def _unwanted(
+        self, current: ServiceRecord | None, manifests: Sequence[dict[str, Any]]
+    ) -> list[tuple[str, str]]:
+        """The optional kinds (Ingress, autoscaler, disruption budget) the recorded
+        specs of the service (the last one, and the one it replaced) rendered and
+        ``manifests`` no longer have. Only those are looked at: a cluster whose Role
+        does not grant a kind the service never used is never asked about it."""
+        from digitalhub_airflow.serving.deploy.manifests import OPTIONAL_KINDS
+        from digitalhub_airflow.serving.deploy.spec import spec_from_json
+
+        if current is None:
+            return []
+        had: set[str] = set()
+        for data in (current.spec, current.previous_spec):
+            if data:
+                had.update(m["kind"] for m in self.manifests(spec_from_json(data)))
+        wanted = {m["kind"] for m in manifests}
+        return [(v, k) for v, k in OPTIONAL_KINDS if k in had and k not in wanted]
+
+    def _delete_unwanted(self, spec: ServiceSpec, unwanted: Sequence[tuple[str, str]]) -> None:
+        """Delete what the spec no longer asks for; only ours (by the managed-by label)."""
+        from digitalhub_airflow.serving.deploy.manifests import MANAGED_BY
+
+        for api_version, kind in unwanted:
+            live = self.client.read(api_version, kind, spec.namespace, spec.name)
+            found = ((live or {}).get("metadata") or {}).get("labels") or {}
+            if live is not None and MANAGED_BY.items() <= found.items():
+                self.client.delete(api_version, kind, spec.namespace, spec.name)
 
     def check(self, rollouts: Sequence[Rollout]) -> RolloutCheck:
         """Read each Deployment once: ``failed`` as soon as one failed (or is missing)."""
@@ -352,7 +447,8 @@ class KubernetesDeployer:
         return finish_rollouts(hub, rollouts, ok=check.state == DONE, message=check.message)
 
     def undeploy(self, hub: DataHub, record: ServiceRecord) -> ServiceRecord:
-        """Delete the Ingress, Service and Deployment (what is already gone is fine)."""
+        """Delete the disruption budget, autoscaler, Ingress, Service and Deployment
+        (what is already gone is fine)."""
         spec = record.service_spec()
         deleted = []
         for manifest in reversed(self.manifests(spec)):
@@ -365,13 +461,47 @@ class KubernetesDeployer:
         return services.set_state(hub, spec, services.STOPPED, message=message)
 
     def live_digest(self, record: ServiceRecord) -> str | None:
+        """The Deployment's spec digest, when each optional object the spec renders
+        (Ingress, autoscaler, disruption budget) is there with that digest and with
+        every field the suite sets unchanged; else a value naming what differs, so
+        that reconciliation applies the spec again."""
         from digitalhub_airflow.serving.deploy.manifests import DIGEST_ANNOTATION
 
         spec = record.service_spec()
         live = self.client.read("apps/v1", "Deployment", spec.namespace, spec.name)
         annotations = (live or {}).get("metadata", {}).get("annotations") or {}
         digest = annotations.get(DIGEST_ANNOTATION)
-        return str(digest) if digest is not None else None
+        if digest is None:
+            return None
+        for manifest in self.manifests(spec)[2:]:
+            meta = manifest["metadata"]
+            found = self.client.read(
+                manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"]
+            )
+            found_meta = (found or {}).get("metadata") or {}
+            if (
+                found is None
+                or (found_meta.get("annotations") or {}).get(DIGEST_ANNOTATION) != digest
+                or not _contains(found.get("spec"), manifest["spec"])
+            ):
+                return f"{digest} ({manifest['kind']} differs)"
+        return str(digest)
+
+
+def _contains(live: Any, wanted: Any) -> bool:
+    """Whether ``live`` has every field of ``wanted`` with its value (fields the API
+    server defaulted or other managers added do not count; list items pairwise)."""
+    if isinstance(wanted, Mapping):
+        return isinstance(live, Mapping) and all(
+            k in live and _contains(live[k], v) for k, v in wanted.items()
+        )
+    if isinstance(wanted, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(wanted)
+            and all(_contains(a, b) for a, b in zip(live, wanted, strict=True))
+        )
+    return bool(live == wanted)
 
 
 def finish_rollouts(

@@ -11,9 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from digitalhub_airflow.errors import DeploymentError
 from digitalhub_airflow.training.tracking import TRACKING_URI_ENV
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.settings import Settings
+    from digitalhub_airflow.training.tracking import TrackingConfig
 
 CLI_REMEDY = (
     "Set DHUB_CATALOG_URL (postgresql://…), DHUB_STORE_URL (s3://…) and "
@@ -72,16 +77,19 @@ def pod_environment(
     return dict(environment.settings), sorted(environment.secrets)
 
 
-def environment_from_settings() -> ServerEnvironment:
+def environment_from_settings(
+    loaded: Settings | None = None, tracking: TrackingConfig | None = None
+) -> ServerEnvironment:
     """The server environment of this process's own settings (``DHUB_*``, the store
-    backend's and the MLflow variables): what the CLI deploys with."""
+    backend's and the MLflow variables): what the CLI deploys with. ``loaded`` and
+    ``tracking`` replace them (an SDK client connected elsewhere)."""
     from sqlalchemy.engine import make_url
 
     from digitalhub_airflow.settings import load_settings
     from digitalhub_airflow.store import store_config, workload_environment
     from digitalhub_airflow.training.tracking import tracking_from_env
 
-    loaded = load_settings()
+    loaded = loaded or load_settings()
     settings = {"DHUB_CATALOG_URL": loaded.catalog_url}
     secrets: dict[str, str] = {}
     if loaded.catalog_schema:
@@ -93,7 +101,8 @@ def environment_from_settings() -> ServerEnvironment:
         settings["DHUB_CATALOG_URL"] = without.render_as_string(hide_password=False)
     store = store_config(loaded.store_url, loaded.store_options)
     store_settings, store_secrets = workload_environment(store)
-    tracking_settings, tracking_secrets = tracking_from_env(loaded.home).process_environment()
+    tracking = tracking or tracking_from_env(loaded.home)
+    tracking_settings, tracking_secrets = tracking.process_environment()
     return ServerEnvironment(
         {**settings, **store_settings, **tracking_settings},
         {**secrets, **store_secrets, **tracking_secrets},

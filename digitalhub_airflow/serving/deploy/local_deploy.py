@@ -56,6 +56,7 @@ def deploy_local(
     previous: dict[str, object] | None = None,
     final_state: str = services.RUNNING,
     restore: bool = True,
+    note: str | None = None,
 ) -> ServiceRecord:
     """Run ``spec`` (its models pinned to ``models``) as a local server process.
 
@@ -63,7 +64,8 @@ def deploy_local(
     this process only). A service already serving this exact spec is left alone. One
     port serves one process, so an update stops the old server first; if the new one
     fails, the old spec is started again (``restore``, recorded ``rolled_back``) and the
-    error is still raised.
+    error is still raised. ``note`` is added to the record's message (what of the spec
+    a local process ignores).
     """
     if spec.target != "local":
         raise DeploymentError(f"service {spec.name!r} targets {spec.target}, not local")
@@ -102,7 +104,7 @@ def deploy_local(
         raise DeploymentError(
             f"{exc}\nthe previous spec runs again: {restored.key} at {restored.url}"
         ) from exc
-    message = f"log {started.log_path}"
+    message = f"log {started.log_path}" + (f"; {note}" if note else "")
     return services.set_state(
         hub, pinned, final_state, url=started.url, pid=started.pid, message=message
     )

@@ -1,4 +1,5 @@
-"""Kubernetes manifests of a service: Deployment + Service (+ an Ingress at the gateway).
+"""Kubernetes manifests of a service: Deployment + Service (+ an Ingress at the gateway,
+a HorizontalPodAutoscaler, a PodDisruptionBudget).
 
 Plain dicts, ready for server-side apply. The pod runs ``dhub serve`` with the pinned
 spec's models; catalog/store settings are plain environment variables, credentials
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from digitalhub_airflow.kube.resource_profiles import ResourceProfile
-from digitalhub_airflow.serving.deploy.spec import ServiceSpec
+from digitalhub_airflow.serving.deploy.spec import Autoscaling, DisruptionBudget, ServiceSpec
 from digitalhub_airflow.serving.runtime.api_key import API_KEY_ENV
 
 NAME_LABEL = "app.kubernetes.io/name"
@@ -25,10 +26,26 @@ SERVICE_PORT = 80
 CONTAINER = "server"
 #: The key of the exposure Secret that holds the gateway API key.
 API_KEY_SECRET_KEY = "api-key"
+#: The Pods metric ``requests_per_second`` autoscales on: the per-second rate of the
+#: server's ``dhub_serving_requests_total`` counter, as a custom metrics adapter
+#: (prometheus-adapter: ``^(.*)_total$`` -> ``${1}_per_second``) serves it.
+RPS_METRIC = "dhub_serving_requests_per_second"
+#: The kinds a service has only when its spec asks for them, in apply order (deleted
+#: when the spec no longer does).
+OPTIONAL_KINDS = (
+    ("networking.k8s.io/v1", "Ingress"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("policy/v1", "PodDisruptionBudget"),
+)
 
 
 def labels(spec: ServiceSpec) -> dict[str, str]:
     return {NAME_LABEL: spec.name, PROJECT_LABEL: spec.project, **MANAGED_BY}
+
+
+def selector(spec: ServiceSpec) -> dict[str, str]:
+    """The labels that select the service's pods."""
+    return {NAME_LABEL: spec.name, PROJECT_LABEL: spec.project}
 
 
 def _metadata(spec: ServiceSpec) -> dict[str, Any]:
@@ -60,7 +77,11 @@ def deployment(
     settings: dict[str, str],
     secret_names: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The Deployment; a rolling update never drops below the wanted ready replicas."""
+    """The Deployment; a rolling update never drops below the wanted ready replicas.
+
+    With ``autoscaling`` the Deployment has no ``replicas``: the autoscaler owns the
+    field, and server-side apply leaves a field it does not set to its other owners.
+    """
     probe = {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5}
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -84,14 +105,14 @@ def deployment(
         pod_spec["nodeSelector"] = dict(profile.node_selector)
     if profile.tolerations:
         pod_spec["tolerations"] = [dict(t) for t in profile.tolerations]
-    selector = {NAME_LABEL: spec.name, PROJECT_LABEL: spec.project}
+    body: dict[str, Any] = {} if spec.autoscaling is not None else {"replicas": spec.replicas}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _metadata(spec),
         "spec": {
-            "replicas": spec.replicas,
-            "selector": {"matchLabels": selector},
+            **body,
+            "selector": {"matchLabels": selector(spec)},
             "strategy": {
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
@@ -114,7 +135,7 @@ def service(spec: ServiceSpec) -> dict[str, Any]:
         "metadata": _metadata(spec),
         "spec": {
             "type": "ClusterIP",
-            "selector": {NAME_LABEL: spec.name, PROJECT_LABEL: spec.project},
+            "selector": selector(spec),
             "ports": [
                 {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
             ],
@@ -163,14 +184,82 @@ def ingress(spec: ServiceSpec) -> dict[str, Any] | None:
     }
 
 
+def quantity(value: float) -> str:
+    """A number as the canonical Kubernetes quantity the API server stores (``50``,
+    ``2500m``), so that what is applied reads back equal."""
+    milli = round(value * 1000)
+    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
+
+
+def autoscaler(spec: ServiceSpec) -> dict[str, Any] | None:
+    """The ``autoscaling/v2`` HorizontalPodAutoscaler of the Deployment, or ``None``."""
+    scaling: Autoscaling | None = spec.autoscaling
+    if scaling is None:
+        return None
+    metrics: list[dict[str, Any]] = []
+    if scaling.cpu_utilization is not None:
+        target = {"type": "Utilization", "averageUtilization": scaling.cpu_utilization}
+        metrics.append({"type": "Resource", "resource": {"name": "cpu", "target": target}})
+    if scaling.requests_per_second is not None:
+        metrics.append(
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": RPS_METRIC},
+                    "target": {
+                        "type": "AverageValue",
+                        "averageValue": quantity(scaling.requests_per_second),
+                    },
+                },
+            }
+        )
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(spec),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": metrics,
+        },
+    }
+
+
+def disruption_budget(spec: ServiceSpec) -> dict[str, Any] | None:
+    """The ``policy/v1`` PodDisruptionBudget of the service's pods, or ``None``."""
+    budget: DisruptionBudget | None = spec.disruption_budget
+    if budget is None:
+        return None
+    body: dict[str, Any] = {"selector": {"matchLabels": selector(spec)}}
+    if budget.min_available is not None:
+        body["minAvailable"] = budget.min_available
+    else:
+        body["maxUnavailable"] = budget.max_unavailable
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(spec),
+        "spec": body,
+    }
+
+
 def service_manifests(
     spec: ServiceSpec,
     profile: ResourceProfile,
     settings: dict[str, str],
     secret_names: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Everything a service needs, in apply order (the Ingress routes to the Service)."""
-    found = [deployment(spec, profile, settings, secret_names), service(spec), ingress(spec)]
+    """Everything a service needs, in apply order (the Ingress routes to the Service, the
+    autoscaler scales the Deployment): the Deployment first, then the Service, then the
+    optional kinds of ``OPTIONAL_KINDS`` the spec asks for."""
+    found = [
+        deployment(spec, profile, settings, secret_names),
+        service(spec),
+        ingress(spec),
+        autoscaler(spec),
+        disruption_budget(spec),
+    ]
     return [m for m in found if m is not None]
 
 

@@ -25,6 +25,91 @@ DEFAULT_IMAGE = suite_image()
 #: Kubernetes object names (RFC 1035 labels): what a Deployment/Service may be called.
 DNS_LABEL_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 HOSTNAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+#: The most replicas a service may have (fixed or autoscaled).
+MAX_REPLICAS = 100
+PERCENT_RE = re.compile(r"(100|[1-9]?[0-9])%")
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """A HorizontalPodAutoscaler (``autoscaling/v2``) owning the Deployment's replicas.
+
+    ``cpu_utilization``: average CPU use in percent of the pods' CPU request;
+    ``requests_per_second``: average requests per second per pod (a Pods metric served
+    by a custom metrics adapter such as prometheus-adapter, see ``RPS_METRIC``). At
+    least one; with both, the autoscaler follows whichever asks for more pods.
+    """
+
+    min_replicas: int = 1
+    max_replicas: int = 0
+    cpu_utilization: int | None = None
+    requests_per_second: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_int("autoscaling.min_replicas", self.min_replicas, 1, MAX_REPLICAS)
+        _check_int("autoscaling.max_replicas", self.max_replicas, 1, MAX_REPLICAS)
+        if self.min_replicas > self.max_replicas:
+            raise ServingSpecError(
+                f"autoscaling.min_replicas {self.min_replicas} is above "
+                f"autoscaling.max_replicas {self.max_replicas}"
+            )
+        if self.cpu_utilization is None and self.requests_per_second is None:
+            raise ServingSpecError(
+                "autoscaling needs a target: cpu_utilization (percent of the CPU request) "
+                "and/or requests_per_second (per pod)"
+            )
+        if self.cpu_utilization is not None:
+            _check_int("autoscaling.cpu_utilization", self.cpu_utilization, 1, 1000)
+        rps = self.requests_per_second
+        if rps is not None:
+            if isinstance(rps, bool) or not isinstance(rps, int | float) or not 0 < rps <= 1e6:
+                raise ServingSpecError(
+                    f"autoscaling.requests_per_second {rps!r} must be a number in (0, 1e6]"
+                )
+            if round(rps * 1000) < 1:
+                raise ServingSpecError(
+                    f"autoscaling.requests_per_second {rps!r} is below 0.001 (1m)"
+                )
+
+
+@dataclass(frozen=True)
+class DisruptionBudget:
+    """A PodDisruptionBudget (``policy/v1``): ``min_available`` or ``max_unavailable``
+    pods, as a count or a percentage (``"25%"``), exactly one of them."""
+
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+
+    def __post_init__(self) -> None:
+        given = [n for n in ("min_available", "max_unavailable") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ServingSpecError(
+                "disruption_budget takes exactly one of min_available and max_unavailable"
+                + (" (both are set)" if given else " (neither is set)")
+            )
+        for what in given:
+            value = getattr(self, what)
+            if isinstance(value, str):
+                if not PERCENT_RE.fullmatch(value):
+                    raise ServingSpecError(
+                        f"disruption_budget.{what} {value!r} must be a count or a percentage "
+                        "like '25%'"
+                    )
+            else:
+                _check_int(f"disruption_budget.{what}", value, 0, MAX_REPLICAS)
+
+    def allowed_disruptions(self, replicas: int) -> int:
+        """Pods the budget lets an eviction take out of ``replicas`` healthy ones
+        (percentages round up, as the disruption controller rounds them)."""
+        if self.min_available is not None:
+            return replicas - _scaled(self.min_available, replicas)
+        return _scaled(self.max_unavailable, replicas)
+
+
+def _scaled(value: int | str | None, replicas: int) -> int:
+    if isinstance(value, str):
+        return -(-int(value[:-1]) * replicas // 100)
+    return int(value or 0)
 
 
 @dataclass(frozen=True)
@@ -73,6 +158,8 @@ class ServiceSpec:
     request_log: str | None = None
     log_sample_rate: float | None = None
     pipelines: tuple[str, ...] = field(default=())
+    autoscaling: Autoscaling | None = None
+    disruption_budget: DisruptionBudget | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.project, "project")
@@ -97,7 +184,8 @@ class ServiceSpec:
         object.__setattr__(self, "pipelines", tuple(self.pipelines))
         _check_int("port", self.port, 0 if self.target == "local" else 1, 65535)
         _check_int("workers", self.workers, 1, 64)
-        _check_int("replicas", self.replicas, 0, 100)
+        _check_int("replicas", self.replicas, 0, MAX_REPLICAS)
+        self._check_scaling()
         if self.request_log is not None:
             key = parse_key(self.request_log)
             if key.entity_type != "dataitem" or key.version or key.alias:
@@ -111,10 +199,52 @@ class ServiceSpec:
                 f"credentials_secret {self.credentials_secret!r} is not a Kubernetes name"
             )
 
+    def _check_scaling(self) -> None:
+        scaling, budget = self.autoscaling, self.disruption_budget
+        if scaling is not None and not isinstance(scaling, Autoscaling):
+            raise ServingSpecError("autoscaling is a mapping (min_replicas, max_replicas…)")
+        if budget is not None and not isinstance(budget, DisruptionBudget):
+            raise ServingSpecError("disruption_budget is a mapping (min_available…)")
+        if scaling is not None:
+            # The autoscaler owns the replica count; ``replicas`` is its floor.
+            if self.replicas not in (1, scaling.min_replicas):
+                raise ServingSpecError(
+                    f"replicas {self.replicas} and autoscaling are both set: the autoscaler "
+                    "owns the replica count, give autoscaling.min_replicas instead"
+                )
+            object.__setattr__(self, "replicas", scaling.min_replicas)
+        if (
+            budget is not None
+            and self.replicas > 0
+            and budget.allowed_disruptions(self.replicas) < 1
+        ):
+            # A budget that lets no pod be evicted blocks every node drain: refused.
+            given = (
+                f"min_available {budget.min_available!r}"
+                if budget.min_available is not None
+                else f"max_unavailable {budget.max_unavailable!r}"
+            )
+            floor = "autoscaling.min_replicas" if scaling is not None else "replicas"
+            raise ServingSpecError(
+                f"disruption_budget.{given} with {self.replicas} replica(s) allows no "
+                f"voluntary eviction: node drains would block; raise {floor} or "
+                "loosen the budget"
+            )
+
     # -- identity ----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
+        """The spec as plain JSON. ``autoscaling`` and ``disruption_budget`` appear only
+        when set (specs without them keep the digests they had before these fields);
+        with ``autoscaling``, ``replicas`` (then its ``min_replicas``) is left out."""
         data = asdict(self)
         data["pipelines"] = list(self.pipelines)
+        for name in ("autoscaling", "disruption_budget"):
+            if data[name] is None:
+                del data[name]
+            else:
+                data[name] = {k: v for k, v in data[name].items() if v is not None}
+        if self.autoscaling is not None:
+            del data["replicas"]
         return data
 
     @property
@@ -153,6 +283,20 @@ def _check_int(what: str, value: Any, low: int, high: int) -> None:
 
 SPEC_FIELDS = frozenset(ServiceSpec.__dataclass_fields__)
 EXPOSURE_FIELDS = frozenset(Exposure.__dataclass_fields__)
+AUTOSCALING_FIELDS = frozenset(Autoscaling.__dataclass_fields__)
+BUDGET_FIELDS = frozenset(DisruptionBudget.__dataclass_fields__)
+
+
+def _nested(what: str, value: Any, known: frozenset[str], required: tuple[str, ...]) -> Any:
+    if not isinstance(value, Mapping):
+        raise ServingSpecError(f"{what} is a mapping of {sorted(known)}")
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ServingSpecError(f"unknown {what} field(s) {unknown}; known: {sorted(known)}")
+    missing = [f"{what}.{name}" for name in required if name not in value]
+    if missing:
+        raise ServingSpecError(f"{what} lacks {missing}")
+    return dict(value)
 
 
 def spec_from_json(data: Mapping[str, Any], project: str | None = None) -> ServiceSpec:
@@ -181,6 +325,20 @@ def spec_from_json(data: Mapping[str, Any], project: str | None = None) -> Servi
         if "host" not in exposure:
             raise ServingSpecError("exposure needs a host")
         fields["exposure"] = Exposure(**exposure)
+    scaling = fields.get("autoscaling")
+    if scaling is not None:
+        scaling = _nested("autoscaling", scaling, AUTOSCALING_FIELDS, ("max_replicas",))
+        if "replicas" in fields:
+            raise ServingSpecError(
+                "replicas and autoscaling are both set: the autoscaler owns the replica "
+                "count, give autoscaling.min_replicas instead"
+            )
+        fields["autoscaling"] = Autoscaling(**scaling)
+    budget = fields.get("disruption_budget")
+    if budget is not None:
+        fields["disruption_budget"] = DisruptionBudget(
+            **_nested("disruption_budget", budget, BUDGET_FIELDS, ())
+        )
     try:
         return ServiceSpec(**fields)
     except TypeError as exc:
