@@ -31,6 +31,8 @@ eval "$(scripts/services/s3.sh start)"
 : "${DHUB_TEST_S3_ENDPOINT:?S3 did not start}"
 export DHUB_TEST_S3_ENDPOINT DHUB_TEST_S3_ACCESS_KEY DHUB_TEST_S3_SECRET_KEY DHUB_TEST_S3_REGION
 
+echo "== bench_cli $*"
+python bench/bench_cli.py "$@"
 echo "== bench_commit $*"
 python bench/bench_commit.py "$@"
 echo "== bench_verify $*"
