@@ -69,6 +69,7 @@ from digitalhub_airflow.errors import IntegrityError as BlobIntegrityError
 from digitalhub_airflow.hashing import hash_file
 from digitalhub_airflow.keys import Key, validate_name, validate_version
 from digitalhub_airflow.lineage.producing import ProducingRun, attach_output, current_run
+from digitalhub_airflow.lineage.task_context import task_context_producer
 from digitalhub_airflow.settings import current_user
 from digitalhub_airflow.store.base import BlobStore
 
@@ -102,22 +103,6 @@ class CommitResult:
             "blobs_skipped": self.blobs_skipped,
             "blobs_repaired": self.blobs_repaired,
         }
-
-
-def airflow_producer() -> dict[str, Any] | None:
-    """The producing Airflow task, from the context variables Airflow exports to tasks."""
-    names = {
-        "dag_id": "AIRFLOW_CTX_DAG_ID",
-        "run_id": "AIRFLOW_CTX_DAG_RUN_ID",
-        "task_id": "AIRFLOW_CTX_TASK_ID",
-        "try_number": "AIRFLOW_CTX_TRY_NUMBER",
-    }
-    found: dict[str, Any] = {k: os.environ[v] for k, v in names.items() if os.environ.get(v)}
-    if "dag_id" not in found:
-        return None
-    if "try_number" in found:
-        found["try_number"] = int(found["try_number"])
-    return found
 
 
 @dataclass(frozen=True)
@@ -469,7 +454,7 @@ def commit_files(
     request = CommitRequest(
         key=Key(key.project, "dataitem", description.kind, key.name),
         message=message,
-        producer=producer if producer is not None else airflow_producer(),
+        producer=producer if producer is not None else task_context_producer(),
         schema_policy=schema_policy,
         parent=parent,
         aliases=checked_aliases,
