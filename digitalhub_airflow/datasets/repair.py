@@ -37,33 +37,21 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class RepairReport:
+class RepairReport(VerifyReport):
     """A verify followed by a repair: ``corrupt`` and ``missing`` are what is still
     broken afterwards; ``not_found`` the damaged blobs ``FROM`` has no copy of,
     ``refused`` those whose copy in ``FROM`` does not hash to the digest."""
 
-    source: str
-    checked: int = 0
-    bytes_checked: int = 0
+    source: str = ""
     repaired: list[str] = field(default_factory=list)
-    corrupt: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return not (self.corrupt or self.missing)
-
     def to_json(self) -> dict[str, Any]:
         return {
-            "ok": self.ok,
+            **super().to_json(),
             "source": self.source,
-            "checked": self.checked,
-            "bytes_checked": self.bytes_checked,
             "repaired": self.repaired,
-            "corrupt": self.corrupt,
-            "missing": self.missing,
             "not_found": self.not_found,
             "refused": self.refused,
         }
@@ -160,7 +148,7 @@ def repair_blobs(
     verified: VerifyReport,
 ) -> RepairReport:
     """Restore each corrupt or missing blob of ``verified`` from ``source``."""
-    report = RepairReport(source.description, verified.checked, verified.bytes_checked)
+    report = RepairReport(verified.checked, verified.bytes_checked, source=source.description)
     healed: set[str] = set()
     for digest in [*verified.corrupt, *verified.missing]:
         try:
