@@ -103,8 +103,9 @@ def helm_merge(base: Any, override: Any) -> Any:
     return merged
 
 
-def schema_errors(values: dict[str, Any]) -> list[str]:
-    validator = jsonschema.Draft7Validator(chart_schema())
+def schema_errors(values: dict[str, Any], schema: dict[str, Any] | None = None) -> list[str]:
+    """Draft-07 errors of ``values`` against ``schema`` (default: the Airflow chart's)."""
+    validator = jsonschema.Draft7Validator(chart_schema() if schema is None else schema)
     return sorted(
         f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
         for e in validator.iter_errors(values)

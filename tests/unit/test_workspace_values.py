@@ -39,6 +39,7 @@ import pytest
 from digitalhub_airflow.kube.resource_profiles import BUILTIN
 from tests.conftest import REPO
 from tests.unit.test_helm_values import credential_leaks, helm_merge, load_yaml
+from tests.unit.test_helm_values import schema_errors as helm_schema_errors
 
 CHART = REPO / "tests" / "charts" / "zero-to-jupyterhub"
 VALUES = REPO / "helm-values" / "workspaces"
@@ -89,11 +90,7 @@ def merged(*names: str) -> dict[str, Any]:
 
 
 def schema_errors(values: dict[str, Any]) -> list[str]:
-    validator = jsonschema.Draft7Validator(chart_schema())
-    return sorted(
-        f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-        for e in validator.iter_errors(values)
-    )
+    return helm_schema_errors(values, chart_schema())
 
 
 def unknown_keys(
