@@ -124,10 +124,28 @@ def describe_transform(
     return recorded, code_digest, cache_key
 
 
-def compute(hub: Any, transform: Transform, pinned: dict[str, VersionInfo]) -> Any:
-    """Run the transform on the pinned versions; returns the output table (not committed)."""
+def checked_sql_inputs(
+    hub: Any, transform: Transform, pinned: dict[str, VersionInfo]
+) -> dict[str, Any]:
+    """A SQL transform's input tables, read once, after its query ran on zero rows of
+    each: a query that cannot run (a write, a file function, an unknown column) is
+    refused here, before the run is recorded, so bad input writes nothing."""
+    tables = {name: hub.read_table(info.key) for name, info in pinned.items()}
+    run_query(transform.query or "", {name: table.slice(0, 0) for name, table in tables.items()})
+    return tables
+
+
+def compute(
+    hub: Any,
+    transform: Transform,
+    pinned: dict[str, VersionInfo],
+    tables: dict[str, Any] | None = None,
+) -> Any:
+    """Run the transform on the pinned versions; returns the output table (not committed).
+    ``tables``: a SQL transform's inputs when already read."""
     if transform.kind == SQL:
-        tables = {name: hub.read_table(info.key) for name, info in pinned.items()}
+        if tables is None:
+            tables = {name: hub.read_table(info.key) for name, info in pinned.items()}
         return run_query(transform.query or "", tables)
     frames = {name: hub.read_table(info.key).to_pandas() for name, info in pinned.items()}
     func = transform.function
@@ -146,24 +164,29 @@ def run_transform(
 ) -> TransformResult:
     """Pin (unless the caller did), look up the cache, compute and commit.
 
-    The run is recorded either way: a failure leaves a ``failed`` run and no version.
+    A SQL query that cannot run is refused before anything is recorded; past that the
+    run is recorded either way: a failure leaves a ``failed`` run and no version.
     """
     pinned = pinned if pinned is not None else pin_inputs(hub, transform.inputs)
     recorded, spec.code_digest, spec.cache_key = describe_transform(transform, pinned)
     spec.transform = recorded
     spec.parameters = {**spec.parameters, **transform.parameters}
     input_keys = [info.key for info in pinned.values()]
+    with hub.catalog.session() as session:
+        cached = find_cached(session, spec.cache_key)
+        reused = (cached.key, cached.output) if cached is not None and cached.output else None
+    tables = None
+    if reused is None and transform.kind == SQL:
+        tables = checked_sql_inputs(hub, transform, pinned)
     run = ProducingRun(spec, utcnow())
     with hub.catalog.session() as session:
         run_key = start_run(session, spec, run.started_at)
-        cached = find_cached(session, spec.cache_key)
-        reused = (cached.key, cached.output) if cached is not None and cached.output else None
     if reused is not None:
         output = reuse_output(hub, run_key, reused, input_keys)
         if output is not None:
             return TransformResult(run_key, output, pinned, cache_hit=True, created=False)
     try:
-        data = compute(hub, transform, pinned)
+        data = compute(hub, transform, pinned, tables)
         if data is None:
             raise TransformError(f"transform {recorded['function'] or 'sql'} returned nothing")
         with producing(run):  # the version and its produced_by edge in one transaction
