@@ -1,6 +1,6 @@
 # The two commands: `make demo` (the ingest DAG on the embedded default) and `make test`
 # (the whole suite against real PostgreSQL and S3 servers started on loopback).
-.PHONY: demo test unit bench lint lock venv clean
+.PHONY: demo airflow test unit bench lint lock venv clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -8,11 +8,16 @@ venv:
 demo: venv
 	@scripts/demo.sh
 
+# Airflow with the plugin on the demo's catalog: reference DAGs unpaused, no examples;
+# prints the URL and the login.
+airflow: venv
+	@scripts/airflow.sh
+
 test: venv
 	@scripts/test.sh
 
 unit: venv
-	@.venv/bin/pytest -q tests/unit
+	@.venv/bin/pytest -q -p no:cacheprovider -n 2 tests/unit
 
 bench: venv
 	@scripts/bench.sh

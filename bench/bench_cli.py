@@ -1,8 +1,9 @@
-"""CLI start-up: `dhub --help` and `dhub log` in a fresh interpreter, against a bare
-`python -c pass` measured in the same run (the floor every command pays).
+"""CLI start-up: `dhub --help`, `dhub log` and `dhub show` in a fresh interpreter, against
+a bare `python -c pass` measured in the same run (the floor every command pays).
 
 `dhub` imports only the chosen command's module (cli/main.py), so `--help` loads no
-SQLAlchemy and catalog commands no data library; this measures what that leaves.
+SQLAlchemy and catalog commands no data library nor Alembic (the schema's head is read
+from the migration files); this measures what that leaves.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             "bare": [python, "-c", "pass"],
             "help": [*dhub, "--help"],
             "log": [*dhub, "log", "demo/rows"],
+            "show": [*dhub, "show", "demo/rows"],
         }
         samples: dict[str, list[float]] = {name: [] for name in cases}
         for run in range(runs):
@@ -57,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             samples["bare"], samples["help"], note="fresh interpreter each run"),
         Row("dhub log (catalog, no data libraries) / python -c pass", bare,
             median(samples["log"]), "-", samples["bare"], samples["log"]),
+        Row("dhub show (catalog, no data libraries) / python -c pass", bare,
+            median(samples["show"]), "-", samples["bare"], samples["show"]),
     ]  # fmt: skip
     from benchlib import print_table
 

@@ -13,7 +13,9 @@ median is reported:
   baseline  ``/dhub/ui/`` (projects): a trivial page of the same app
   ours      the versions page of ``demo/big`` (first page, and a page deep in history
             through the cursor), the lineage page of ``c20`` at depth 20, and the same
-            three as JSON from the API.
+            three as JSON from the API; the model page (40 trained runs, 20 registry
+            versions), the services page, a search; and drawing a 500-node lineage
+            graph (mapped runs expanded: layout + the page's template, no catalog).
 
 Target: each page within 10x of the trivial page.
 """
@@ -46,11 +48,12 @@ sys.path.insert(0, str(REPO))
 from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import LocalBlobStore
-from tests.ui_testlib import airflow_tokens
+from tests.ui_testlib import airflow_tokens, catalog_app, fan_in, render_lineage
 
 TARGET = "<= 10"
 VERSIONS = 10_000
 CHAIN = 20
+RUNS = 40
 
 
 def build_history(hub: DataHub, folder: Path, versions: int) -> None:
@@ -118,6 +121,39 @@ def build_chain(hub: DataHub, folder: Path, depth: int) -> str:
     return previous
 
 
+def build_models(hub: DataHub, runs: int) -> None:
+    """``demo/clf``: ``runs`` trained runs, every other one registered by a gate decision."""
+    from digitalhub_airflow.catalog.models import GateDecision
+    from digitalhub_airflow.training.model_catalog import ModelRecord, record_model
+
+    for i in range(runs):
+        run_id = f"{i:032x}"
+        record_model(
+            hub,
+            ModelRecord(
+                f"store://demo/model/mlflow/clf:{run_id}", "demo", "clf", run_id, "1",
+                "http://mlflow:5000", f"runs:/{run_id}/m", "train.py", "c0de", f"cache{i}",
+                {"depth": i}, {"accuracy": i / runs}, ["store://demo/dataitem/table/c00:v1"],
+                "y", "classification",
+            ),
+        )  # fmt: skip
+    with hub.catalog.session() as session:
+        for i in range(0, runs, 2):
+            run_id = f"{i:032x}"
+            session.add(
+                GateDecision(
+                    model_key=f"store://demo/model/mlflow/clf:{run_id}", run_id=run_id,
+                    registered_name="demo.clf", registered_version=str(i // 2 + 1),
+                    alias="champion", metric="accuracy", greater_is_better=True,
+                    search_value=i / runs, candidate_value=i / runs,
+                    champion_version=str(i // 2) if i else None,
+                    champion_value=(i - 2) / runs if i else None,
+                    evaluation_dataset="store://demo/dataitem/table/c01:v1", promoted=True,
+                    reason="better", actor="bench",
+                )
+            )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50 requests per page")
@@ -132,10 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("httpx", "httpx2"):  # one log line per request would swamp the table
         logging.getLogger(name).setLevel(logging.WARNING)
 
-    from fastapi import FastAPI
     from fastapi.testclient import TestClient
-
-    from digitalhub_airflow.plugins.catalog_app import create_app
 
     with temp_dir("dhub-bench-ui-") as work:
         hub = DataHub(
@@ -146,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         build_history(hub, work, VERSIONS)
         last = build_chain(hub, work, CHAIN)
         chain_ref = last.rsplit(":", 1)[1]
-        outer = FastAPI()
-        outer.mount("/dhub", create_app(lambda: hub))
+        build_models(hub, RUNS)
+        outer = catalog_app(hub)
+        big_graph = fan_in(mapped=166, inputs=166)
+        drawing_500 = "lineage drawing, 500 nodes (expanded)"
         headers = {"Authorization": f"Bearer {airflow_tokens()['viewer']}"}
         deep = VERSIONS // 2
         pages = {
@@ -163,10 +198,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"/dhub/api/v1/datasets/demo/table/c{CHAIN:02d}/versions/{chain_ref}/lineage"
                 f"?direction=upstream&depth={CHAIN}"
             ),
+            f"model page ({RUNS} runs)": "/dhub/ui/models/demo/clf",
+            "services page": "/dhub/ui/services",
+            "search page": "/dhub/ui/search?q=c1",
+            drawing_500: "",
         }
         samples: dict[str, list[float]] = {name: [] for name in pages}
         with TestClient(outer) as client:
             for url in pages.values():  # warm up; and check each page really works
+                if not url:
+                    continue
                 response = client.get(url, headers=headers)
                 if response.status_code != 200:
                     raise SystemExit(f"{url}: {response.status_code} {response.text[:300]}")
@@ -177,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
                 order = list(pages.items())
                 for name, url in order if i % 2 == 0 else reversed(order):
                     t0 = time.perf_counter()
-                    client.get(url, headers=headers)
+                    if url:
+                        client.get(url, headers=headers)
+                    else:
+                        render_lineage(big_graph, frozenset({"d.split"}))
                     samples[name].append(time.perf_counter() - t0)
         hub.close()
 

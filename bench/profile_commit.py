@@ -43,6 +43,7 @@ from benchlib import (
     unique_name,
 )
 
+import digitalhub_airflow.datasets.chunking as chunking_mod
 import digitalhub_airflow.datasets.commit as commit_mod
 import digitalhub_airflow.datasets.sources as sources_mod
 import digitalhub_airflow.store.local as local_mod
@@ -95,6 +96,15 @@ def instrument() -> None:
     patch(shutil, "copyfile", "thread:   shutil.copyfile")
     patch(os, "fsync", "thread:   os.fsync")
     patch(local_mod.tempfile, "mkstemp", "thread:   tempfile.mkstemp")
+    # large files stored as chunks (datasets/chunking.py)
+    patch(chunking_mod.Chunker, "ingest", "thread: Chunker.ingest (total, chunked file)")
+    patch(chunking_mod.Chunker, "_write_chunks", "thread:   Chunker._write_chunks (cut+pack)")
+    patch(chunking_mod.Chunker, "_write_pack", "pack:     Chunker._write_pack (hash+write)")
+    patch(local_mod.LocalBlobStore, "put_bytes", "pack:       LocalBlobStore.put_bytes")
+    patch(s3_mod.S3BlobStore, "put_bytes", "pack:       S3BlobStore.put_bytes (PUT)")
+    patch(local_mod.LocalBlobStore, "put_chunk_manifest", "thread:   put_chunk_manifest")
+    patch(s3_mod.S3BlobStore, "put_chunk_manifest", "thread:   put_chunk_manifest (PUT)")
+    patch(commit_mod, "chunker_for", "phase: chunker_for (parent's chunks)")
     patch(HashCache, "lookup", "cache: HashCache.lookup")
     patch(HashCache, "remember", "cache: HashCache.remember")
     patch(HashCache, "flush", "cache: HashCache.flush")

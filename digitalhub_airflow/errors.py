@@ -193,3 +193,30 @@ class UnreadableTableError(InvalidSourceError):
     """A table would not read back as given (pyarrow, DuckDB, pandas): a duplicate, empty,
     over-long or control-character column name, text that is not valid UTF-8, a NUL in a
     text format. Refused before anything is stored."""
+
+
+class PermissionDeniedError(DhubError):
+    """The user may not do this in this project: no grant of the needed level
+    (HTTP 403, SQL state 42501)."""
+
+    exit_code = 30
+
+
+class AuthenticationError(DhubError):
+    """No identity, or one that cannot be believed: a missing, malformed, forged or
+    expired token (HTTP 401, SQL state 28P01)."""
+
+    exit_code = 31
+
+
+class DataRequestError(DhubError, ValueError):
+    """A data-service request refused before any row is read: a malformed filter, select,
+    order or cursor, an unknown column, a limit too large. ``status`` is its HTTP status,
+    ``code`` its PostgREST-style error code."""
+
+    exit_code = 40
+
+    def __init__(self, message: str, status: int = 400, code: str = "PGRST100") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -24,7 +24,12 @@ from digitalhub_airflow.datasets.hashcache import HashCache
 from digitalhub_airflow.datasets.repair import RepairReport, open_repair_source, repair_blobs
 from digitalhub_airflow.datasets.schema_diff import diff_schemas
 from digitalhub_airflow.datasets.sources import materialised, safe_relpath
-from digitalhub_airflow.datasets.verify import VerifyReport, flag_damage, verify_blobs
+from digitalhub_airflow.datasets.verify import (
+    VerifyReport,
+    flag_damage,
+    name_versions,
+    verify_blobs,
+)
 from digitalhub_airflow.datasets.versions import (
     LATEST,
     VersionInfo,
@@ -289,6 +294,7 @@ class DataHub:
             # gc may remove an unreferenced blob meanwhile: only a needed blob is "missing".
             report.missing = [d for d in report.missing if d in referenced]
             sizes = {**dict.fromkeys(blobs), **referenced}
+        name_versions(self.catalog, report)
         flag_damage(self.store, report, sizes)
         return report, sizes
 

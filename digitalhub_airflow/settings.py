@@ -88,3 +88,31 @@ def suite_image() -> str:
     from digitalhub_airflow import __version__
 
     return os.environ.get("DHUB_IMAGE") or f"digitalhub-airflow:{__version__}"
+
+
+def token_secret() -> bytes:
+    """The key that signs access tokens: ``DHUB_TOKEN_SECRET``, else the file
+    ``DHUB_TOKEN_SECRET_FILE`` names (a mounted Kubernetes Secret), else one made once
+    under ``DHUB_HOME`` (readable by its owner only). Never logged."""
+    value = os.environ.get("DHUB_TOKEN_SECRET")
+    if value:
+        return value.encode()
+    path = Path(os.environ.get("DHUB_TOKEN_SECRET_FILE") or dhub_home() / "token.secret")
+    if not path.exists() and not os.environ.get("DHUB_TOKEN_SECRET_FILE"):
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # made meanwhile by another process
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise InvalidOptionError(f"token secret file {path} cannot be read: {exc}") from exc
+    if len(secret) < 16:
+        raise InvalidOptionError(f"token secret in {path} is shorter than 16 characters")
+    return secret.encode()

@@ -29,21 +29,29 @@ _WHERE = {
     "DigitalHubPodOperator": "operators.pods",
     "GpuTrainingPodOperator": "operators.gpu_training",
     "DeployModelOperator": "operators.serving",
+    "DeployDataServiceOperator": "operators.data_service",
     "UndeployModelOperator": "operators.serving",
     "RollbackModelOperator": "operators.serving",
     "ReconcileServicesOperator": "operators.serving",
     "DriftReportOperator": "operators.monitoring",
     "ServiceStatsOperator": "operators.monitoring",
     "RunNotebookOperator": "operators.notebook",
+    "ApplyFeaturesOperator": "operators.features",
+    "MaterializeFeaturesOperator": "operators.features",
+    "BuildTrainingSetOperator": "operators.features",
 }
 
 __all__ = [
+    "ApplyFeaturesOperator",
+    "BuildTrainingSetOperator",
     "CommitDatasetOperator",
     "CompareProfilesOperator",
+    "DeployDataServiceOperator",
     "DeployModelOperator",
     "DigitalHubPodOperator",
     "DriftReportOperator",
     "GpuTrainingPodOperator",
+    "MaterializeFeaturesOperator",
     "PlanSearchOperator",
     "ProfileDatasetOperator",
     "ReconcileServicesOperator",
@@ -80,6 +88,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from digitalhub_airflow.decorators.taskflow import dataset_task
     from digitalhub_airflow.operators.commit import CommitDatasetOperator
+    from digitalhub_airflow.operators.data_service import DeployDataServiceOperator
+    from digitalhub_airflow.operators.features import (
+        ApplyFeaturesOperator,
+        BuildTrainingSetOperator,
+        MaterializeFeaturesOperator,
+    )
     from digitalhub_airflow.operators.gpu_training import GpuTrainingPodOperator
     from digitalhub_airflow.operators.monitoring import DriftReportOperator, ServiceStatsOperator
     from digitalhub_airflow.operators.notebook import RunNotebookOperator

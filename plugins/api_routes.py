@@ -8,35 +8,56 @@ nothing from a request ever names a file.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from digitalhub_airflow.browse import models as model_views
 from digitalhub_airflow.browse import read_model as browse
-from digitalhub_airflow.keys import Key
+from digitalhub_airflow.browse import services as service_views
+from digitalhub_airflow.browse.search import search as search_catalog
+from digitalhub_airflow.keys import Key, validate_name
 from digitalhub_airflow.lineage.graph import MAX_DEPTH, lineage_graph
-from digitalhub_airflow.plugins.auth import Editor, can_edit, can_read
+from digitalhub_airflow.plugins.auth import can_read
 from digitalhub_airflow.plugins.catalog_app import Hub
+from digitalhub_airflow.plugins.scoping import only_readable, readable, require_project
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.hub import DataHub
 
 DATASET = "/datasets/{project}/{kind}/{name}"
 VERSION = DATASET + "/versions/{ref}"
 
 
-def dataset_in_path(project: str, kind: str, name: str) -> Key:
-    """The dataset key the URL names (validated: a bad segment is a 400)."""
-    return browse.version_key(project, kind, name)
+def dataset_in_path(request: Request, hub: Hub, project: str, kind: str, name: str) -> Key:
+    """The dataset key the URL names (validated: a bad segment is a 400), in a project
+    the asker may read (else 403)."""
+    key = browse.version_key(project, kind, name)
+    require_project(request, hub, project)
+    return key
 
 
-def version_in_path(project: str, kind: str, name: str, ref: str) -> Key:
+def version_in_path(
+    request: Request, hub: Hub, project: str, kind: str, *, name: str, ref: str
+) -> Key:
     """The version key the URL names: ``ref`` is ``v<N>``, a version id or ``@alias``."""
-    return browse.version_key(project, kind, name, ref)
+    key = browse.version_key(project, kind, name, ref)
+    require_project(request, hub, project)
+    return key
+
+
+def project_in_path(request: Request, hub: Hub, project: str) -> str:
+    """A project named by the URL that the asker may read (else 403)."""
+    validate_name(project, "project")
+    require_project(request, hub, project)
+    return project
 
 
 DatasetKey = Annotated[Key, Depends(dataset_in_path)]
 VersionKey = Annotated[Key, Depends(version_in_path)]
+ProjectName = Annotated[str, Depends(project_in_path)]
 
 reads = APIRouter(prefix="/api/v1", tags=["catalog"], dependencies=[Depends(can_read)])
-writes = APIRouter(prefix="/api/v1", tags=["catalog changes"], dependencies=[Depends(can_edit)])
 
 
 @reads.get("/openapi.json", include_in_schema=False)
@@ -46,22 +67,68 @@ def openapi(request: Request) -> dict[str, Any]:
 
 
 @reads.get("/projects")
-def projects(hub: Hub) -> dict[str, Any]:
-    items = browse.list_projects(hub)
+def projects(hub: Hub, request: Request) -> dict[str, Any]:
+    """The projects the asker may read."""
+    items = only_readable(request, hub, browse.list_projects(hub), "name")
     return {"items": items, "total": len(items)}
 
 
 @reads.get("/projects/{project}/datasets")
-def datasets(hub: Hub, project: str) -> dict[str, Any]:
+def datasets(hub: Hub, project: ProjectName) -> dict[str, Any]:
     items = browse.list_datasets(hub, project)
     return {"items": items, "total": len(items)}
 
 
 @reads.get("/projects/{project}/models")
-def models(hub: Hub, project: str) -> dict[str, Any]:
+def models(hub: Hub, project: ProjectName) -> dict[str, Any]:
     """Trained models (MLflow runs) with metrics and the dataset versions they used."""
     items = browse.list_models(hub, project)
     return {"items": items, "total": len(items)}
+
+
+@reads.get("/projects/{project}/registered-models")
+def registered_models(hub: Hub, project: ProjectName) -> dict[str, Any]:
+    """One entry per model: registry versions, aliases, metrics, data and gate verdicts."""
+    items = model_views.list_models(hub, project)
+    return {"items": items, "total": len(items)}
+
+
+@reads.get("/models/{project}/{name}")
+def model(hub: Hub, project: ProjectName, name: str) -> dict[str, Any]:
+    return model_views.model_detail(hub, project, name)
+
+
+@reads.get("/projects/{project}/services")
+def project_services(hub: Hub, project: ProjectName) -> dict[str, Any]:
+    items = service_views.list_services(hub, project)
+    return {"items": items, "total": len(items)}
+
+
+@reads.get("/services")
+def services(hub: Hub, request: Request) -> dict[str, Any]:
+    """Services of every project the asker may read."""
+    items = all_services(request, hub)
+    return {"items": items, "total": len(items)}
+
+
+@reads.get("/services/{project}/{target}/{name}")
+def service(hub: Hub, project: ProjectName, target: str, name: str) -> dict[str, Any]:
+    """State, URL, pinned models, spec and the one it replaced, history, stats, drift."""
+    return service_views.service_detail(hub, project, target, name)
+
+
+@reads.get("/search")
+def search(
+    hub: Hub, request: Request, q: Annotated[str, Query(min_length=1, max_length=100)]
+) -> dict[str, Any]:
+    """Projects, datasets, models, services, columns and aliases whose name holds ``q``."""
+    return search_catalog(hub, q, readable(request, hub))
+
+
+def all_services(request: Request, hub: DataHub) -> list[dict[str, Any]]:
+    """Services of every readable project, by project."""
+    names = only_readable(request, hub, browse.list_projects(hub), "name")
+    return [s for p in names for s in service_views.list_services(hub, p["name"])]
 
 
 @reads.get(DATASET)
@@ -113,40 +180,12 @@ def lineage(
 
 @reads.get("/produced")
 def produced(
-    hub: Hub, dag_id: str, run_id: str | None = None, task_id: str | None = None
+    hub: Hub, request: Request, dag_id: str, run_id: str | None = None, task_id: str | None = None
 ) -> dict[str, Any]:
     """Versions a DAG run (or one task of it) produced: where Airflow's links land."""
-    items = browse.versions_produced_by(hub, dag_id, run_id, task_id)
+    items = only_readable(request, hub, browse.versions_produced_by(hub, dag_id, run_id, task_id))
     return {"items": items, "total": len(items)}
-
-
-@writes.put(DATASET + "/aliases/{alias}")
-def move_alias(
-    hub: Hub,
-    user: Editor,
-    dataset: DatasetKey,
-    alias: str,
-    version: Annotated[str, Body(embed=True, description="v<N>, a version id or @alias")],
-) -> dict[str, Any]:
-    """Point ``alias`` at a version; the move is recorded with the Airflow user's name."""
-    key = browse.version_key(dataset.project, dataset.kind or "", dataset.name or "", version)
-    return hub.tag(key, alias, actor=user.get_name()).to_json()
-
-
-@writes.post(VERSION + "/release")
-def release(
-    hub: Hub,
-    user: Editor,
-    key: VersionKey,
-    reason: Annotated[str, Body(embed=True, max_length=1000)] = "",
-) -> dict[str, Any]:
-    """Let a quarantined version through again (after a person reviewed it)."""
-    from digitalhub_airflow.quality.state import release as release_version
-
-    why = f"released by {user.get_name()} in the web UI" + (f": {reason}" if reason else "")
-    return release_version(hub, str(key), why).to_json()
 
 
 router = APIRouter()
 router.include_router(reads)
-router.include_router(writes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -18,11 +18,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from digitalhub_airflow.errors import (
+    AuthenticationError,
     CatalogError,
     ConflictError,
     DhubError,
     InvalidKeyError,
     NotFoundError,
+    PermissionDeniedError,
     SchemaPolicyError,
     StoreError,
 )
@@ -31,10 +33,13 @@ if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
 
 HubProvider = Callable[[], "DataHub"]
+Provider = Callable[[], Any]
 
 #: Status codes of the typed errors; anything else a DhubError is a 500.
 STATUS_OF: dict[type[DhubError], int] = {
     InvalidKeyError: 400,
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
     NotFoundError: 404,
     ConflictError: 409,
     SchemaPolicyError: 409,
@@ -107,9 +112,29 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-def create_app(hub_provider: HubProvider | None = None) -> FastAPI:
-    """The catalog app; ``hub_provider`` gives the DataHub (default: Airflow connections)."""
-    from digitalhub_airflow.plugins import api_routes, page_routes
+def airflow_tracking() -> Any:
+    from digitalhub_airflow.hooks.mlflow import MlflowHook
+
+    return MlflowHook().tracking()
+
+
+def create_app(
+    hub_provider: HubProvider | None = None,
+    *,
+    tracking_provider: Provider | None = None,
+    deployers_provider: Provider | None = None,
+) -> FastAPI:
+    """The catalog app; ``hub_provider`` gives the DataHub, ``tracking_provider`` the
+    MLflow server of the champion gate, ``deployers_provider`` the deployer of each
+    service target (defaults: Airflow's connections, as the operators use them)."""
+    from digitalhub_airflow.plugins import (
+        action_routes,
+        api_routes,
+        feature_pages,
+        page_routes,
+        report_routes,
+        token_routes,
+    )
 
     app = FastAPI(
         title="DigitalHub catalog",
@@ -124,8 +149,15 @@ def create_app(hub_provider: HubProvider | None = None) -> FastAPI:
         openapi_url=None,  # served by an authenticated route instead
     )
     app.state.hub_provider = hub_provider or _AirflowHub()
+    app.state.tracking_provider = tracking_provider or airflow_tracking
+    app.state.deployers_provider = deployers_provider or action_routes.airflow_deployers
     app.include_router(api_routes.router)
+    app.include_router(action_routes.router)
+    app.include_router(token_routes.router)
+    app.include_router(report_routes.router)
+    app.include_router(page_routes.public)
     app.include_router(page_routes.router)
+    app.include_router(feature_pages.router)
 
     @app.exception_handler(DhubError)
     async def _dhub_error(request: Request, exc: DhubError) -> Response:

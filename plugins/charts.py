@@ -54,3 +54,29 @@ def value_bars(top_values: list[dict[str, Any]], total: int) -> list[Bar]:
         Bar(0, i * 14, WIDTH * item["count"] / rows, 11, f"{item['value']}: {item['count']}")
         for i, item in enumerate(top_values)
     ]
+
+
+@dataclass
+class Series:
+    """A small line chart: ``points`` for an SVG polyline, with its range as text."""
+
+    points: str
+    low: float
+    high: float
+    first: str
+    last: str
+
+
+def series(items: list[dict[str, Any]], field: str, at: str = "at") -> Series | None:
+    """``items`` (oldest first) as a sparkline of ``field``; None for fewer than two."""
+    if len(items) < 2:
+        return None
+    values = [float(item.get(field) or 0) for item in items]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = WIDTH / (len(values) - 1)
+    points = " ".join(
+        f"{i * step:.1f},{HEIGHT - 4 - (HEIGHT - 8) * (v - low) / span:.1f}"
+        for i, v in enumerate(values)
+    )
+    return Series(points, low, high, str(items[0][at])[:19], str(items[-1][at])[:19])

@@ -17,13 +17,22 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from digitalhub_airflow.browse import models as model_views
 from digitalhub_airflow.browse import read_model as browse
+from digitalhub_airflow.browse import services as service_views
+from digitalhub_airflow.browse.search import search as search_catalog
 from digitalhub_airflow.keys import parse_key
 from digitalhub_airflow.lineage.graph import MAX_DEPTH, lineage_graph
 from digitalhub_airflow.plugins import charts, graph_layout
-from digitalhub_airflow.plugins.api_routes import DatasetKey, VersionKey
+from digitalhub_airflow.plugins.api_routes import (
+    DatasetKey,
+    ProjectName,
+    VersionKey,
+    all_services,
+)
 from digitalhub_airflow.plugins.auth import can_read
 from digitalhub_airflow.plugins.catalog_app import Hub
+from digitalhub_airflow.plugins.scoping import only_readable, readable
 
 HERE = Path(__file__).parent
 #: The only files the app serves, read once: a request never names a path.
@@ -35,6 +44,8 @@ STATIC = {
 PREVIEW_ROWS = 20
 
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(can_read)])
+#: Served without login: the sign-in (401) page needs its stylesheet too.
+public = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 @cache
@@ -103,7 +114,19 @@ class Links:
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = templates().get_template(template).render(links=Links(request), **context)
+    from digitalhub_airflow.plugins.action_routes import csrf_token
+
+    html = (
+        templates()
+        .get_template(template)
+        .render(
+            links=Links(request),
+            csrf=csrf_token(request),
+            done=request.query_params.get("done", ""),
+            q=context.pop("q", ""),
+            **context,
+        )
+    )
     return HTMLResponse(html, status_code=status)
 
 
@@ -115,7 +138,7 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", status, title=title, message=message, login=login)
 
 
-@router.get("/static/{name}")
+@public.get("/static/{name}")
 def static(name: str) -> Response:
     if name not in STATIC:
         raise HTTPException(404, f"no static file {name!r}")
@@ -124,16 +147,50 @@ def static(name: str) -> Response:
 
 @router.get("/")
 def projects_page(request: Request, hub: Hub) -> HTMLResponse:
-    return render(request, "projects.html", title="Catalog", projects=browse.list_projects(hub))
+    projects = only_readable(request, hub, browse.list_projects(hub), "name")
+    return render(request, "projects.html", title="Catalog", projects=projects)
 
 
 @router.get("/projects/{project}")
-def project_page(request: Request, hub: Hub, project: str) -> HTMLResponse:
-    datasets = browse.list_datasets(hub, project)
-    models = browse.list_models(hub, project)
+def project_page(request: Request, hub: Hub, project: ProjectName) -> HTMLResponse:
     return render(
-        request, "project.html", title=project, project=project, datasets=datasets, models=models
+        request,
+        "project.html",
+        title=project,
+        project=project,
+        datasets=browse.list_datasets(hub, project),
+        models=model_views.list_models(hub, project),
+        services=service_views.list_services(hub, project),
     )
+
+
+@router.get("/models/{project}/{name}")
+def model_page(request: Request, hub: Hub, project: ProjectName, name: str) -> HTMLResponse:
+    model = model_views.model_detail(hub, project, name)
+    return render(request, "model.html", title=name, project=project, model=model)
+
+
+@router.get("/services")
+def services_page(request: Request, hub: Hub) -> HTMLResponse:
+    services = all_services(request, hub)
+    return render(request, "services.html", title="Services", services=services)
+
+
+@router.get("/services/{project}/{target}/{name}")
+def service_page(
+    request: Request, hub: Hub, project: ProjectName, target: str, name: str
+) -> HTMLResponse:
+    detail = service_views.service_detail(hub, project, target, name)
+    series = charts.series(detail["traffic"], "rows")
+    return render(request, "service.html", title=name, s=detail, series=series)
+
+
+@router.get("/search")
+def search_page(
+    request: Request, hub: Hub, q: Annotated[str, Query(max_length=100)] = ""
+) -> HTMLResponse:
+    found = search_catalog(hub, q, readable(request, hub)) if q.strip() else None
+    return render(request, "search.html", title="Search", q=q, found=found)
 
 
 @router.get("/datasets/{project}/{kind}/{name}")
@@ -185,15 +242,26 @@ def lineage_page(
     request: Request,
     hub: Hub,
     key: VersionKey,
+    *,
     direction: Literal["both", "upstream", "downstream"] = "both",
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)] = 5,
+    expand: Annotated[list[str] | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
-    graph = lineage_graph(hub, str(key), direction, depth).to_json()
+    """The lineage graph; runs of one task collapse into a counted node (``expand``
+    names the ``<dag_id>.<task_id>`` groups to open)."""
+    full = lineage_graph(hub, str(key), direction, depth).to_json()
+    opened = frozenset(expand or ())
+    graph = graph_layout.collapse(full, opened)
     links = Links(request)
+    here = links.version(full["root"], "/lineage")
 
     def href_of(node: dict[str, Any]) -> str | None:
         if node.get("type") == "dataitem":
             return links.version(node["key"], "/lineage") + f"?direction={direction}&depth={depth}"
+        if node.get("type") == "group":
+            query = [("direction", direction), ("depth", depth)]
+            query += [("expand", task) for task in sorted(opened | {node["task"]})]
+            return f"{here}?{urlencode(query)}"
         return links.dag_run(node)
 
     drawing = graph_layout.layout(graph, href_of)
@@ -202,6 +270,8 @@ def lineage_page(
         "lineage.html",
         title=f"lineage of {parse_key(graph['root']).name}",
         graph=graph,
+        full=full,
+        expanded=sorted(opened),
         drawing=drawing,
         node_w=graph_layout.NODE_W,
         node_h=graph_layout.NODE_H,
@@ -214,7 +284,7 @@ def lineage_page(
 def produced_page(
     request: Request, hub: Hub, dag_id: str, run_id: str | None = None, task_id: str | None = None
 ) -> HTMLResponse:
-    items = browse.versions_produced_by(hub, dag_id, run_id, task_id)
+    items = only_readable(request, hub, browse.versions_produced_by(hub, dag_id, run_id, task_id))
     return render(
         request,
         "produced.html",

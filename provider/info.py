@@ -39,8 +39,10 @@ def get_provider_info() -> dict[str, Any]:
                     "digitalhub_airflow.operators.training",
                     "digitalhub_airflow.operators.pods",
                     "digitalhub_airflow.operators.serving",
+                    "digitalhub_airflow.operators.data_service",
                     "digitalhub_airflow.operators.monitoring",
                     "digitalhub_airflow.operators.notebook",
+                    "digitalhub_airflow.operators.features",
                 ],
             }
         ],

@@ -7,9 +7,10 @@ Operators fill a :class:`TaskIO` while they execute; the lineage layer turns it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from digitalhub_airflow.datasets.versions import VersionInfo
+if TYPE_CHECKING:  # DAG files build a TaskIO per operator: no catalog models at parse time
+    from digitalhub_airflow.datasets.versions import VersionInfo
 
 
 @dataclass

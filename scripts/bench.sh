@@ -6,6 +6,9 @@
 #   scripts/bench.sh            full sizes, median of 3 runs (~10 minutes on 2 cores)
 #   scripts/bench.sh --quick    smaller sizes, 1 run each (~2 minutes)
 #
+# Each benchmark runs with --strict: `make bench` fails when any target of the table in
+# bench/README.md fails.
+#
 # The server gets its own state folder (.services/bench) so that a benchmark never
 # stops the S3 server of a `make test` running beside it, and vice versa.
 set -euo pipefail
@@ -31,22 +34,33 @@ eval "$(scripts/services/s3.sh start)"
 : "${DHUB_TEST_S3_ENDPOINT:?S3 did not start}"
 export DHUB_TEST_S3_ENDPOINT DHUB_TEST_S3_ACCESS_KEY DHUB_TEST_S3_SECRET_KEY DHUB_TEST_S3_REGION
 
-echo "== bench_cli $*"
-python bench/bench_cli.py "$@"
-echo "== bench_commit $*"
-python bench/bench_commit.py "$@"
-echo "== bench_verify $*"
-python bench/bench_verify.py "$@"
-echo "== bench_ui $*"
-python bench/bench_ui.py "$@"
-echo "== bench_quality $*"
-python bench/bench_quality.py "$@"
-echo "== bench_lineage $* (PostgreSQL on 127.0.0.1)"
+# Every benchmark runs with --strict (exit 1 when one of its targets fails); the others
+# still run, and the script exits 1 at the end naming the ones that failed.
+failed=()
+bench() {
+  local name=$1
+  shift
+  echo "== $name $*"
+  python "bench/$name.py" --strict "$@" || failed+=("$name")
+}
+bench bench_cli "$@"
+bench bench_parse "$@"
+bench bench_commit "$@"
+bench bench_get "$@"
+bench bench_verify "$@"
+bench bench_dataservice "$@"
+bench bench_ui "$@"
+bench bench_quality "$@"
+bench bench_features "$@"
+echo "== PostgreSQL on 127.0.0.1 (bench_lineage, bench_sql, bench_training)"
 eval "$(scripts/services/postgres.sh start)"
 export DHUB_TEST_PG_URL
-python bench/bench_lineage.py "$@"
-echo "== bench_training $*"
-python bench/bench_training.py "$@"
-echo "== bench_serving $*"
-python bench/bench_serving.py "$@"
+bench bench_lineage "$@"
+bench bench_sql "$@"
+bench bench_training "$@"
+bench bench_serving "$@"
 echo "== bench: done in $(($(date +%s) - t0))s; summaries in bench/out/"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "bench: a target failed in: ${failed[*]}" >&2
+  exit 1
+fi

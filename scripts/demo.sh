@@ -4,13 +4,8 @@
 # scripts/demo.d/, sourced in name order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-export DHUB_HOME=${DHUB_HOME:-$ROOT/.dhub-demo/home}
-export AIRFLOW_HOME=${AIRFLOW_HOME:-$ROOT/.dhub-demo/airflow}
-export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export PATH=$ROOT/.venv/bin:$PATH
-unset DHUB_CATALOG_URL DHUB_STORE_URL DHUB_CATALOG_SCHEMA
+# shellcheck source=scripts/demo.env
+source scripts/demo.env
 
 WINE=store://demo/dataitem/table/wine
 say() { printf '\n== %s\n' "$*"; }
@@ -35,8 +30,7 @@ done
 cat <<TXT
 
 The versions above are content-derived: run \`make demo\` again and the ids stay the same.
-Open the Airflow UI on this catalog (user admin; the password is printed at start-up):
-  AIRFLOW_HOME=$AIRFLOW_HOME DHUB_HOME=$DHUB_HOME AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags \\
-    PATH=$ROOT/.venv/bin:\$PATH airflow standalone
-then browse http://localhost:8080 (stop it with Ctrl-C).
+Airflow with the plugin on this catalog (reference DAGs unpaused, no examples; prints the
+URL and the login; Ctrl-C stops it):
+  make airflow
 TXT

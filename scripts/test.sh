@@ -30,33 +30,20 @@ eval "$(scripts/services/chromium.sh ensure)"  # Debian's browser for tests/e2e/
 : "${DHUB_TEST_PG_URL:?PostgreSQL did not start}" "${DHUB_TEST_S3_ENDPOINT:?S3 did not start}"
 : "${DHUB_TEST_MLFLOW_URI:?the MLflow server did not start}"
 
-# With no arguments, the e2e tests (each starts Airflow: mostly CPU) run in a second pytest
-# beside unit + integration (mostly waiting on the services), one per core; its log is
-# printed after. Arguments (or DHUB_TEST_JOBS=1) run the whole suite in one pytest.
-run_pytest() {
-  pytest -p no:cacheprovider "$@"
-  local rc=$?
-  if [ "$rc" -eq 5 ]; then
-    echo "test: pytest collected no tests in $*; that is a failure" >&2
-    return 1
-  fi
-  return "$rc"
-}
-
+# One pytest over the suite, spread over xdist workers, a test file per worker at a time
+# (--dist loadfile: a module's fixtures, e.g. an `airflow standalone`, start once). The
+# e2e files are collected first, so the longest start first and the short unit files fill
+# in at the end. Integration tests mostly wait on the services, hence more workers than
+# cores (DHUB_TEST_WORKERS; 0 runs in one process). Each worker has its own HOME, temp
+# folders and Airflow home (a copy of one migrated metadata database: tests/e2e/conftest.py).
+# Arguments replace the test paths. The 25 slowest tests are listed at the end.
+workers=${DHUB_TEST_WORKERS:-4}
+echo "== pytest: ${workers} workers"
 set +e
-if [ $# -gt 0 ] || [ "${DHUB_TEST_JOBS:-2}" = 1 ]; then
-  echo "== pytest"
-  run_pytest "$@" tests
-  exit $?
+pytest -p no:cacheprovider -n "$workers" --dist loadfile --durations=25 "${@:-tests}"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "test: pytest collected no tests in ${*:-tests}; that is a failure" >&2
+  exit 1
 fi
-echo "== pytest: tests/e2e in the background (log: test-artifacts/pytest-e2e.log), then unit + integration"
-run_pytest tests/e2e >test-artifacts/pytest-e2e.log 2>&1 &
-e2e=$!
-run_pytest tests/unit tests/integration
-rc_main=$?
-wait "$e2e"
-rc_e2e=$?
-echo "== pytest tests/e2e (ran beside the above)"
-cat test-artifacts/pytest-e2e.log
-echo "== pytest: unit + integration exit $rc_main, e2e exit $rc_e2e"
-[ "$rc_main" -eq 0 ] && [ "$rc_e2e" -eq 0 ]
+exit "$rc"

@@ -7,7 +7,10 @@ Without the services, real-backend tests skip locally and FAIL in CI (``CI=true`
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +25,20 @@ from digitalhub_airflow.store import LocalBlobStore, s3_client
 from digitalhub_airflow.store.s3 import S3BlobStore
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _private_home() -> None:
+    """No test writes outside the checkout and its temp dirs: HOME (where ~/.dhub, tool
+    caches and configs default) is a throw-away folder of this process (one per xdist
+    worker), inherited by the processes the tests start."""
+    home = tempfile.mkdtemp(prefix="dhub-test-home-")
+    os.environ["HOME"] = home
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        os.environ.pop(name, None)
+    atexit.register(shutil.rmtree, home, True)
+
+
+_private_home()
 BACKENDS = ["embedded", pytest.param("real", marks=pytest.mark.integration)]
 
 

@@ -18,7 +18,13 @@ from sqlalchemy.orm import aliased
 from digitalhub_airflow.catalog.migrate import require_current
 from digitalhub_airflow.catalog.models import Alias, Dataset, Project, Version, VersionQuality
 from digitalhub_airflow.datasets.manifest import short_id
-from digitalhub_airflow.datasets.versions import aliases_by_version, find_dataset
+from digitalhub_airflow.datasets.versions import (
+    LATEST,
+    QUARANTINED,
+    aliases_by_version,
+    find_dataset,
+    usable_latest,
+)
 from digitalhub_airflow.errors import InvalidKeyError, NotFoundError
 from digitalhub_airflow.keys import Key, validate_name
 from digitalhub_airflow.quality.profiles import stored_profile
@@ -121,9 +127,12 @@ def list_datasets(hub: DataHub, project: str) -> list[dict[str, Any]]:
         if session.scalar(select(Project.id).where(Project.name == project)) is None:
             raise NotFoundError(f"project {project} does not exist")
         items = []
-        for row in session.execute(query):
-            dataset = row.Dataset
+        for found in session.execute(query):
+            dataset = found.Dataset
             key = Key(project, "dataitem", dataset.kind, dataset.name)
+            row = found
+            if found.quality == QUARANTINED:  # latest means the newest usable version
+                row = _usable_latest_row(session, dataset, found)
             items.append(
                 {
                     "key": str(key),
@@ -136,6 +145,15 @@ def list_datasets(hub: DataHub, project: str) -> list[dict[str, Any]]:
                 }
             )
         return items
+
+
+def _usable_latest_row(session: Any, dataset: Dataset, pointed: Any) -> Any:
+    """The list row of what ``latest`` resolves to when the alias' version is quarantined."""
+    usable = usable_latest(session, dataset.id)
+    if usable is None:
+        return pointed._replace(id=None)
+    parent = aliased(Version)
+    return session.execute(_rows_query(parent).where(Version.id == usable.id)).one()
 
 
 def list_models(hub: DataHub, project: str) -> list[dict[str, Any]]:
@@ -183,16 +201,21 @@ def dataset_summary(hub: DataHub, key: Key) -> dict[str, Any]:
             .where(Alias.dataset_id == dataset.id)
             .order_by(Alias.name)
         )
-        aliases = [
-            {
+        aliases = []
+        for name, seq, version_id, by, at in rows:
+            entry = {
                 "alias": name,
                 "seq": seq,
                 "key": str(key.with_version(version_id)),
                 "updated_by": by,
                 "updated_at": at.isoformat(),
             }
-            for name, seq, version_id, by, at in rows
-        ]
+            if name == LATEST:  # where it resolves; the newest version may be held
+                usable = usable_latest(session, dataset.id)
+                entry["newest_seq"] = seq
+                entry["seq"] = usable.seq if usable else None
+                entry["key"] = str(key.with_version(usable.version_id)) if usable else None
+            aliases.append(entry)
         return {
             "key": str(key),
             "project": key.project,
@@ -338,7 +361,7 @@ def versions_produced_by(
         items = []
         for row in rows:
             key = Key(row.project, "dataitem", row.kind, row.dataset)
-            items.append({"dataset": str(key), **_row(key, row, [])})
+            items.append({"dataset": str(key), "project": row.project, **_row(key, row, [])})
         return items
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 #: without importing what they need).
 COMMANDS = {
     "init": "create or upgrade the catalog (idempotent)",
+    "ls": "list the projects, or a project's datasets with their latest version",
     "commit": "commit a file, folder, glob or s3:// URI as a new version",
     "log": "list a dataset's versions, newest first",
     "show": "show one version: schema, files, producer",
@@ -73,6 +74,28 @@ def cmd_init(hub: DataHub, args: argparse.Namespace) -> int:
         {"catalog": hub.catalog.safe_url, "store": hub.store.url, "revision": revision},
         f"catalog {hub.catalog.safe_url} at revision {revision}; store {hub.store.url}",
     )
+    return 0
+
+
+def cmd_ls(hub: DataHub, args: argparse.Namespace) -> int:
+    from digitalhub_airflow.browse.read_model import list_datasets, list_projects
+
+    if args.project is None:
+        projects = list_projects(hub)
+        lines = [f"{p['name']:<32} {p['datasets']:>5} datasets" for p in projects]
+        emit(args, projects, "\n".join(lines) or "no projects")
+        return 0
+    datasets = list_datasets(hub, args.project)
+    lines = []
+    for d in datasets:
+        latest = d["latest"] or {}
+        rows = latest.get("row_count")
+        size = f"{rows} rows" if rows is not None else f"{latest.get('file_count', 0)} files"
+        lines.append(
+            f"{d['key']:<48} {d['versions']:>4} versions  {size:>12}  "
+            f"{human_size(latest.get('size_bytes')):>10}  {latest.get('quality') or ''}"
+        )
+    emit(args, datasets, "\n".join(lines) or f"no datasets in {args.project}")
     return 0
 
 
@@ -144,8 +167,23 @@ def cmd_diff(hub: DataHub, args: argparse.Namespace) -> int:
     lines += [f"+ file {p}" for p in diff.files_added]
     lines += [f"- file {p}" for p in diff.files_removed]
     lines += [f"~ file {p}" for p in diff.files_changed]
-    emit(args, diff.to_json(), "\n".join(lines))
+    data = diff.to_json()
+    if args.rows is not None:
+        from digitalhub_airflow.datasets.row_diff import diff_rows
+
+        rows = diff_rows(hub, diff.a.key, diff.b.key, args.rows)
+        data["row_diff"] = rows.to_json()
+        lines += rows.lines()
+    emit(args, data, "\n".join(lines))
     return 0
+
+
+def key_columns(text: str) -> list[str]:
+    """``--rows id`` or ``--rows shop,day``: the key column names, none empty or repeated."""
+    keys = [k.strip() for k in text.split(",")]
+    if not all(keys) or len(set(keys)) != len(keys):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of column names like id,day")
+    return keys
 
 
 def cmd_get(hub: DataHub, args: argparse.Namespace) -> int:
@@ -175,6 +213,10 @@ def cmd_verify(hub: DataHub, args: argparse.Namespace) -> int:
     lines = [f"checked {report.checked} blobs ({human_size(report.bytes_checked)})"]
     lines += [f"corrupt blob {d} at {hub.store.location(d)}" for d in report.corrupt]
     lines += [f"missing blob {d}" for d in report.missing]
+    lines += [
+        f"{c.state} chunk {c.digest} in pack {c.pack}, used by {', '.join(c.versions or c.files)}"
+        for c in report.chunks
+    ]
     emit(args, report.to_json(), "\n".join(lines))
     if not report.ok:
         raise IntegrityError(
@@ -222,6 +264,8 @@ def cmd_gc(hub: DataHub, args: argparse.Namespace) -> int:
 def register(add: AddCommand) -> None:
     """Add the dataset commands to the ``dhub`` parser."""
     add("init", cmd_init)
+    p = add("ls", cmd_ls)
+    p.add_argument("project", nargs="?", help="list this project's datasets")
     p = add("commit", cmd_commit)
     p.add_argument("target", help="<project>/<name> or store://<project>/dataitem/<kind>/<name>")
     p.add_argument("source", help="a file, a folder, a quoted glob or an s3:// URI")
@@ -241,6 +285,12 @@ def register(add: AddCommand) -> None:
     p = add("diff", cmd_diff)
     p.add_argument("a")
     p.add_argument("b")
+    p.add_argument(
+        "--rows",
+        type=key_columns,
+        metavar="KEY_COLUMNS",
+        help="also rows added, removed and changed, matched by these comma-separated columns",
+    )
     p = add("get", cmd_get)
     p.add_argument("key")
     p.add_argument("dest")

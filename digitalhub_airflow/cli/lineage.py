@@ -38,15 +38,20 @@ def cmd_lineage(hub: DataHub, args: argparse.Namespace) -> int:
 
 
 def cmd_query(hub: DataHub, args: argparse.Namespace) -> int:
+    from digitalhub_airflow.access import Principal
+    from digitalhub_airflow.access.tokens import from_environment
     from digitalhub_airflow.lineage.runs import RunSpec
-    from digitalhub_airflow.query.sql import run_query
+    from digitalhub_airflow.query.sql import authorize_query, run_query
     from digitalhub_airflow.transforms.transform import SQL, Transform, pin_inputs, run_transform
 
+    principal = Principal.of_user(args.user, args.role) if args.user else from_environment()
     if args.target:
         transform = Transform(output=args.target, kind=SQL, query=args.sql, message=args.message)
         project = hub.key(args.target).project if args.target.startswith("store://") else None
+        project = project or args.target.partition("/")[0]
+        authorize_query(hub.catalog, principal, args.sql, into=project)
         spec = RunSpec(
-            project=project or args.target.partition("/")[0],
+            project=project,
             name="query",
             uid=uuid.uuid4().hex[:16],
             kind=SQL,
@@ -56,6 +61,7 @@ def cmd_query(hub: DataHub, args: argparse.Namespace) -> int:
         emit(args, result.to_json(), f"{verb} {result.output.key} (run {result.run})")
         return 0
     transform = Transform(output="store://query/dataitem/table/preview", kind=SQL, query=args.sql)
+    authorize_query(hub.catalog, principal, args.sql)
     pinned = pin_inputs(hub, transform.inputs)
     table = run_query(args.sql, {k: hub.read_table(v.key) for k, v in pinned.items()})
     rows = [{k: plain(v) for k, v in row.items()} for row in table.slice(0, args.limit).to_pylist()]
@@ -102,5 +108,7 @@ def register(add: AddCommand) -> None:
     p.add_argument("--target", help="commit the result as a version of this table dataset")
     p.add_argument("-m", "--message", default="")
     p.add_argument("--limit", type=count, default=PREVIEW_ROWS, help="rows to print")
+    p.add_argument("--as", dest="user", help="run with this user's grants (docs/access.md)")
+    p.add_argument("--role", action="append", default=[], help="a role of --as USER")
     p = add("reproduce", cmd_reproduce)
     p.add_argument("key", help="a version a transform produced, or the transform's run key")

@@ -18,7 +18,33 @@ from typing import NoReturn
 from digitalhub_airflow.errors import CatalogError, DhubError
 
 #: The modules under ``digitalhub_airflow.cli`` that hold commands, in ``--help`` order.
-FEATURES = ("datasets", "quality", "lineage", "serving")
+FEATURES = (
+    "datasets",
+    "quality",
+    "lineage",
+    "serving",
+    "access",
+    "dataservice",
+    "reports",
+    "features",
+)
+
+
+#: What ``dhub --help`` says above the commands (the module docstring is for developers).
+DESCRIPTION = "dhub: versioned datasets, data quality, lineage and model serving"
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, read only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        from importlib.metadata import version
+
+        print(f"dhub {version('digitalhub-airflow')}")
+        parser.exit(0)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,7 +67,8 @@ def _chosen(argv: Sequence[str], commands: dict[str, str]) -> str | None:
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the module of the command in ``argv`` registers its arguments."""
     words = sys.argv[1:] if argv is None else list(argv)
-    parser = _Parser(prog="dhub", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="dhub", description=DESCRIPTION)
+    parser.add_argument("--version", action=_Version)
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

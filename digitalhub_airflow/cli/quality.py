@@ -7,7 +7,7 @@ import argparse
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from digitalhub_airflow.cli.support import AddCommand, emit, human_size
+from digitalhub_airflow.cli.support import AddCommand, add_progress, emit, human_size, working
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
@@ -27,15 +27,16 @@ COMMANDS = {
 def cmd_validate(hub: DataHub, args: argparse.Namespace) -> int:
     from digitalhub_airflow.quality.validate import validate_dataset
 
-    outcome = validate_dataset(
-        hub,
-        args.key,
-        args.suite,
-        on_failure=args.on_failure,
-        result_format=args.result_format,
-        force=args.force,
-        engine=args.engine,
-    )
+    with working(args, f"validating {args.key}"):
+        outcome = validate_dataset(
+            hub,
+            args.key,
+            args.suite,
+            on_failure=args.on_failure,
+            result_format=args.result_format,
+            force=args.force,
+            engine=args.engine,
+        )
     emit(args, outcome.to_json(), outcome.report())
     outcome.raise_for_failure()
     return 0
@@ -88,7 +89,8 @@ def profile_lines(profile: dict[str, Any]) -> list[str]:
 def cmd_profile(hub: DataHub, args: argparse.Namespace) -> int:
     from digitalhub_airflow.quality.profiles import profile_dataset
 
-    _, profile = profile_dataset(hub, args.key, force=args.force)
+    with working(args, f"profiling {args.key}"):
+        _, profile = profile_dataset(hub, args.key, force=args.force)
     emit(args, profile, "\n".join(profile_lines(profile)))
     return 0
 
@@ -97,13 +99,16 @@ def cmd_drift(hub: DataHub, args: argparse.Namespace) -> int:
     from digitalhub_airflow.quality.drift import Thresholds, compare_versions, raise_for_drift
 
     thresholds = Thresholds(**{f.name: getattr(args, f.name) for f in fields(Thresholds)})
-    report = compare_versions(hub, args.reference, args.current, thresholds)
+    with working(args, f"comparing {args.reference} with {args.current}"):
+        report = compare_versions(hub, args.reference, args.current, thresholds)
     emit(args, report, "\n".join(drift_lines(report)))
     raise_for_drift(report)
     return 0
 
 
 def drift_lines(report: dict[str, Any]) -> list[str]:
+    from digitalhub_airflow.quality.drift import column_problems
+
     rows = report["row_count"]
     change = rows["change"]
     lines = [
@@ -119,8 +124,11 @@ def drift_lines(report: dict[str, Any]) -> list[str]:
     lines += [f"- column {c['name']}: {c['type']}" for c in schema["removed"]]
     lines += [f"~ column {c['name']}: {c['from']} -> {c['to']}" for c in schema["retyped"]]
     for c in report["columns"]:
-        metric = f"{c['metric']}={c['value']:.4f}" if c["metric"] else "not compared"
-        lines.append(f"  {c['name']:<24} {metric:<22} {c['status']}")
+        metric = f"{c['metric']}={c['value']:.4f}" if c["metric"] else "no distribution"
+        why = "; ".join(
+            column_problems(c, "fail") + [f"{p} (warn)" for p in column_problems(c, "warn")]
+        )
+        lines.append(f"  {c['name']:<24} {metric:<22} {c['status']:<5} {why}".rstrip())
     return lines
 
 
@@ -170,11 +178,13 @@ def register(add: AddCommand) -> None:
         default="auto",
         help="auto: common expectations natively on Arrow (same results), the rest with GX",
     )
+    add_progress(p)
     p = add("results", cmd_results)
     p.add_argument("key")
     p = add("profile", cmd_profile)
     p.add_argument("key")
     p.add_argument("--force", action="store_true", help="recompute a stored profile")
+    add_progress(p)
     p = add("drift", cmd_drift)
     p.add_argument("reference")
     p.add_argument("current")
@@ -191,6 +201,7 @@ def register(add: AddCommand) -> None:
                 default=default,
                 help=f"default {default}; 'off' disables",
             )
+    add_progress(p)
     p = add("suggest-suite", cmd_suggest_suite)
     p.add_argument("key")
     p.add_argument("-o", "--output", help="the suite file to write (default <name>.json)")

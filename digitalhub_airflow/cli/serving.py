@@ -35,6 +35,8 @@ COMMANDS = {
     "undeploy": "stop a service and record it stopped",
     "rollback": "deploy the spec the last deployment of a service replaced",
     "reconcile": "make the services of YAML files run; change what differs",
+    "models": "list trained models, newest first, with the versions they learnt from",
+    "services": "list deployed services: target, state, URL and models",
 }
 
 
@@ -56,6 +58,7 @@ def cmd_serve(hub: DataHub, args: argparse.Namespace) -> int:
         log_flush_rows=args.log_flush_rows,
         log_flush_seconds=args.log_flush_seconds,
         max_body_bytes=args.max_body_bytes,
+        features=args.features,
     )
     serve(hub, tracking_from_env(load_settings().home), options)
     return 0
@@ -92,7 +95,52 @@ def register(add: AddCommand) -> None:
     p.add_argument("--log-flush-rows", type=positive_int, default=1000)
     p.add_argument("--log-flush-seconds", type=seconds, default=30.0)
     p.add_argument("--max-body-bytes", type=positive_int, default=DEFAULT_MAX_BODY_BYTES)
+    p.add_argument(
+        "--features",
+        action="append",
+        default=[],
+        metavar="[MODEL=][PROJECT/]SERVICE",
+        help="requests carry entity keys; features come from this feature service (repeatable)",
+    )
     register_deployments(add)
+    for name, func in (("models", cmd_models), ("services", cmd_services)):
+        add(name, func).add_argument("project", nargs="?", help="default: every project")
+
+
+# -- listings: dhub models | services --------------------------------------------------------
+def _projects(hub: DataHub, project: str | None) -> list[str]:
+    from digitalhub_airflow.browse.read_model import list_projects
+
+    return [project] if project else [p["name"] for p in list_projects(hub)]
+
+
+def cmd_models(hub: DataHub, args: argparse.Namespace) -> int:
+    from digitalhub_airflow.browse.read_model import list_models
+
+    models = [m for project in _projects(hub, args.project) for m in list_models(hub, project)]
+    lines = []
+    for m in models:
+        metrics = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in sorted((m["metrics"] or {}).items())[:3]
+        )
+        lines.append(f"{m['key']}  {m['created_at'][:19]}  {metrics}")
+        lines += [f"    trained on {d}" for d in m["datasets"] or []]
+    emit(args, models, "\n".join(lines) or "no models")
+    return 0
+
+
+def cmd_services(hub: DataHub, args: argparse.Namespace) -> int:
+    from digitalhub_airflow.serving.deploy.services import list_services
+
+    found = [r for project in _projects(hub, args.project) for r in list_services(hub, project)]
+    lines = [
+        f"{r.project}/{r.name:<24} {r.target:<10} {r.state:<11} {r.url or '-'}  "
+        + ", ".join(sorted(r.models))
+        for r in found
+    ]
+    emit(args, [r.to_json() for r in found], "\n".join(lines) or "no services")
+    return 0
 
 
 # -- deployments: dhub deploy | undeploy | rollback | reconcile ------------------------------
@@ -235,6 +283,8 @@ def _spec_fields(args: argparse.Namespace) -> dict[str, Any]:
         if target:
             fields["target"] = target
         fields.setdefault("target", "local")
+    if args.dataset:  # a data service: the dataset instead of models
+        fields.update(kind="data", dataset=args.dataset, models={})
     if args.model:
         models = {}
         for item in args.model:
@@ -256,6 +306,7 @@ def _spec_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 def _describe(record: ServiceRecord) -> str:
     pins = ", ".join(f"{n}={m.get('pinned')}" for n, m in sorted(record.models.items()))
+    pins = pins or str(record.spec.get("dataset", ""))
     where = f" at {record.url}" if record.url else ""
     return f"{record.state} {record.key}{where} ({pins})"
 
@@ -371,6 +422,11 @@ def register_deployments(add: AddCommand) -> None:
         default=[],
         metavar="NAME=REF",
         help="served name = model reference, pinned before deploying (repeatable)",
+    )
+    p.add_argument(
+        "--dataset",
+        metavar="KEY",
+        help="deploy a data service (kind: data) of this table: a version, or an alias it follows",
     )
     p.add_argument("--target", choices=TARGETS, help="local or kubernetes (default: the spec's)")
     p.add_argument("--namespace", help="the Kubernetes namespace of the service")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -71,3 +75,50 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
         print(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
         print(text)
+
+
+#: Commands quicker than this show no progress at all.
+PROGRESS_AFTER_S = 1.0
+
+
+@contextmanager
+def working(args: argparse.Namespace, label: str) -> Iterator[None]:
+    """``label … 3s`` on stderr while a long command runs: after a second, on a terminal
+    (redrawn in place) or with ``--progress`` (a line every 5 s in a log). Off with
+    ``--json`` unless asked for; stdout, where results go, never carries it."""
+    tty = sys.stderr.isatty()
+    if not (args.progress or (tty and not args.json)):
+        yield
+        return
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        shown, due = False, PROGRESS_AFTER_S
+        while not done.wait(0.25):
+            elapsed = time.monotonic() - started
+            if elapsed < due:
+                continue
+            text = f"{label} … {elapsed:.0f}s"
+            sys.stderr.write(f"\r\033[K{text}" if tty else f"{text}\n")
+            sys.stderr.flush()
+            shown, due = True, (elapsed if tty else elapsed + 5.0)
+        if shown and tty:
+            sys.stderr.write("\r\033[K")  # the result prints on a clean line
+            sys.stderr.flush()
+
+    ticker = threading.Thread(target=tick, name="dhub-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+
+
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even off a terminal or with --json",
+    )

@@ -44,6 +44,7 @@ from digitalhub_airflow.catalog.models import (
     VersionFile,
     utcnow,
 )
+from digitalhub_airflow.datasets.chunking import Chunker, chunker_for
 from digitalhub_airflow.datasets.failpoints import PRODUCED_BY_POINT, failpoint
 from digitalhub_airflow.datasets.hashcache import HashCache
 from digitalhub_airflow.datasets.leases import Lease, commit_lease, hold
@@ -204,6 +205,18 @@ def heal(store: BlobStore, source: Path, digest: str) -> bool:
     return replaced
 
 
+def store_blob(
+    store: BlobStore, source: Path, known: str | None, flags: DamageFlags
+) -> tuple[str, bool, bool]:
+    """(digest, written, repaired) of a file stored as one blob: a blob already there
+    is reused after the cheap checks, or healed when they fail."""
+    digest, written = store.ingest(source, known)
+    repaired = False
+    if not written and (store.looks_damaged(digest, source.stat().st_size) or digest in flags):
+        repaired = heal(store, source, digest)
+    return digest, written, repaired
+
+
 def ingest_all(
     store: BlobStore,
     files: list[SourceFile],
@@ -212,8 +225,11 @@ def ingest_all(
     progress: Progress | None,
     *,
     damaged: DamageFlags | None = None,
+    chunker: Chunker | None = None,
 ) -> tuple[list[FileEntry], int, int]:
     """Store every distinct content the store lacks, in parallel; heal damaged ones.
+
+    Large files go to ``chunker`` when there is one (:mod:`.chunking`).
 
     Returns the entries, the number of blobs written and the number repaired. A blob
     the store already has is checked cheaply (its size, ``damaged``'s flags) and, when
@@ -240,10 +256,8 @@ def ingest_all(
 
     def store_one(index: int) -> tuple[str, bool, bool]:
         source, (before, known) = files[index], described[index]
-        digest, written = store.ingest(source.path, known)
-        repaired = False
-        if not written and (store.looks_damaged(digest, before.st_size) or digest in flags):
-            repaired = heal(store, source.path, digest)
+        chunked = chunker.ingest(source.path, before.st_size, known) if chunker else None
+        digest, written, repaired = chunked or store_blob(store, source.path, known, flags)
         failpoint("commit.after_first_blob")
         after = source.path.stat()
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
@@ -469,8 +483,10 @@ def commit_files(
         return CommitResult(unchanged, False, 0, len(files))
     with commit_lease(catalog) as lease:
         failpoint("commit.before_ingest")
+        sizes = [stat.st_size for stat in initial.values()]
+        chunker = chunker_for(catalog, store, request.key, sizes, damaged)
         entries, written, repaired = ingest_all(
-            store, files, initial, cache, progress, damaged=damaged
+            store, files, initial, cache, progress, damaged=damaged, chunker=chunker
         )
         failpoint("commit.after_ingest")
         manifest = description.manifest(entries)

@@ -20,6 +20,9 @@ COMMIT_POINTS = (
 #: Reached only by a commit under a producing run: after the version, before its
 #: ``produced_by`` edge, in the same transaction (between after_ingest and in_transaction).
 PRODUCED_BY_POINT = "commit.before_produced_by"
+#: Reached only by a commit of a chunked file: after its first pack is stored, before
+#: its chunk manifest (between before_ingest and after_first_blob).
+FIRST_PACK_POINT = "commit.after_first_pack"
 
 
 def failpoint(name: str) -> None:

@@ -13,7 +13,9 @@
 Whatever ``FROM`` gives is hashed again before it is stored; bytes that do not hash to
 the digest are refused and the blob stays reported. The blob itself is replaced
 atomically by :meth:`BlobStore.replace_blob`, which never writes over a blob that
-verifies.
+verifies. A chunked file is healed at the chunk level: its packs are blobs, restored like
+any blob from a store that has them; failing that, a good copy of the file is cut again
+and its damaged chunks written to a new pack (:mod:`digitalhub_airflow.datasets.chunking`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from digitalhub_airflow.datasets.chunking import Chunker, ChunkingPolicy
 from digitalhub_airflow.datasets.verify import VerifyReport
-from digitalhub_airflow.errors import IntegrityError, InvalidOptionError, NotFoundError, StoreError
+from digitalhub_airflow.errors import (
+    IntegrityError,
+    InvalidOptionError,
+    InvalidSourceError,
+    NotFoundError,
+    StoreError,
+)
 from digitalhub_airflow.hashing import hash_file
 from digitalhub_airflow.store import BlobStore, LocalBlobStore, local_path, open_store
 
@@ -150,10 +159,18 @@ def repair_blobs(
     """Restore each corrupt or missing blob of ``verified`` from ``source``."""
     report = RepairReport(verified.checked, verified.bytes_checked, source=source.description)
     healed: set[str] = set()
-    for digest in [*verified.corrupt, *verified.missing]:
+    damaged = [*verified.corrupt, *verified.missing]
+    chunked = [d for d in damaged if _is_chunked(store, d)]
+    broken_packs = {c.pack for c in verified.chunks}
+    # Blobs and packs first: a chunked file whose packs came back needs nothing more.
+    for digest in [d for d in damaged if d not in chunked] + chunked:
         try:
-            with source.copy_of(digest) as path:
-                store.replace_blob(path, digest)  # False: it verified after all
+            if digest in chunked and store.intact(digest):
+                pass
+            else:
+                with source.copy_of(digest) as path:
+                    if digest not in chunked or not _rechunk(store, path, digest, broken_packs):
+                        store.replace_blob(path, digest)  # False: it verified after all
         except NotFoundError:
             report.not_found.append(digest)
             continue
@@ -168,6 +185,32 @@ def repair_blobs(
         except StoreError as exc:  # a stale flag costs a commit one re-hash
             log.warning("%s", exc)
     store.sync()
-    report.corrupt = [d for d in verified.corrupt if d not in healed]
-    report.missing = [d for d in verified.missing if d not in healed]
+    # A damaged pack whose damaged chunks' files were all re-chunked is needed by none of
+    # them any more: no longer reported (gc removes it once nothing references it).
+    report.chunks = [c for c in verified.chunks if not set(c.files) <= healed]
+    settled = broken_packs - {c.pack for c in report.chunks}
+    report.corrupt = [d for d in verified.corrupt if d not in healed and d not in settled]
+    report.missing = [d for d in verified.missing if d not in healed and d not in settled]
+    report.not_found = [d for d in report.not_found if d not in settled]
     return report
+
+
+def _is_chunked(store: BlobStore, digest: str) -> bool:
+    """True when the store keeps ``digest`` as a chunked file (even a damaged manifest)."""
+    if not store.chunked_files or store.has(digest):
+        return False
+    try:
+        return store.chunk_manifest(digest) is not None
+    except IntegrityError:
+        return True
+
+
+def _rechunk(store: BlobStore, path: Path, digest: str, broken_packs: set[str]) -> bool:
+    """Heal a chunked file from a good copy: its chunks are cut again, those in damaged
+    packs written to a new pack, and its manifest replaced. ``False`` when the file is
+    now below the chunking size (the caller stores it whole)."""
+    chunker = Chunker(store, {}, {digest, *broken_packs}, ChunkingPolicy.from_environment())
+    try:
+        return chunker.ingest(path, path.stat().st_size, digest) is not None
+    except InvalidSourceError as exc:  # the copy is not the file: refused like bad bytes
+        raise IntegrityError(f"{path} does not hash to {digest}", [digest]) from exc

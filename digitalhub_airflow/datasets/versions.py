@@ -189,12 +189,32 @@ def latest_version(session: Session, dataset_id: int) -> Version | None:
     ).first()
 
 
+def usable_latest(session: Session, dataset_id: int) -> Version | None:
+    """What ``latest`` means everywhere (resolve, listings, pages, SQL): the version the
+    alias points at unless it is quarantined, else the newest earlier one that is not.
+    None when there is no version, or none usable."""
+    pointed = latest_version(session, dataset_id)
+    if pointed is None or quality_state(session, pointed.id) != QUARANTINED:
+        return pointed
+    try:
+        return _newest_usable_before(session, pointed.dataset, pointed)
+    except QuarantinedError:
+        return None
+
+
 def aliases_by_version(session: Session, dataset_id: int) -> dict[int, list[str]]:
+    """Alias names per version; ``latest`` sits where it resolves (:func:`usable_latest`)."""
     rows = session.execute(
         select(Alias.version_pk, Alias.name).where(Alias.dataset_id == dataset_id)
     ).all()
     found: dict[int, list[str]] = {}
-    for version_pk, name in rows:
+    for pointed, name in rows:
+        version_pk = pointed
+        if name == LATEST:
+            usable = usable_latest(session, dataset_id)
+            if usable is None:
+                continue
+            version_pk = usable.id
         found.setdefault(version_pk, []).append(name)
     return {pk: sorted(names) for pk, names in found.items()}
 

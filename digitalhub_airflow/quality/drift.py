@@ -1,11 +1,14 @@
 """Drift between two versions: PSI per numeric or date column (current values counted in
 the reference profile's histogram bins, outer bins open-ended), Jensen-Shannon distance
-per categorical column (value frequencies), schema changes and row-count change.
+per categorical column (value frequencies), the rise of each column's null rate, the
+share of numbers outside the reference range, schema changes and row-count change.
 
-Thresholds decide ``ok``/``warn``/``fail`` per check; the report's status is the worst
-one. Reports are stored with both versions. The per-column comparison takes any profiled
-Arrow data, so a model server's logged inputs are compared the same way
-(serving/monitoring.py).
+PSI and JS measure how the bulk of a distribution moved; a few injected nulls (not in
+any bin) or a few absurd values (counted in an outer bin) hardly move them, hence the
+null-rate and range checks beside them. Thresholds decide ``ok``/``warn``/``fail`` per
+check; the report's status is the worst one. Reports are stored with both versions. The
+per-column comparison takes any profiled Arrow data, so a model server's logged inputs
+are compared the same way (serving/monitoring/drift.py).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ STATUSES = ("ok", "warn", "fail")
 #: Proportions are floored at this before the PSI logarithm (an empty bin is not infinite).
 PSI_EPSILON = 1e-4
 OTHER = "\x00other"
+#: A number is out of range beyond the reference's [min, max] widened by this share of
+#: its span on each side: new data drawn from the same distribution rarely gets there.
+RANGE_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,12 @@ class Thresholds:
     js_fail: float | None = 0.2
     row_change_warn: float | None = 0.5
     row_change_fail: float | None = None
+    #: Rise of a column's null fraction (0.01: one more null in a hundred rows).
+    null_increase_warn: float | None = 0.01
+    null_increase_fail: float | None = 0.1
+    #: Share of a numeric column's values outside the reference range (± RANGE_MARGIN).
+    out_of_range_warn: float | None = 0.01
+    out_of_range_fail: float | None = 0.05
     schema_change: str = "warn"  # ok, warn or fail
 
     def __post_init__(self) -> None:
@@ -120,23 +132,30 @@ def frequencies(column: dict[str, Any]) -> dict[Any, float] | None:
     return table
 
 
-def current_bins(dataset: Any, plan: ColumnPlan, histogram: dict[str, Any]) -> list[int]:
-    """Counts of the current data in the reference bins; values outside fall in the ends."""
+def current_bins(
+    dataset: Any, plan: ColumnPlan, histogram: dict[str, Any]
+) -> tuple[list[int], int]:
+    """Counts of the current data in the reference bins (values outside fall in the ends),
+    and how many values lie outside the reference range widened by ``RANGE_MARGIN``."""
     import duckdb
 
     edges = histogram["edges"]
     bins = len(histogram["counts"])
-    lo, width = edges[0], (edges[-1] - edges[0]) / bins or 1.0
+    lo, hi = edges[0], edges[-1]
+    width = (hi - lo) / bins or 1.0
+    margin = (hi - lo) * RANGE_MARGIN
     with duckdb.connect() as con:
         con.register("data", dataset)
         row = con.execute(
             f"SELECT histogram(greatest(0, least(floor(({plan.value} - {lo!r}) / {width!r}), "
-            f"{bins - 1}))::INTEGER) FILTER (WHERE {plan.ident} IS NOT NULL) FROM data"
+            f"{bins - 1}))::INTEGER) FILTER (WHERE {plan.ident} IS NOT NULL), "
+            f"count(*) FILTER (WHERE {plan.value} < {lo - margin!r} "
+            f"OR {plan.value} > {hi + margin!r}) FROM data"
         ).fetchone()
         assert row is not None  # an aggregate without GROUP BY returns one row
-        found = row[0]
+        found, outside = row
     found = found or {}
-    return [int(found.get(i, 0)) for i in range(bins)]
+    return [int(found.get(i, 0)) for i in range(bins)], int(outside)
 
 
 def compare_versions(
@@ -222,23 +241,66 @@ def _column_drift(
     thresholds: Thresholds,
 ) -> dict[str, Any]:
     name = cur["name"]
+    null_increase = (cur["null_fraction"] or 0.0) - (ref["null_fraction"] or 0.0)
     found: dict[str, Any] = {
         "name": name,
         "kind": cur["kind"],
         "null_fraction": {"reference": ref["null_fraction"], "current": cur["null_fraction"]},
+        "null_increase": null_increase,
+        "out_of_range": None,
+    }
+    checks = {
+        "nulls": thresholds.grade(
+            null_increase, thresholds.null_increase_warn, thresholds.null_increase_fail
+        )
     }
     ref_freq, cur_freq = frequencies(ref), frequencies(cur)
     if cur["kind"] in ("string", "boolean") and ref_freq is not None and cur_freq is not None:
         found["metric"], found["value"] = "js_distance", js_distance(ref_freq, cur_freq)
-        found["status"] = thresholds.grade(found["value"], thresholds.js_warn, thresholds.js_fail)
+        checks["distribution"] = thresholds.grade(
+            found["value"], thresholds.js_warn, thresholds.js_fail
+        )
     elif ref.get("histogram") is not None and cur["count"]:
         plan = column_plan(name, fields[name])
-        counts = current_bins(dataset, plan, ref["histogram"])
+        counts, outside = current_bins(dataset, plan, ref["histogram"])
         found["metric"], found["value"] = "psi", psi(ref["histogram"]["counts"], counts)
         found["bins"] = {"edges": ref["histogram"]["edges"], "current": counts}
-        found["status"] = thresholds.grade(found["value"], thresholds.psi_warn, thresholds.psi_fail)
+        checks["distribution"] = thresholds.grade(
+            found["value"], thresholds.psi_warn, thresholds.psi_fail
+        )
+        if cur["kind"] == "numeric":  # dates move forward by nature: no range for them
+            share = outside / cur["count"]
+            edges = ref["histogram"]["edges"]
+            found["out_of_range"] = {
+                "count": outside,
+                "share": share,
+                "range": [edges[0], edges[-1]],
+            }
+            checks["range"] = thresholds.grade(
+                share, thresholds.out_of_range_warn, thresholds.out_of_range_fail
+            )
     else:
-        found["metric"], found["value"], found["status"] = None, None, "ok"
+        found["metric"], found["value"] = None, None
+    found["checks"] = checks
+    found["status"] = worst(list(checks.values()))
+    return found
+
+
+def column_problems(column: dict[str, Any], status: str) -> list[str]:
+    """What made a column's drift ``status`` (warn or fail), one phrase per check."""
+    checks = column["checks"]
+    found = []
+    if checks.get("distribution") == status:
+        found.append(f"{column['metric']}={column['value']:.3f}")
+    if checks["nulls"] == status:
+        fractions = column["null_fraction"]
+        found.append(f"nulls {fractions['reference'] or 0:.1%} -> {fractions['current'] or 0:.1%}")
+    if checks.get("range") == status:
+        outside = column["out_of_range"]
+        low, high = outside["range"]
+        found.append(
+            f"{outside['count']} values ({outside['share']:.1%}) outside [{low:g}, {high:g}]"
+        )
     return found
 
 
@@ -249,7 +311,7 @@ def raise_for_drift(report: dict[str, Any]) -> None:
     failed = [c["name"] for c in report["columns"] if c["status"] == "fail"]
     checks = [name for name, status in report["checks"].items() if status == "fail"]
     details = [
-        f"{c['name']} {c['metric']}={c['value']:.3f}"
+        f"{c['name']} {', '.join(column_problems(c, 'fail'))}"
         for c in report["columns"]
         if c["status"] == "fail"
     ] + [f"{name} changed" for name in checks]

@@ -12,6 +12,7 @@ and SUMMARY formats; a test compares both engines on the same data. Everything e
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -235,6 +236,101 @@ HANDLERS: dict[str, tuple[Handler, set[str]]] = {
     "expect_column_to_exist": (_column_exists, {"column"}),
     "expect_table_row_count_to_be_between": (_row_count_between, {"min_value", "max_value"}),
 }
+
+
+class _Unsure(Exception):
+    """A keyword value whose canonical form only GX knows: let GX build the expectation."""
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _column(value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        raise _Unsure
+    return value
+
+
+def _mostly(value: Any) -> Any:
+    if _number(value) and value == 1:
+        return None  # GX's default: left out
+    if isinstance(value, float) and 0 <= value < 1:
+        return value
+    raise _Unsure
+
+
+def _float_bound(value: Any) -> Any:
+    if value is None or not _number(value):
+        raise _Unsure  # None and dates: GX's rules
+    return float(value)
+
+
+def _int_bound(value: Any) -> Any:
+    if value is None or not isinstance(value, int) or isinstance(value, bool):
+        raise _Unsure
+    return value
+
+
+def _flag(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise _Unsure
+    return value or None  # False is GX's default: left out
+
+
+def _value_set(value: Any) -> Any:
+    plain = (str, int, float, type(None))
+    if not isinstance(value, list) or not all(isinstance(v, plain) for v in value):
+        raise _Unsure
+    if any(isinstance(v, float) and not math.isfinite(v) for v in value):
+        raise _Unsure
+    return list(value)
+
+
+#: How GX 1.x normalises each keyword of the fast-path expectations (a test builds every
+#: case both ways); None: the keyword is left out, as GX leaves out its defaults.
+_CANONICAL: dict[str, Callable[[Any], Any]] = {
+    "column": _column,
+    "mostly": _mostly,
+    "min_value": _float_bound,
+    "max_value": _float_bound,
+    "strict_min": _flag,
+    "strict_max": _flag,
+    "value_set": _value_set,
+}
+_ROW_COUNT = "expect_table_row_count_to_be_between"
+
+
+def _has_required(kind: str, given: set[str]) -> bool:
+    """The arguments GX requires are there: the column, a bound, the value set."""
+    if kind != _ROW_COUNT and "column" not in given:
+        return False
+    if kind.endswith("_between") and not {"min_value", "max_value"} & given:
+        return False
+    return not kind.endswith("_in_set") or "value_set" in given
+
+
+def canonical_config(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The configuration GX builds for a fast-path expectation (kwargs normalised, defaults
+    left out), built without importing GX; None when only GX can say."""
+    handler = HANDLERS.get(entry["type"])
+    kwargs, meta = entry.get("kwargs", {}), entry.get("meta") or {}
+    if handler is None or not set(kwargs) <= handler[1] or not isinstance(meta, dict):
+        return None
+    if not _has_required(entry["type"], set(kwargs)):
+        return None  # GX names what is missing
+    built = {}
+    try:
+        for name, value in kwargs.items():
+            canonical = (_int_bound if entry["type"] == _ROW_COUNT and name.endswith("_value")
+                         else _CANONICAL[name])(value)  # fmt: skip
+            if canonical is not None:
+                built[name] = canonical
+    except _Unsure:
+        return None
+    if built.get("min_value", -math.inf) > built.get("max_value", math.inf):
+        return None  # GX refuses it in its own words
+    return {"type": entry["type"], "kwargs": built, "meta": dict(meta), "severity": "critical"}
 
 
 def gx_order(expectations: list[dict[str, Any]]) -> list[int]:

@@ -3,15 +3,20 @@
 Each ``ds('<key>')`` is pinned to one exact version and registered as an Arrow view;
 the query must be a single SELECT, and DuckDB runs with external access disabled and
 its configuration locked, so a query can read nothing but the pinned versions and
-write nothing at all. The caller commits the result.
+write nothing at all. The caller commits the result, after :func:`authorize_query`
+checked that the user may read every project the query names.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.errors import QueryError
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.access import Principal
+    from digitalhub_airflow.catalog import Catalog
 
 DS_CALL = re.compile(r"""\bds\(\s*'([^']*)'\s*\)""", re.IGNORECASE)
 MAX_QUERY_LENGTH = 100_000
@@ -81,3 +86,26 @@ def run_query(query: str, tables: dict[str, Any]) -> Any:
         raise _sql_error("the query failed", exc, query) from exc
     finally:
         connection.close()
+
+
+def project_of(key: str) -> str:
+    """The project a ``ds()`` key names, in its full or short (``project/name``) form."""
+    from digitalhub_airflow.keys import as_key, validate_name
+
+    if key.startswith("store://"):
+        return as_key(key).project
+    return validate_name(key.partition("/")[0], "project")
+
+
+def authorize_query(
+    catalog: Catalog, principal: Principal, query: str, into: str | None = None
+) -> None:
+    """Refuse a query ``principal`` may not run: every project its ``ds()`` keys read
+    needs a read grant (across projects, a ``project:<into>`` grant also does when the
+    result is committed), and committing ``into`` a project needs a write grant."""
+    from digitalhub_airflow.access import Level, require, require_reads
+
+    projects = [project_of(key) for key in referenced_keys(query)]
+    if into is not None:
+        require(catalog, principal, into, Level.WRITE)
+    require_reads(catalog, principal, projects, into=into)

@@ -122,11 +122,13 @@ def connect(
     home: str | Path | None = None,
     catalog_schema: str | None = None,
     store_options: dict[str, Any] | None = None,
+    token: str | None = None,
 ) -> Client:
     """Point the module-level functions at a catalog (SQLAlchemy or ``postgres://`` URL),
     a store (a folder or ``s3://bucket/prefix``; S3 credentials from the AWS variables or
     ``store_options``) and a tracking server; what is not given comes from the settings.
-    ``home`` alone: the embedded default there. Returns the new default client."""
+    ``home`` alone: the embedded default there. ``token`` (else ``DHUB_TOKEN``): act as
+    that user, with their project grants (docs/access.md). Returns the new default client."""
     global _default
     fresh = Client.connect(
         catalog_url,
@@ -136,6 +138,7 @@ def connect(
         home=home,
         catalog_schema=catalog_schema,
         store_options=store_options,
+        token=token,
     )
     with _lock:
         previous, _default = _default, fresh

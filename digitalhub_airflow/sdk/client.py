@@ -37,6 +37,7 @@ from digitalhub_airflow.sdk.notebook import (
 from digitalhub_airflow.settings import Settings, dhub_home, load_settings, store_options_from_env
 
 if TYPE_CHECKING:
+    from digitalhub_airflow.access import Principal
     from digitalhub_airflow.hub import DataHub
     from digitalhub_airflow.training.tracking import TrackingConfig
 
@@ -67,8 +68,11 @@ class Client:
         *,
         tracking: TrackingConfig | None = None,
         hub: DataHub | None = None,
+        principal: Principal | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        #: Who this client acts as; None: from ``DHUB_TOKEN``, else the local user.
+        self._principal = principal
         self._tracking = tracking
         self._hub = hub
         self._reads: dict[str, None] = {}
@@ -89,9 +93,11 @@ class Client:
         home: str | Path | None = None,
         catalog_schema: str | None = None,
         store_options: dict[str, Any] | None = None,
+        token: str | None = None,
     ) -> Client:
         """A client on the given URLs; what is not given comes from the ``DHUB_*``
-        variables, else the embedded default under ``home`` (``DHUB_HOME``)."""
+        variables, else the embedded default under ``home`` (``DHUB_HOME``). ``token``
+        (else ``DHUB_TOKEN``): act as its user, with that user's project grants."""
         base = load_settings()
         root = Path(home).expanduser().resolve() if home is not None else dhub_home()
         embedded = home is not None
@@ -113,7 +119,13 @@ class Client:
             from digitalhub_airflow.training.tracking import TrackingConfig
 
             tracking = TrackingConfig(tracking_uri, token=tracking_token)
-        return cls(settings, tracking=tracking)
+        principal = None
+        if token:
+            from digitalhub_airflow.access.tokens import verify
+            from digitalhub_airflow.settings import token_secret
+
+            principal = verify(token, token_secret())
+        return cls(settings, tracking=tracking, principal=principal)
 
     # -- what it is connected to ---------------------------------------------------------
     @property
@@ -150,6 +162,22 @@ class Client:
             else:
                 self._tracking = tracking_from_env(self.settings.home)
         return self._tracking
+
+    @property
+    def principal(self) -> Principal:
+        """Who this client acts as on a shared catalog: every call is checked against
+        that user's project grants (the local user of an embedded catalog may do all)."""
+        if self._principal is None:
+            from digitalhub_airflow.access.tokens import from_environment
+
+            self._principal = from_environment()
+        return self._principal
+
+    def _require(self, key: str, level: str) -> None:
+        from digitalhub_airflow.access import Level, require
+        from digitalhub_airflow.query.sql import project_of
+
+        require(self.hub.catalog, self.principal, project_of(str(key)), Level.parse(level))
 
     @property
     def identity(self) -> NotebookIdentity:
@@ -239,10 +267,12 @@ class Client:
     def get(self, key: str) -> DataItem:
         """The version ``key`` names: ``<project>/<name>[:vN|@alias]`` or a full
         ``store://`` key (no version: the latest)."""
+        self._require(key, "read")
         return DataItem(self, self.hub.resolve(key))
 
     def log(self, key: str, limit: int | None = None) -> Versions:
         """Versions of a dataset, newest first (``dhub log``)."""
+        self._require(key, "read")
         return Versions(DataItem(self, info) for info in self.hub.log(key, limit))
 
     def commit(
@@ -270,6 +300,7 @@ class Client:
         from digitalhub_airflow.lineage.runs import SUCCESS, RunOutcome
 
         key = as_dataset_key(name, kind)
+        self._require(str(key), "write")
         consumed = self._inputs(inputs)
         options: dict[str, Any] = {
             "kind": kind,
@@ -289,6 +320,7 @@ class Client:
 
     def tag(self, key: str, alias: str) -> DataItem:
         """Point ``alias`` at the version ``key`` names (``dhub tag``)."""
+        self._require(key, "write")
         return DataItem(self, self.hub.tag(key, alias))
 
     def query(self, sql: str, *, target: str | None = None, message: str = "") -> QueryResult:
@@ -296,7 +328,7 @@ class Client:
         DuckDB in its sandbox. With ``target`` the result is committed as a version of that
         table dataset by a notebook run recording the query (cached: the same query on the
         same versions returns the earlier version)."""
-        from digitalhub_airflow.query.sql import run_query
+        from digitalhub_airflow.query.sql import authorize_query, run_query
         from digitalhub_airflow.transforms.transform import (
             SQL,
             Transform,
@@ -304,6 +336,8 @@ class Client:
             run_transform,
         )
 
+        into = as_dataset_key(target).project if target is not None else None
+        authorize_query(self.hub.catalog, self.principal, sql, into=into)
         if target is not None:
             transform = Transform(output=target, kind=SQL, query=sql, message=message)
             spec = self.run_spec(as_dataset_key(target).project)

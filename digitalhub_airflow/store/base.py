@@ -31,7 +31,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 
 from digitalhub_airflow.errors import (
     IntegrityError,
@@ -39,8 +39,12 @@ from digitalhub_airflow.errors import (
     InvalidOptionError,
     InvalidSourceError,
     NotFoundError,
+    StoreError,
 )
 from digitalhub_airflow.hashing import hash_file, iter_chunks, new_hasher
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.store.chunks import ChunkManifest
 
 DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -157,6 +161,59 @@ class BlobStore(ABC):
     @abstractmethod
     def sweep_partial(self, older_than: datetime, dry_run: bool = False) -> int:
         """Remove (or, dry, count) leftovers of interrupted writes before ``older_than``."""
+
+    # -- chunked files (:mod:`digitalhub_airflow.store.chunks`); off by default ---------
+    #: True when the backend keeps chunk manifests, so large files are stored as chunks.
+    chunked_files: ClassVar[bool] = False
+
+    def put_bytes(self, data: bytes | bytearray, digest: str) -> bool:
+        """Store ``data``, which the caller hashed to ``digest``, unless that blob is
+        there; ``True`` when written. The default goes through a temporary file."""
+        with tempfile.TemporaryDirectory(prefix="dhub-put-") as tmp:
+            path = Path(tmp) / "blob"
+            path.write_bytes(data)
+            stored, written = self.ingest(path, digest)
+        if stored != digest:
+            raise IntegrityError(f"bytes given as blob {digest} hash to {stored}", [digest])
+        return written
+
+    def read_range(self, digest: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of a blob from ``offset`` (unverified); the default reads
+        from the start."""
+        with self.open(digest) as src:
+            src.read(offset)
+            data = src.read(length)
+        if len(data) != length:
+            raise IntegrityError(f"blob {digest} at {self.location(digest)} is too short", [digest])
+        return data
+
+    def put_chunk_manifest(self, manifest: ChunkManifest) -> None:
+        """Store (atomically replace) a file's chunk manifest, its packs already durable."""
+        raise StoreError(f"store {self.url} does not keep chunked files")
+
+    def chunk_manifest(self, digest: str) -> ChunkManifest | None:
+        """The chunk manifest of the file ``digest``, or ``None`` (no chunked file)."""
+        return None
+
+    def iter_chunk_manifests(self) -> Iterator[BlobInfo]:
+        """Every chunk manifest present: the file's digest, the manifest's size and time."""
+        return iter(())
+
+    def delete_chunk_manifest(self, digest: str) -> None:  # noqa: B027 - none by default
+        """Remove a file's chunk manifest (gc; its packs are blobs, collected as such)."""
+
+    def open_chunked(self, digest: str) -> AbstractContextManager[BinaryIO]:
+        """A chunked file's bytes in order (unverified, like :meth:`open`);
+        :class:`NotFoundError` when the store has no such file."""
+        from contextlib import closing
+
+        from digitalhub_airflow.store.chunks import ChunkedReader
+
+        manifest = self.chunk_manifest(digest)
+        if manifest is None:
+            raise NotFoundError(f"blob {digest} is missing from store {self.url}")
+        reader = ChunkedReader(manifest, self.read_range)
+        return cast("AbstractContextManager[BinaryIO]", closing(reader))
 
     # -- the backend's class-level contract (defaults fit a simple backend) -------------
     @classmethod

@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
-from digitalhub_airflow.errors import InvalidOptionError, NotFoundError, StoreError
-from digitalhub_airflow.hashing import hash_bytes, hash_file
+from digitalhub_airflow.errors import IntegrityError, InvalidOptionError, NotFoundError, StoreError
+from digitalhub_airflow.hashing import copy_hashing, hash_bytes, hash_file
 from digitalhub_airflow.store.base import (
     DAMAGED,
     DIGEST_RE,
@@ -29,6 +29,7 @@ from digitalhub_airflow.store.base import (
     copy_verified,
     damaged_key,
 )
+from digitalhub_airflow.store.chunks import CHUNKED, ChunkManifest, chunked_key
 
 FILE_PREFIX = "file://"
 
@@ -67,8 +68,24 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _scan(base: Path) -> Iterator[BlobInfo]:
+    """The digest-named files of a sharded folder (``blobs/`` or ``chunked/``)."""
+    if not base.is_dir():
+        return
+    for shard in sorted(base.iterdir()):
+        if not shard.is_dir():
+            continue  # a stray file (e.g. .DS_Store) is not a shard
+        for entry in os.scandir(shard):
+            if DIGEST_RE.fullmatch(entry.name):
+                st = entry.stat()
+                yield BlobInfo(
+                    entry.name, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)
+                )
+
+
 class LocalBlobStore(BlobStore):
     shared: ClassVar[bool] = False
+    chunked_files: ClassVar[bool] = True
 
     def __init__(self, root: str | os.PathLike[str], fsync: bool = True) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -97,8 +114,8 @@ class LocalBlobStore(BlobStore):
     def verify(self, digest: str) -> bool:
         try:
             return hash_file(self._path(digest)) == digest
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"blob {digest} is missing from store {self.url}") from exc
+        except FileNotFoundError:
+            return super().verify(digest)  # a chunked file, or NotFoundError
 
     def _path(self, digest: str) -> Path:
         return self.root / blob_key(digest)
@@ -109,13 +126,7 @@ class LocalBlobStore(BlobStore):
     def ingest(self, source: Path, digest: str | None) -> tuple[str, bool]:
         if digest is not None and self.has(digest):
             return digest, False
-        tmp_dir = self.root / "tmp"
-        try:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="ingest-")
-        except OSError as exc:
-            raise StoreError(f"store {self.url} is not writable: {exc.strerror or exc}") from exc
-        tmp = Path(tmp_name)
+        fd, tmp = self._temp("ingest-")
         try:
             # Hash what is written, not the source: the digest names exactly what is stored.
             if source.stat().st_size <= SMALL_FILE:
@@ -129,21 +140,7 @@ class LocalBlobStore(BlobStore):
                 fd = -1
                 shutil.copyfile(source, tmp)
                 actual = hash_file(tmp)
-            final = self._path(actual)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(tmp, final)  # atomic and never replaces: one writer wins
-            except FileExistsError:
-                return actual, False
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-                    raise
-                if final.exists():  # no hard links here: rename, last writer wins
-                    return actual, False
-                os.replace(tmp, final)
-            with self._lock:
-                self._unsynced.append(final)
-            return actual, True
+            return actual, self._publish(tmp, actual)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOSPC):
                 raise StoreError(f"cannot write to store {self.url}: {exc.strerror}") from exc
@@ -152,6 +149,128 @@ class LocalBlobStore(BlobStore):
             if fd >= 0:
                 os.close(fd)
             tmp.unlink(missing_ok=True)
+
+    def _publish(self, tmp: Path, digest: str) -> bool:
+        """Move a written temporary file to the blob ``digest``; ``False`` when that blob
+        was already there (it is left as it is)."""
+        final = self._path(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(tmp, final)  # atomic and never replaces: one writer wins
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                raise
+            if final.exists():  # no hard links here: rename, last writer wins
+                return False
+            os.replace(tmp, final)
+        with self._lock:
+            self._unsynced.append(final)
+        return True
+
+    def _temp(self, prefix: str) -> tuple[int, Path]:
+        tmp_dir = self.root / "tmp"
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix=prefix)
+        except OSError as exc:
+            raise StoreError(f"store {self.url} is not writable: {exc.strerror or exc}") from exc
+        return fd, Path(tmp_name)
+
+    # -- chunked files ------------------------------------------------------------------
+    def put_bytes(self, data: bytes | bytearray, digest: str) -> bool:
+        if self.has(digest):
+            return False
+        fd, tmp = self._temp("pack-")
+        try:
+            with os.fdopen(fd, "wb") as out:  # write() loops until all is written
+                out.write(data)
+            return self._publish(tmp, digest)
+        except OSError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {exc.strerror or exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def read_range(self, digest: str, offset: int, length: int) -> bytes:
+        try:
+            fd = os.open(self._path(digest), os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"blob {digest} is missing from store {self.url}") from exc
+        try:
+            data = os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+        if len(data) != length:
+            raise IntegrityError(f"blob {digest} at {self.location(digest)} is too short", [digest])
+        return data
+
+    def _manifest_path(self, digest: str) -> Path:
+        return self.root / chunked_key(digest)
+
+    def put_chunk_manifest(self, manifest: ChunkManifest) -> None:
+        self.sync()  # its packs are durable before anything names them
+        final = self._manifest_path(manifest.digest)
+        fd, tmp = self._temp("chunked-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(manifest.to_bytes())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)  # atomic: readers see the old manifest or the new one
+        except OSError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {exc.strerror or exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        with self._lock:
+            self._unsynced.append(final)
+
+    def chunk_manifest(self, digest: str) -> ChunkManifest | None:
+        path = self._manifest_path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return ChunkManifest.from_bytes(data, digest, path.as_uri())
+
+    def iter_chunk_manifests(self) -> Iterator[BlobInfo]:
+        yield from _scan(self.root / CHUNKED)
+
+    def delete_chunk_manifest(self, digest: str) -> None:
+        self._manifest_path(digest).unlink(missing_ok=True)
+
+    def read_to(self, digest: str, dest: Path) -> int:
+        """Copy a file (a blob, or a chunked file's pack runs) with the kernel's
+        ``copy_file_range`` while another thread hashes the same stored bytes (mapped):
+        the copy costs about a ``cp``, and nothing is left at ``dest`` unless the bytes
+        hash to ``digest``."""
+        blob = self._path(digest)
+        if blob.is_file():
+            runs = [(blob, 0, blob.stat().st_size)]
+        else:
+            manifest = self.chunk_manifest(digest)
+            if manifest is None:
+                raise NotFoundError(f"blob {digest} is missing from store {self.url}")
+            runs = [(self._path(p), off, n) for p, off, n in manifest.segments()]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                actual, size = copy_hashing(runs, out.fileno())
+            if actual != digest:
+                raise IntegrityError(
+                    f"blob {digest} at {self.location(digest)} is corrupt: content hashes to "
+                    f"{actual}",
+                    [digest],
+                )
+            os.replace(tmp, dest)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"a pack of {digest} is missing from store {self.url}") from exc
+        except EOFError as exc:
+            raise IntegrityError(f"blob {digest} in store {self.url}: {exc}", [digest]) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return size
 
     def sync(self) -> None:
         """Make every blob written so far durable: one ``syncfs`` on Linux, else fsyncs."""
@@ -170,22 +289,11 @@ class LocalBlobStore(BlobStore):
     def open(self, digest: str) -> AbstractContextManager[BinaryIO]:
         try:
             return self._path(digest).open("rb")
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"blob {digest} is missing from store {self.url}") from exc
+        except FileNotFoundError:
+            return self.open_chunked(digest)  # or NotFoundError
 
     def iter_blobs(self) -> Iterator[BlobInfo]:
-        base = self.root / "blobs"
-        if not base.is_dir():
-            return
-        for shard in sorted(base.iterdir()):
-            if not shard.is_dir():
-                continue  # a stray file (e.g. .DS_Store) is not a shard
-            for entry in os.scandir(shard):
-                if DIGEST_RE.fullmatch(entry.name):
-                    st = entry.stat()
-                    yield BlobInfo(
-                        entry.name, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)
-                    )
+        yield from _scan(self.root / "blobs")
 
     def sweep_partial(self, older_than: datetime, dry_run: bool = False) -> int:
         removed = 0
@@ -236,14 +344,8 @@ class LocalBlobStore(BlobStore):
         reader sees the damaged blob or the good one, never a partial file; a blob whose
         bytes verify is left alone, inode and all."""
         final = self._path(digest)
-        tmp_dir = self.root / "tmp"
-        try:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="repair-")
-            os.close(fd)
-        except OSError as exc:
-            raise StoreError(f"store {self.url} is not writable: {exc.strerror or exc}") from exc
-        tmp = Path(tmp_name)
+        fd, tmp = self._temp("repair-")
+        os.close(fd)
         try:
             copy_verified(source, tmp, digest, fsync=self.fsync)
             if self.intact(digest):  # re-checked right before: never write over good bytes

@@ -45,6 +45,7 @@ from digitalhub_airflow.store.base import (
     blob_key,
     damaged_key,
 )
+from digitalhub_airflow.store.chunks import CHUNKED, ChunkManifest, chunked_key
 
 _KNOWN_CODES = ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
 #: Blobs up to this size are read once, verified and sent in one conditional PUT.
@@ -128,6 +129,7 @@ class _VerifyingReader:
 
 class S3BlobStore(BlobStore):
     hashes_before_write = True
+    chunked_files: ClassVar[bool] = True
     ingest_threads = 16
     connection_types: ClassVar[tuple[str, ...]] = ("aws",)
 
@@ -338,21 +340,26 @@ class S3BlobStore(BlobStore):
             raise self._fail(exc, "write") from exc
         return True
 
-    def open(self, digest: str) -> AbstractContextManager[BinaryIO]:
+    def _get(self, key: str, digest: str, **extra: Any) -> Any | None:
+        """A GET of ``key``; ``None`` when there is no such object."""
         from botocore.exceptions import ClientError
 
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(digest))
+            return self.client.get_object(Bucket=self.bucket, Key=key, **extra)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise NotFoundError(f"blob {digest} is missing from store {self.url}") from exc
+                return None
             raise self._fail(exc, "read") from exc
         except self._errors() as exc:
             raise self._fail(exc, "read") from exc
+
+    def open(self, digest: str) -> AbstractContextManager[BinaryIO]:
+        response = self._get(self._key(digest), digest)
+        if response is None:
+            return self.open_chunked(digest)  # or NotFoundError
         return closing(response["Body"])
 
-    def iter_blobs(self) -> Iterator[BlobInfo]:
-        prefix = f"{self.prefix}/blobs/" if self.prefix else "blobs/"
+    def _list(self, prefix: str) -> Iterator[BlobInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
@@ -362,6 +369,54 @@ class S3BlobStore(BlobStore):
                         yield BlobInfo(name, int(obj["Size"]), obj["LastModified"])
         except self._errors() as exc:
             raise self._fail(exc, "list") from exc
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        yield from self._list(self._under("blobs/"))
+
+    # -- chunked files: packs are blobs; a manifest is one small object ------------------
+    def put_bytes(self, data: bytes | bytearray, digest: str) -> bool:
+        return self._put_if_absent(bytes(data), digest)
+
+    def read_range(self, digest: str, offset: int, length: int) -> bytes:
+        end = offset + length - 1
+        response = self._get(self._key(digest), digest, Range=f"bytes={offset}-{end}")
+        if response is None:
+            raise NotFoundError(f"blob {digest} is missing from store {self.url}")
+        try:
+            data = bytes(response["Body"].read())
+        except self._errors() as exc:
+            raise self._fail(exc, "read") from exc
+        if len(data) != length:
+            raise IntegrityError(f"blob {digest} at {self.location(digest)} is too short", [digest])
+        return data
+
+    def put_chunk_manifest(self, manifest: ChunkManifest) -> None:
+        """One PUT: S3 replaces an object atomically, after the packs' PUTs returned."""
+        key = self._under(chunked_key(manifest.digest))
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=manifest.to_bytes())
+        except self._errors() as exc:
+            raise self._fail(exc, "write") from exc
+
+    def chunk_manifest(self, digest: str) -> ChunkManifest | None:
+        key = self._under(chunked_key(digest))
+        response = self._get(key, digest)
+        if response is None:
+            return None
+        try:
+            data = response["Body"].read()
+        except self._errors() as exc:
+            raise self._fail(exc, "read") from exc
+        return ChunkManifest.from_bytes(data, digest, f"s3://{self.bucket}/{key}")
+
+    def iter_chunk_manifests(self) -> Iterator[BlobInfo]:
+        yield from self._list(self._under(f"{CHUNKED}/"))
+
+    def delete_chunk_manifest(self, digest: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._under(chunked_key(digest)))
+        except self._errors() as exc:
+            raise self._fail(exc, "delete") from exc
 
     def sweep_partial(self, older_than: datetime, dry_run: bool = False) -> int:
         """Abort multipart uploads of blobs that an interrupted commit left open."""
@@ -414,18 +469,7 @@ class S3BlobStore(BlobStore):
         return int(head.get("ContentLength", -1)) != size
 
     def damaged(self) -> set[str]:
-        prefix = self._under(f"{DAMAGED}/")
-        found: set[str] = set()
-        try:
-            paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for obj in page.get("Contents", []):
-                    name = os.path.basename(obj["Key"])
-                    if DIGEST_RE.fullmatch(name):
-                        found.add(name)
-        except self._errors() as exc:
-            raise self._fail(exc, "list") from exc
-        return found
+        return {info.digest for info in self._list(self._under(f"{DAMAGED}/"))}
 
     def mark_damaged(self, digest: str) -> None:
         try:

@@ -33,6 +33,7 @@ from digitalhub_airflow.training.entrypoint import (
     entrypoint_name,
     load_entrypoint,
 )
+from digitalhub_airflow.training.feature_input import build_for_request, with_feature_facts
 from digitalhub_airflow.training.flavours import log_model
 from digitalhub_airflow.training.metrics import check_task, score
 from digitalhub_airflow.training.model_catalog import ModelRecord, record_model
@@ -81,6 +82,9 @@ class TrainingRequest:
     force: bool = False
     autolog: bool = True
     autolog_plots: bool = False
+    #: ``[project/]service``: train on its point-in-time training set for the entity rows
+    #: of ``datasets[0]`` (:mod:`digitalhub_airflow.training.feature_input`).
+    feature_service: str | None = None
 
     @property
     def experiment_name(self) -> str:
@@ -135,7 +139,9 @@ def train_model(
     check_task(request.task)
     fn = load_entrypoint(request.entrypoint)
     digest = code_digest(fn)
+    request = build_for_request(hub, request)
     versions = resolve_versions(hub, request.datasets)
+    request = with_feature_facts(request, versions[0]) if versions else request
     plan = _Plan(request, fn, digest, versions, cache_key_of(request, versions, digest))
     with tracking_session(tracking) as client:
         plan.experiment_id = ensure_experiment(client, tracking, request.experiment_name)

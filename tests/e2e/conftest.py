@@ -3,12 +3,18 @@ the repo's reference DAGs plus the test DAGs of tests/e2e/dags."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,6 +63,23 @@ class AirflowEnv:
         return result
 
 
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ``airflow db migrate`` per test run: the first xdist worker to get here migrates
+    an empty metadata database in the run's shared temp folder, the others wait on the
+    lock and copy it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    template = shared / "airflow-migrated"
+    with (shared / "airflow-migrated.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (template / "done").exists():
+            shutil.rmtree(template, ignore_errors=True)
+            (template / "dags").mkdir(parents=True)
+            AirflowEnv(template / "home", template / "dags").run("db", "migrate", timeout=600)
+            (template / "done").touch()
+    return template / "home" / "airflow.db"
+
+
 @pytest.fixture(scope="session")
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> AirflowEnv:
     root = tmp_path_factory.mktemp("airflow")
@@ -64,9 +87,69 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> AirflowEnv:
     shutil.copytree(REPO / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     for dag in (Path(__file__).parent / "dags").glob("*.py"):
         shutil.copy(dag, dags / dag.name)
-    env = AirflowEnv(root / "home", dags)
-    env.run("db", "migrate", timeout=600)
-    return env
+    (root / "home").mkdir()
+    shutil.copy(migrated_database(tmp_path_factory), root / "home" / "airflow.db")
+    return AirflowEnv(root / "home", dags)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def scheduler(airflow: AirflowEnv, env: dict[str, str], logs: Path) -> Iterator[None]:
+    """A real ``airflow api-server`` + ``airflow scheduler`` (LocalExecutor, a process per
+    task) on this AIRFLOW_HOME, as in a deployment; their logs go to ``logs``."""
+    port = free_port()
+    env = airflow.env(
+        {
+            **env,
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        }
+    )
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *args: str) -> None:
+        with (logs / f"{name}.log").open("wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [str(VENV_BIN / "airflow"), *args],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+
+    try:
+        start("api", "api-server", "-p", str(port))
+        health = f"http://127.0.0.1:{port}/api/v2/monitor/health"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(health, timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or procs[0].poll() is not None:
+                    log = (logs / "api.log").read_text()[-3000:]
+                    raise AssertionError(f"airflow api-server did not answer:\n{log}") from None
+                time.sleep(1)
+        start("scheduler", "scheduler")
+        yield
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
 
 
 def catalog_env(backend: Backend) -> dict[str, str]:

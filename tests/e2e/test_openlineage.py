@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -20,7 +21,7 @@ from digitalhub_airflow.errors import NotFoundError
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.lineage.runs import get_run
 from tests.conftest import Backend
-from tests.e2e.conftest import AirflowEnv, catalog_env
+from tests.e2e.conftest import AirflowEnv, catalog_env, scheduler
 
 pytestmark = pytest.mark.e2e
 SPEC = Path(__file__).parents[1] / "openlineage_spec"
@@ -85,6 +86,32 @@ def task_events(events: list[dict[str, Any]], dag_id: str) -> dict[str, dict[str
     return found
 
 
+TERMINAL = ("COMPLETE", "FAIL", "ABORT")
+
+
+def lifecycle_errors(events: list[dict[str, Any]], dag_level: bool = True) -> list[str]:
+    """Runs whose events, in emission order, are not one START then one COMPLETE/FAIL/ABORT
+    (the OpenLineage run cycle); RUNNING events may come between.
+
+    ``dag_level=False`` leaves DAG runs out: ``airflow dags test`` creates its DAG run
+    already running, and only the scheduler tells listeners that a run started, so the
+    provider sends a DAG-level COMPLETE/FAIL without a START there. Runs through the
+    scheduler are checked whole (``test_every_run_through_the_scheduler_starts_…``).
+    """
+    runs: dict[str, tuple[str, list[str]]] = {}
+    for event in events:
+        name = event["job"]["name"]
+        if dag_level or "." in name:
+            runs.setdefault(event["run"]["runId"], (name, []))[1].append(event["eventType"])
+    return [
+        f"{name} {run_id}: {' -> '.join(types)}"
+        for run_id, (name, types) in runs.items()
+        if types[0] != "START"
+        or types[-1] not in TERMINAL
+        or any(t not in ("RUNNING", "OTHER") for t in types[1:-1])
+    ]
+
+
 def versions(datasets: list[dict[str, Any]]) -> dict[str, str | None]:
     return {
         f"{d['namespace']}/{d['name']}": d.get("facets", {})
@@ -118,6 +145,7 @@ def test_chain_emits_valid_start_complete_pairs_with_exact_versions(
     airflow.run("dags", "test", "dhub_lineage_chain", "-c", conf, env=env, timeout=600)
 
     events = read_events(log)
+    assert lifecycle_errors(events, dag_level=False) == []
     for event in events:
         assert spec.errors(event) == [], event["job"]["name"]
     by_task = task_events(events, "dhub_lineage_chain")
@@ -194,6 +222,7 @@ def test_failing_transform_emits_fail_over_http_and_commits_nothing(
     result = airflow.run("dags", "test", "dhub_lineage_failure", env=env, check=False)
     assert result.returncode != 0
 
+    assert lifecycle_errors(events, dag_level=False) == []
     for event in events:
         assert spec.errors(event) == [], event["job"]["name"]
     by_task = task_events(events, "dhub_lineage_failure")
@@ -207,3 +236,42 @@ def test_failing_transform_emits_fail_over_http_and_commits_nothing(
     assert run["inputs"] == [raw.key] and run["outputs"] == []
     with pytest.raises(NotFoundError):
         hub.resolve(BROKEN)
+
+
+def test_every_run_through_the_scheduler_starts_before_it_completes_or_fails(
+    airflow: AirflowEnv, tmp_path: Path, spec: SpecValidator
+) -> None:
+    """As deployed (scheduler, a process per task): each DAG run and each task run
+    sends START, then COMPLETE (the chain) or FAIL (the failing transform)."""
+    source = tmp_path / "raw.csv"
+    source.write_text("grp,value\na,1\n")
+    log = tmp_path / "events.jsonl"
+    home = tmp_path / "dhub"
+    home.mkdir()
+    backend = Backend("embedded", f"sqlite:///{home / 'catalog.sqlite'}", None, str(home), home)
+    with backend.hub() as hub:
+        hub.init()
+    env = lineage_env(backend, {"type": "file", "log_file_path": str(log), "append": True})
+    dags = ("dhub_lineage_chain", "dhub_lineage_failure")
+    airflow.run("dags", "reserialize", env=env)
+    with scheduler(airflow, env, tmp_path / "logs"):
+        airflow.run("dags", "trigger", dags[0], "-c", json.dumps({"source": str(source)}), env=env)
+        airflow.run("dags", "trigger", dags[1], env=env)
+        deadline = time.monotonic() + 240
+        ended: set[str] = set()
+        while ended != set(dags) and time.monotonic() < deadline:
+            time.sleep(2)
+            events = read_events(log) if log.exists() else []
+            ended = {e["job"]["name"] for e in events if e["eventType"] in TERMINAL} & set(dags)
+        assert ended == set(dags), (tmp_path / "logs" / "scheduler.log").read_text()[-3000:]
+
+    assert lifecycle_errors(events) == []
+    for event in events:
+        assert spec.errors(event) == [], event["job"]["name"]
+    ends = {e["job"]["name"]: e["eventType"] for e in events if e["eventType"] in TERMINAL}
+    assert ends == {
+        "dhub_lineage_chain": "COMPLETE",
+        **{f"dhub_lineage_chain.{t}": "COMPLETE" for t in CHAIN_TASKS},
+        "dhub_lineage_failure": "FAIL",
+        "dhub_lineage_failure.explode": "FAIL",
+    }

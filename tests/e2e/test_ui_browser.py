@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from digitalhub_airflow.access.permissions import grant
 from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import LocalBlobStore
@@ -110,6 +111,8 @@ def standalone(
     with DataHub(Catalog(catalog_url), LocalBlobStore(dhub_home / "store")) as hub:
         hub.init()
         hub.commit("store://demo/dataitem/table/evil", evil, message=PAYLOAD)
+        for subject, level in (("user:viewer", "read"), ("user:admin", "admin")):
+            grant(hub.catalog, "demo", subject, level, by="tests")
     # Only the DAGs used here: the test does not depend on every reference DAG parsing.
     dags = root / "dags"
     dags.mkdir()

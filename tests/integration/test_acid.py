@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import time
 from datetime import timedelta
@@ -17,11 +18,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from digitalhub_airflow.datasets.failpoints import COMMIT_POINTS
+from digitalhub_airflow.datasets.failpoints import COMMIT_POINTS, FIRST_PACK_POINT
 from digitalhub_airflow.errors import ConflictError, DhubError, IntegrityError
 from digitalhub_airflow.hub import DataHub
 
-from ._helpers import b3_file, blob_infos, blobs, lease_count, table_key, version_count, write_csv
+from ._helpers import (
+    b3_file,
+    blob_infos,
+    blobs,
+    files_key,
+    lease_count,
+    table_key,
+    version_count,
+    write_csv,
+)
 
 if TYPE_CHECKING:
     from conftest import Backend
@@ -120,6 +130,47 @@ def test_commit_killed_at_failpoint_leaves_no_partial_version(
     report = json.loads(verify.stdout)
     assert report["ok"] and report["corrupt"] == [] and report["missing"] == []
     assert report["checked"] == len(blobs(hub))
+
+
+@pytest.mark.parametrize(
+    "point", [FIRST_PACK_POINT, "commit.after_ingest", "commit.after_transaction"]
+)
+def test_chunked_commit_killed_at_failpoint_leaves_no_partial_version(
+    hub: DataHub, dhub: Dhub, tmp_path: Path, point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same protocol for a large file stored as chunks in packs (sizes scaled down)."""
+    small = {"DHUB_CHUNKED_MIN_BYTES": str(256 << 10), "DHUB_CHUNK_AVG_BYTES": str(16 << 10)}
+    for name, value in small.items():
+        monkeypatch.setenv(name, value)
+    dataset = files_key("acid", "chunked")
+    big = tmp_path / "big" / "big.bin"
+    big.parent.mkdir()
+    data = bytearray(random.Random(7).randbytes(2 << 20))
+    big.write_bytes(data)
+    v1 = hub.commit("acid/chunked", big, kind="files").version
+    data[1 << 20 : (1 << 20) + 4096] = bytes(4096)
+    big.write_bytes(data)
+
+    killed = dhub.run(
+        "commit", "acid/chunked", str(big), "--kind", "files", DHUB_FAILPOINT=point, **small
+    )
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
+    log = hub.log(dataset)
+    if point != "commit.after_transaction":
+        assert [v.version_id for v in log] == [v1.version_id], "no new version may be visible"
+    else:
+        assert [v.seq for v in log] == [2, 1] and hub.verify(log[0].key).ok
+
+    gc = hub.gc(grace=timedelta(0))  # removes the killed commit's packs and manifest
+    assert hub.verify().ok, "gc kept every pack a version uses"
+    rerun = hub.commit("acid/chunked", big, kind="files")
+    assert rerun.version.seq == 2 and rerun.created == (point != "commit.after_transaction")
+    assert [f["digest"] for f in hub.files(rerun.key)] == [b3_file(big)]
+    (got,) = hub.get(rerun.key, tmp_path / "out")
+    assert got.read_bytes() == data
+    assert hub.get(v1.key, tmp_path / "v1")[0].stat().st_size == len(data)
+    if point == FIRST_PACK_POINT:
+        assert gc.deleted, "the packs of the killed commit were unreferenced"
 
 
 def test_recommitting_same_content_is_a_no_op(hub: DataHub, dhub: Dhub, tmp_path: Path) -> None:
@@ -276,8 +327,13 @@ def test_gc_cleans_up_after_a_commit_killed_mid_upload(
         with (tree / name).open("wb") as out:
             for _ in range(mib):
                 out.write(os.urandom(1 << 20))
+    # Whole blobs (chunked files are single PUTs of packs, nothing partial on S3).
     killed = dhub.run(
-        "commit", "acid/killed-upload", str(tree), DHUB_FAILPOINT="commit.after_first_blob"
+        "commit",
+        "acid/killed-upload",
+        str(tree),
+        DHUB_FAILPOINT="commit.after_first_blob",
+        DHUB_CHUNKED_MIN_BYTES=str(1 << 40),
     )
     killed_at = time.monotonic()  # its lease was taken before this
     assert killed.returncode == -signal.SIGKILL, killed.stderr

@@ -120,7 +120,7 @@ def test_lineage_and_produced_by(api: CatalogClient, sample: Sample) -> None:
         (f"{WINE_API}/versions/..%2F..%2Fetc", 404, "Not Found"),
         (f"{WINE_API}/versions?limit=0", 400, "limit"),
         (f"{WINE_API}/versions?quality=great", 400, "quality"),
-        (f"{API}/projects/nope/datasets", 404, "does not exist"),
+        (f"{API}/projects/nope/datasets", 403, "needs a read grant"),
         (f"{API}/nothing-here", 404, "Not Found"),
     ],
 )
@@ -316,7 +316,8 @@ def test_models_list_their_metrics_and_training_data_without_credentials(
     assert model["key"] == key and model["metrics"] == {"accuracy": 0.93}
     assert model["datasets"] == [sample.wine[2]]
     assert model["tracking_uri"] == "http://mlflow.internal:5000"
-    page = api.ok("/dhub/ui/projects/demo")
+    assert 'href="/dhub/ui/models/demo/wine-clf"' in api.ok("/dhub/ui/projects/demo")
+    page = api.ok("/dhub/ui/models/demo/wine-clf")
     assert "wine-clf" in page and "accuracy 0.93" in page
     assert "tracking-pass-123" not in page + json.dumps(api.ok(f"{API}/projects/demo/models"))
     assert (

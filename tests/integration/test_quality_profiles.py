@@ -90,7 +90,10 @@ def test_drift_is_ok_for_the_same_distribution_and_fails_for_a_shift(hub: DataHu
         raise_for_drift(report)
     assert sorted(caught.value.columns) == ["site", "temperature"]
     lenient = compare_versions(
-        hub, v1.key, v3.key, Thresholds(psi_fail=None, js_fail=None, schema_change="ok")
+        hub,
+        v1.key,
+        v3.key,
+        Thresholds(psi_fail=None, js_fail=None, out_of_range_fail=None, schema_change="ok"),
     )
     assert lenient["status"] == "warn"
 
@@ -168,7 +171,12 @@ def test_dhub_quality_commands(dhub: Dhub, tmp_path: Path) -> None:
     drift = dhub.run("drift", "demo/sensors:v1", "demo/sensors:v2", "--json")
     assert drift.returncode == DriftError.exit_code, drift.stderr
     assert json.loads(drift.stdout)["status"] == "fail"
-    lenient = dhub.json("drift", "demo/sensors:v1", "demo/sensors:v2", "--psi-fail", "off")
+    temperature = next(c for c in json.loads(drift.stdout)["columns"] if c["name"] == "temperature")
+    assert temperature["out_of_range"]["count"] == 30  # the 99.0 written into every 10th row
+    lenient = dhub.json(
+        "drift", "demo/sensors:v1", "demo/sensors:v2", "--psi-fail", "off",
+        "--out-of-range-fail", "off",
+    )  # fmt: skip
     assert lenient["status"] == "warn"
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nexpectations: [{type: expect_nothing}]\n", "utf-8")

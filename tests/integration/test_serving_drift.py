@@ -109,13 +109,16 @@ def test_shifted_inputs_fail_naming_the_drifted_columns(hub: DataHub, now: datet
         raise_for_drift(report)
     assert sorted(caught.value.columns) == ["alcohol", "proline"]
     assert "alcohol psi=" in str(caught.value) and REQUESTS in str(caught.value)
-    # Thresholds decide: without a failing PSI level the same window only warns.
+    by_name = {c["name"]: c for c in report["columns"]}  # shifted past the training range
+    assert by_name["proline"]["checks"]["range"] == "fail"
+    assert by_name["alcohol"]["out_of_range"]["count"] > 0
+    # Thresholds decide: without failing PSI and range levels the same window only warns.
     lenient = serving_drift(
         hub,
         REQUESTS,
         parse_window("1h"),
         reference=training.key,
-        thresholds=Thresholds(psi_fail=None),
+        thresholds=Thresholds(psi_fail=None, out_of_range_fail=None),
     )
     assert lenient["status"] == "warn"
 

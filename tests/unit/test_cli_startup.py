@@ -1,6 +1,7 @@
 """`dhub` loads only what the chosen command needs: `--help` imports no SQLAlchemy, and
-`log`, `show` and `tag` no pandas, pyarrow, Great Expectations or MLflow. Measured in a
-fresh interpreter, as a user's shell starts it (bench/ times it)."""
+`log`, `show` and `tag` no Alembic (the schema's head is read from the migration files),
+pandas, pyarrow, Great Expectations or MLflow. Measured in a fresh interpreter, as a
+user's shell starts it (bench/ times it)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("sqlalchemy", "pandas", "pyarrow", "great_expectations", "mlflow", "duckdb", "sklearn")
+HEAVY = (
+    "sqlalchemy", "alembic", "pandas", "pyarrow", "great_expectations", "mlflow", "duckdb",
+    "sklearn",
+)  # fmt: skip
 PROBE = """
 import sys
 from digitalhub_airflow.cli import main
@@ -71,3 +75,22 @@ def test_catalog_commands_import_no_data_library(committed: Path, args: tuple[st
 def test_an_unknown_command_is_one_usage_error(tmp_path: Path) -> None:
     code, out, loaded = run_dhub(tmp_path, "frobnicate")
     assert code == 2 and "invalid choice: 'frobnicate'" in out and loaded == set()
+
+
+def test_the_head_revision_read_from_the_files_is_alembics(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from digitalhub_airflow.catalog.migrate import MIGRATIONS, head_revision
+    from digitalhub_airflow.errors import CatalogError
+
+    assert head_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head() != ""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "0001_a.py").write_text('revision = "0001"\ndown_revision = None\n')
+    (versions / "0002_b.py").write_text("revision: str = '0002'\ndown_revision = '0001'\n")
+    assert head_revision(tmp_path) == "0002"
+    (versions / "0003_c.py").write_text('revision = "0003"\ndown_revision = "0001"\n')
+    with pytest.raises(CatalogError, match="several heads: 0002, 0003"):
+        head_revision(tmp_path)
+    (versions / "0004_merge.py").write_text('revision = "0004"\ndown_revision = ("0002", "0003")\n')
+    assert head_revision(tmp_path) == "0004"

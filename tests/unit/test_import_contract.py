@@ -31,14 +31,16 @@ CORE = "digitalhub_airflow"
 CORE_LAYERS: list[set[str]] = [
     {"errors", "keys", "settings", "hashing", "json_limits"},
     {"catalog"},
+    {"access"},
     {"store", "kube"},
     {"lineage"},
     {"datasets"},
     {"hub"},
     {"query"},
-    {"quality", "transforms", "notebooks"},
+    {"quality", "transforms", "notebooks", "endpoints", "features"},
     {"training"},
     {"serving"},
+    {"dataservice", "reports"},
     {"browse"},
     {"cli", "sdk"},
 ]

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from digitalhub_airflow.errors import SuiteError
 from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.quality.suites import canonical_suite
+from digitalhub_airflow.quality.fastpath import canonical_config
+from digitalhub_airflow.quality.suites import _gx_config, canonical_suite
 from digitalhub_airflow.quality.validate import run_checks
 
 KEY = "store://demo/dataitem/table/checks"
@@ -144,3 +146,85 @@ def test_other_expectations_go_to_gx_and_results_keep_gx_order(ehub: DataHub) ->
     assert fast["statistics"] == slow["statistics"]
     _, _, used = by_engine(ehub, "COMPLETE", mixed[:1])
     assert used == "gx"  # COMPLETE results are always GX's own
+
+
+#: Configurations of fast-path expectations, some GX normalises (ints, defaults, None).
+CONFIGS = [
+    ("expect_table_row_count_to_be_between", {"min_value": 1}),
+    ("expect_table_row_count_to_be_between", {"min_value": 0, "max_value": 10**12}),
+    ("expect_table_row_count_to_be_between", {"min_value": 1.0}),
+    ("expect_table_row_count_to_be_between", {"min_value": 1, "max_value": None}),
+    ("expect_column_to_exist", {"column": "id"}),
+    ("expect_column_to_exist", {"column": "id", "column_index": 0}),
+    ("expect_column_values_to_not_be_null", {"column": "amount", "mostly": 0.95}),
+    ("expect_column_values_to_not_be_null", {"column": "amount", "mostly": 1}),
+    ("expect_column_values_to_not_be_null", {"column": "amount", "mostly": 1.0}),
+    ("expect_column_values_to_not_be_null", {"column": "amount", "mostly": 0.0}),
+    ("expect_column_values_to_be_unique", {"column": "id"}),
+    ("expect_column_values_to_be_between", {"column": "a", "min_value": -1000, "max_value": 1000}),
+    ("expect_column_values_to_be_between", {"column": "a", "min_value": 0.5, "strict_min": True}),
+    ("expect_column_values_to_be_between", {"column": "a", "max_value": 3, "strict_max": False}),
+    ("expect_column_values_to_be_between", {"column": "a", "min_value": 1, "mostly": 1}),
+    ("expect_column_values_to_be_between", {"column": "a", "min_value": 5, "max_value": 1}),
+    ("expect_column_values_to_be_between", {"column": "a", "max_value": True}),
+    ("expect_column_values_to_be_between", {"column": "a", "max_value": "2020-01-01"}),
+    ("expect_column_values_to_be_in_set", {"column": "c", "value_set": ["b", "a"]}),
+    ("expect_column_values_to_be_in_set", {"column": "c", "value_set": [1, 2.5, "x", None, True]}),
+    ("expect_column_values_to_be_in_set", {"column": "c", "value_set": []}),
+    ("expect_column_values_to_be_in_set", {"column": "c", "value_set": [1], "mostly": 0.5}),
+    ("expect_column_mean_to_be_between", {"column": "a", "min_value": 0}),
+    ("expect_column_values_to_not_be_null", {}),
+    ("expect_column_values_to_be_between", {"column": "a"}),
+    ("expect_column_values_to_be_in_set", {"column": "c"}),
+    ("expect_table_row_count_to_be_between", {}),
+]
+
+
+@pytest.mark.parametrize(("kind", "kwargs"), CONFIGS)
+@pytest.mark.parametrize("meta", [None, {"owner": "data-team"}])
+def test_expectations_built_without_gx_are_built_as_gx_builds_them(
+    kind: str, kwargs: dict, meta: dict | None
+) -> None:
+    """A suite's id hashes its expectations as GX builds them: the native build (no GX
+    import) must give the very same configuration, or leave the case to GX."""
+    entry = {"type": kind, "kwargs": kwargs, "meta": meta}
+    native = canonical_config(entry)
+    try:
+        by_gx = _gx_config(entry, "test")
+    except SuiteError:
+        assert native is None  # what GX refuses, GX must be the one to refuse
+        return
+    assert native is None or native == by_gx, (native, by_gx)
+
+
+def test_the_native_build_covers_the_common_cases() -> None:
+    built = [canonical_config({"type": k, "kwargs": kw}) for k, kw in CONFIGS]
+    assert sum(b is not None for b in built) >= 14
+
+
+def test_validating_with_fast_path_expectations_imports_no_gx(tmp_path: Path) -> None:
+    """GX's import costs seconds: a suite the fast path runs whole never pays it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    suite = tmp_path / "checks.json"
+    suite.write_text(json.dumps({"name": "checks", "expectations": EXPECTATIONS}))
+    script = f"""
+import sys
+import pandas as pd
+from tests.unit.dhub_testlib import make_hub
+from tests.unit.test_quality_fastpath import frame
+from digitalhub_airflow.quality.validate import validate_dataset
+with make_hub(__import__("pathlib").Path({str(tmp_path / "hub")!r})) as hub:
+    hub.commit({KEY!r}, frame(500))
+    outcome = validate_dataset(hub, {KEY!r}, {str(suite)!r}, on_failure="warn")
+print(outcome.engine, "great_expectations" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False,
+        cwd=Path(__file__).resolve().parents[2], env={**os.environ}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["arrow", "False"]

@@ -59,6 +59,10 @@ def _api_calls() -> list[str | None]:
 def test_a_token_is_sent_inside_the_session_only_and_never_reaches_env_or_logs(
     server: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # MLflow loads its request-header plugins on first use; feast's sets PROMETHEUS_*
+    # variables when imported. Load them first, so the snapshot compares the session only.
+    import mlflow.tracking.request_header.registry  # noqa: F401
+
     env_before = dict(os.environ)
     config = TrackingConfig(server, token=SECRET)
     caplog.set_level(logging.DEBUG)

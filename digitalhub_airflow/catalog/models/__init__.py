@@ -4,6 +4,7 @@ Importing this package registers all tables on :data:`Base.metadata`, which the
 migrations and ``create_all`` in tests rely on.
 """
 
+from digitalhub_airflow.catalog.models.access import Grant
 from digitalhub_airflow.catalog.models.base import KEY_LENGTH, NAMING, Base, UTCDateTime, utcnow
 from digitalhub_airflow.catalog.models.datasets import (
     Alias,
@@ -35,6 +36,7 @@ __all__ = [
     "Dataset",
     "DriftRecord",
     "GateDecision",
+    "Grant",
     "ModelEntity",
     "ProfileRecord",
     "Project",

@@ -266,9 +266,14 @@ class KubernetesDeployer:
         return self._client
 
     def pod_environment(self, spec: ServiceSpec) -> tuple[dict[str, str], list[str]]:
+        from dataclasses import replace
+
         from digitalhub_airflow.serving.deploy.environment import pod_environment
 
-        return pod_environment(self.environment(), spec.credentials_secret)
+        environment = self.environment()
+        if spec.kind == "data":  # a data service reads the catalog and store, not MLflow
+            environment = replace(environment, tracking_hint=None)
+        return pod_environment(environment, spec.credentials_secret)
 
     def preflight(self, spec: ServiceSpec) -> None:
         """A pod's environment and the cluster's configuration (no call made yet); a CPU

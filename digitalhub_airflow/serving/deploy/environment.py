@@ -29,12 +29,13 @@ CLI_REMEDY = (
 @dataclass(frozen=True)
 class ServerEnvironment:
     """A server's ``settings`` and ``secrets``, and how to fix a setup a pod cannot use
-    (``remedy``; ``tracking_hint`` says why MLflow is the embedded store)."""
+    (``remedy``; ``tracking_hint`` says why MLflow is the embedded store; None when the
+    server needs no MLflow)."""
 
     settings: dict[str, str]
     secrets: dict[str, str] = field(repr=False)
     remedy: str = CLI_REMEDY
-    tracking_hint: str = f"no {TRACKING_URI_ENV}"
+    tracking_hint: str | None = f"no {TRACKING_URI_ENV}"
 
     def process_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """A local server's whole environment."""

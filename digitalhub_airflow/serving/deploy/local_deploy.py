@@ -22,6 +22,7 @@ from digitalhub_airflow.serving.deploy.local_process import (
     stop_process,
 )
 from digitalhub_airflow.serving.deploy.pinning import PinnedModel, already_pinned
+from digitalhub_airflow.serving.runtime.api_key import PROJECT_ENV
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
@@ -84,7 +85,12 @@ def deploy_local(
     argv = [sys.executable, "-m", SERVER_MODULE, *pinned.serve_args(port=port)]
     try:
         started = start_process(
-            argv, env, host=pinned.host, port=port, log_path=log_path(home, pinned), timeout=timeout
+            argv,
+            {**env, PROJECT_ENV: pinned.project},  # whose project tokens the gate accepts
+            host=pinned.host,
+            port=port,
+            log_path=log_path(home, pinned),
+            timeout=timeout,
         )
     except DeploymentError as exc:
         services.set_state(hub, pinned, services.FAILED, message=str(exc)[:4000])

@@ -15,7 +15,7 @@ from typing import Any
 
 from digitalhub_airflow.kube.resource_profiles import ResourceProfile
 from digitalhub_airflow.serving.deploy.spec import Autoscaling, DisruptionBudget, ServiceSpec
-from digitalhub_airflow.serving.runtime.api_key import API_KEY_ENV
+from digitalhub_airflow.serving.runtime.api_key import API_KEY_ENV, AUTH_ENV, PROJECT_ENV
 
 NAME_LABEL = "app.kubernetes.io/name"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "digitalhub-airflow"}
@@ -26,6 +26,8 @@ SERVICE_PORT = 80
 CONTAINER = "server"
 #: The key of the exposure Secret that holds the gateway API key.
 API_KEY_SECRET_KEY = "api-key"
+#: The key of the exposure Secret that holds the access-token secret (project tokens).
+TOKEN_SECRET_KEY = "token-secret"
 #: The Pods metric ``requests_per_second`` autoscales on: the per-second rate of the
 #: server's ``dhub_serving_requests_total`` counter, as a custom metrics adapter
 #: (prometheus-adapter: ``^(.*)_total$`` -> ``${1}_per_second``) serves it.
@@ -65,9 +67,24 @@ def _env(
         {"name": n, "valueFrom": {"secretKeyRef": {"name": spec.credentials_secret, "key": n}}}
         for n in sorted(secret_names)
     ]
-    if spec.exposure is not None and spec.exposure.auth == "api-key":
-        ref = {"name": spec.exposure.secret, "key": API_KEY_SECRET_KEY}
+    if spec.exposure is not None and spec.exposure.auth in ("api-key", "token"):
+        env += _gateway_env(spec.exposure.secret, spec.exposure.auth, spec.project)
+    return env
+
+
+def _gateway_env(secret: str | None, auth: str, project: str) -> list[dict[str, Any]]:
+    """The gateway check's settings: the API key (``api-key``), the project, and the
+    access-token secret (required with ``token``, optional with ``api-key``)."""
+    env: list[dict[str, Any]] = [{"name": PROJECT_ENV, "value": project}]
+    if auth == "api-key":
+        ref = {"name": secret, "key": API_KEY_SECRET_KEY}
         env.append({"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": ref}})
+    else:
+        env.append({"name": AUTH_ENV, "value": "token"})
+    token_ref: dict[str, Any] = {"name": secret, "key": TOKEN_SECRET_KEY}
+    if auth == "api-key":
+        token_ref["optional"] = True
+    env.append({"name": "DHUB_TOKEN_SECRET", "valueFrom": {"secretKeyRef": token_ref}})
     return env
 
 

@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from digitalhub_airflow.errors import ServingSpecError
-from digitalhub_airflow.keys import parse_key, validate_name
+from digitalhub_airflow.keys import Key, parse_key, validate_name
 from digitalhub_airflow.settings import suite_image
 
 TARGETS = ("local", "kubernetes")
-AUTH_MODES = ("none", "basic", "api-key")
+#: ``model``: MLflow models (``models``); ``data``: a table dataset (``dataset``) over REST.
+KINDS = ("model", "data")
+AUTH_MODES = ("none", "basic", "api-key", "token")
 DEFAULT_IMAGE = suite_image()
 #: Kubernetes object names (RFC 1035 labels): what a Deployment/Service may be called.
 DNS_LABEL_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -115,7 +117,9 @@ def _scaled(value: int | str | None, replicas: int) -> int:
 @dataclass(frozen=True)
 class Exposure:
     """Gateway exposure through an Ingress; ``secret`` holds the basic-auth ``auth`` file
-    (htpasswd) or, for ``api-key``, the key under ``api-key``."""
+    (htpasswd) or, for ``api-key``, the key under ``api-key``; for ``api-key`` and
+    ``token`` the access-token secret under ``token-secret`` (project tokens, optional
+    with ``api-key``)."""
 
     host: str
     path: str = "/"
@@ -140,7 +144,8 @@ class Exposure:
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One service: ``models`` maps each served name to a model reference."""
+    """One service: ``models`` maps each served name to a model reference; a ``data``
+    service serves ``dataset`` (a version, or an alias it follows) and no models."""
 
     project: str
     name: str
@@ -160,6 +165,11 @@ class ServiceSpec:
     pipelines: tuple[str, ...] = field(default=())
     autoscaling: Autoscaling | None = None
     disruption_budget: DisruptionBudget | None = None
+    kind: str = "model"
+    dataset: str | None = None
+    allow_quarantined: bool = False
+    #: Served model -> ``[project/]feature service``: its requests carry entity keys.
+    features: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.project, "project")
@@ -174,13 +184,25 @@ class ServiceSpec:
                 )
             if not DNS_LABEL_RE.fullmatch(self.namespace):
                 raise ServingSpecError(f"namespace {self.namespace!r} is not a Kubernetes name")
-        if not isinstance(self.models, Mapping) or not self.models:
+        if self.kind not in KINDS:
+            raise ServingSpecError(f"kind {self.kind!r} is unknown; one of {KINDS}")
+        if self.kind == "data":
+            self._check_data()
+        elif self.dataset is not None or self.allow_quarantined:
+            raise ServingSpecError(
+                f"service {self.name!r}: dataset and allow_quarantined belong to kind: data"
+            )
+        elif not isinstance(self.models, Mapping) or not self.models:
             raise ServingSpecError(f"service {self.name!r} serves no model: give models=")
         for served, ref in self.models.items():
             validate_name(served, "served model name")
             if not isinstance(ref, str) or not ref.strip():
                 raise ServingSpecError(f"model {served!r} has no reference")
         object.__setattr__(self, "models", dict(sorted(self.models.items())))
+        if self.features is not None and (
+            not isinstance(self.features, Mapping) or set(self.features) - set(self.models)
+        ):
+            raise ServingSpecError(f"features maps served models {sorted(self.models)} to services")
         object.__setattr__(self, "pipelines", tuple(self.pipelines))
         _check_int("port", self.port, 0 if self.target == "local" else 1, 65535)
         _check_int("workers", self.workers, 1, 64)
@@ -198,6 +220,17 @@ class ServiceSpec:
             raise ServingSpecError(
                 f"credentials_secret {self.credentials_secret!r} is not a Kubernetes name"
             )
+
+    def _check_data(self) -> None:
+        if self.models or self.pipelines or self.request_log or self.log_sample_rate:
+            raise ServingSpecError(
+                f"data service {self.name!r} serves a dataset: no models, pipelines or request_log"
+            )
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ServingSpecError(f"data service {self.name!r} needs dataset: <key>")
+        object.__setattr__(self, "dataset", data_key(self.dataset))
+        if not isinstance(self.allow_quarantined, bool):
+            raise ServingSpecError("allow_quarantined is true or false")
 
     def _check_scaling(self) -> None:
         scaling, budget = self.autoscaling, self.disruption_budget
@@ -245,6 +278,11 @@ class ServiceSpec:
                 data[name] = {k: v for k, v in data[name].items() if v is not None}
         if self.autoscaling is not None:
             del data["replicas"]
+        if self.features is None:  # specs without features keep their digests
+            del data["features"]
+        if self.kind == "model":  # model specs keep the digests they had before kinds
+            for name in ("kind", "dataset", "allow_quarantined"):
+                del data[name]
         return data
 
     @property
@@ -262,6 +300,8 @@ class ServiceSpec:
     # -- the server's command line ---------------------------------------------------------
     def serve_args(self, host: str | None = None, port: int | None = None) -> list[str]:
         """Arguments of ``python -m digitalhub_airflow.cli`` that run this service."""
+        if self.kind == "data":
+            return self._serve_data_args(host, port)
         args = ["serve"]
         for served, ref in self.models.items():
             args += ["--model", f"{served}={ref}"]
@@ -273,7 +313,43 @@ class ServiceSpec:
             args += ["--request-log", self.request_log]
         if self.log_sample_rate is not None:
             args += ["--log-sample-rate", str(self.log_sample_rate)]
+        for served, service in (self.features or {}).items():
+            args += ["--features", f"{served}={service}"]
         return args
+
+    def _serve_data_args(self, host: str | None, port: int | None) -> list[str]:
+        args = ["serve-data", "--dataset", str(self.dataset)]
+        if self.allow_quarantined:
+            args.append("--allow-quarantined")
+        args += ["--host", host or self.host, "--port", str(self.port if port is None else port)]
+        return [
+            *args,
+            "--workers",
+            str(self.workers),
+            "--service",
+            self.name,
+            "--project",
+            self.project,
+        ]
+
+
+def data_key(text: str) -> str:
+    """A data service's dataset as a full table key: ``store://…`` or the short
+    ``<project>/<name>[:<version>|@<alias>]``; without either it follows ``latest``."""
+    if text.startswith("store://"):
+        key = parse_key(text)
+    else:
+        project, sep, rest = text.partition("/")
+        if not sep:
+            raise ServingSpecError(f"dataset {text!r} is not <project>/<name> or a store:// key")
+        name, at, alias = rest.partition("@")
+        name, colon, version = name.partition(":")
+        key = Key(
+            project, "dataitem", "table", name, version if colon else None, alias if at else None
+        )
+    if key.entity_type != "dataitem" or key.kind != "table":
+        raise ServingSpecError(f"dataset {text!r} is not a table dataset key")
+    return str(key)
 
 
 def _check_int(what: str, value: Any, low: int, high: int) -> None:
@@ -312,6 +388,8 @@ def spec_from_json(data: Mapping[str, Any], project: str | None = None) -> Servi
     unknown = sorted(set(fields) - SPEC_FIELDS)
     if unknown:
         raise ServingSpecError(f"unknown service field(s) {unknown}; known: {sorted(SPEC_FIELDS)}")
+    if fields.get("kind") == "data":
+        fields.setdefault("models", {})
     missing = sorted({"project", "name", "target", "models"} - set(fields))
     if missing:
         raise ServingSpecError(f"service {fields.get('name', '?')!r} lacks {missing}")

@@ -71,11 +71,14 @@ class Servable(Protocol):
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """A model to load: its served name, pinned version and local files."""
+    """A model to load: its served name, pinned version and local files; ``features``:
+    the feature service its requests' entity keys are looked up in (project, service,
+    the definition digest pinned at deploy, declared defaults)."""
 
     name: str
     version: str
     path: str
+    features: dict[str, Any] | None = None
 
 
 @dataclass
@@ -109,7 +112,11 @@ class ServingApp:
             for plan in self.plan.models:
                 started = time.perf_counter()
                 models[plan.name] = LoadedModel(plan.name, plan.version, Path(plan.path))
-                self.servables[plan.name] = models[plan.name]
+                self.servables[plan.name] = (
+                    with_features(models[plan.name], plan.features)
+                    if plan.features
+                    else models[plan.name]
+                )
                 log.info(
                     "loaded model %s version %s in %.1f s (numpy fast path: %s)",
                     plan.name,
@@ -331,6 +338,25 @@ class ServingApp:
                 features=features,
                 predictions=predictions,
             )
+
+
+def with_features(model: LoadedModel, features: dict[str, Any]) -> Servable:
+    """``model`` behind an online lookup of the feature service pinned at deploy; a
+    service whose definitions changed since is refused (redeploy to take them)."""
+    from digitalhub_airflow.features.online import OnlineFeatures
+    from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.serving.runtime.pipelines import FeatureLookup
+
+    with DataHub.from_settings() as hub:
+        online = OnlineFeatures.open(
+            hub, features["project"], features["service"], features.get("defaults")
+        )
+    if features.get("digest") and online.digest != features["digest"]:
+        raise InferenceError(
+            f"feature service {online.service!r} was re-applied (digest {online.digest[:12]}, "
+            f"deployed with {features['digest'][:12]}): redeploy the model"
+        )
+    return FeatureLookup(model, online)
 
 
 def _model_route(path: str) -> tuple[str, str | None, str | None]:

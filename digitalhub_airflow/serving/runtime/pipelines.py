@@ -26,6 +26,7 @@ from digitalhub_airflow.keys import validate_name
 if TYPE_CHECKING:
     import numpy as np
 
+    from digitalhub_airflow.features.online import OnlineFeatures
     from digitalhub_airflow.serving.runtime.loaded_models import LoadedModel
     from digitalhub_airflow.serving.runtime.protocol import Features
 
@@ -147,3 +148,61 @@ class Pipeline:
                 except (ValueError, TypeError) as exc:
                     raise InferenceError(f"pipeline {self.name!r} step {kind}: {exc}") from exc
         return logged, np.asarray(value)
+
+
+class FeatureLookup:
+    """A served model whose requests carry entity keys: the feature service's features
+    are fetched from the online store, then the model predicts on them.
+
+    What is logged is the model's input, the fetched features, so serving drift compares
+    what the model saw with its training set. A key of the wrong type, or an entity the
+    online store lacks (and no declared default), is a 400 naming the row.
+    """
+
+    def __init__(self, model: LoadedModel, online: OnlineFeatures) -> None:
+        self.name = model.name
+        self.version = model.version
+        self.model = model
+        self.online = online
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        return self.model.feature_names
+
+    def metadata(self) -> dict[str, Any]:
+        from feast import ValueType
+
+        types = {ValueType.INT64: "INT64", ValueType.INT32: "INT32"}
+        return {
+            **self.model.metadata(),
+            "inputs": [
+                {"name": key, "datatype": types.get(value_type, "BYTES"), "shape": [-1]}
+                for key, value_type in self.online.join_keys.items()
+            ],
+            "parameters": {
+                "feature_service": self.online.service,
+                "feature_digest": self.online.digest,
+            },
+        }
+
+    def predict(self, features: Features) -> tuple[Any, np.ndarray]:
+        import numpy as np
+
+        from digitalhub_airflow.features.errors import FeatureRequestError
+
+        if not isinstance(features, dict):
+            keys = ", ".join(self.online.join_keys)
+            raise InferenceError(f"model {self.name!r} takes entity keys by name: {keys}")
+        unknown = sorted(set(features) - set(self.online.join_keys))
+        if unknown:
+            raise InferenceError(
+                f"model {self.name!r} takes entity keys ({', '.join(self.online.join_keys)}), "
+                f"not {', '.join(unknown)}: its features come from feature service "
+                f"{self.online.service!r}"
+            )
+        rows = {name: np.asarray(values).reshape(-1).tolist() for name, values in features.items()}
+        try:
+            found = self.online.lookup(rows)
+        except FeatureRequestError as exc:
+            raise InferenceError(str(exc)) from exc
+        return self.model.predict({name: np.asarray(found[name]) for name in found})

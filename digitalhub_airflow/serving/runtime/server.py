@@ -15,7 +15,7 @@ import signal
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.errors import ServingSpecError
 from digitalhub_airflow.keys import SCHEME, as_dataset_key, validate_name
@@ -62,6 +62,8 @@ class ServeOptions:
     log_flush_rows: int = 1000
     log_flush_seconds: float = 30.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: ``[MODEL=][PROJECT/]SERVICE``: requests to MODEL carry entity keys, looked up there.
+    features: list[str] = field(default_factory=list)
 
 
 def check_options(options: ServeOptions) -> None:
@@ -89,6 +91,28 @@ def request_log_key(options: ServeOptions) -> str | None:
     return str(as_dataset_key(target, "table"))
 
 
+def feature_plans(hub: DataHub, options: ServeOptions, models: list[str]) -> dict[str, Any]:
+    """Each ``--features`` pinned: its service checked and its definition digest kept."""
+    from digitalhub_airflow.features.online import OnlineFeatures
+
+    plans: dict[str, Any] = {}
+    for text in options.features:
+        model, named, ref = text.rpartition("=")
+        if not named:
+            if len(models) != 1:
+                raise ServingSpecError(f"--features {text!r}: name the model (MODEL=SERVICE)")
+            model = models[0]
+        if model not in models:
+            raise ServingSpecError(f"--features {text!r}: no --model named {model!r}")
+        project, _, service = ref.rpartition("/")
+        project = project or options.project or ""
+        if not project or not service:
+            raise ServingSpecError(f"--features {text!r}: give PROJECT/SERVICE or --project")
+        online = OnlineFeatures.open(hub, project, service)
+        plans[model] = {"project": project, "service": service, "digest": online.digest}
+    return plans
+
+
 def prepare(
     hub: DataHub, tracking: TrackingConfig, options: ServeOptions, workdir: Path
 ) -> tuple[ServerPlan, list[ResolvedModel]]:
@@ -110,9 +134,15 @@ def prepare(
         for step in spec.steps:
             if "function" in step:
                 import_function(step["function"])
+    features = feature_plans(hub, options, [n for n, _ in named])
     resolved = [resolve_model(hub, tracking, name, ref) for name, ref in named]
     plans = [
-        ModelPlan(m.name, m.version, str(download_model(tracking, m, workdir / m.name)))
+        ModelPlan(
+            m.name,
+            m.version,
+            str(download_model(tracking, m, workdir / m.name)),
+            features.get(m.name),
+        )
         for m in resolved
     ]
     return ServerPlan(plans, specs, options.max_body_bytes), resolved

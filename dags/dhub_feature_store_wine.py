@@ -1,0 +1,63 @@
+"""Feature store: the wine table gets an entity id and event times (``wine-orders``), the
+Feast definitions in ``dags/features/`` are applied, the online store is materialised,
+and a point-in-time-correct training set is committed for the labelled wines.
+
+Scheduled on the wine dataset's Asset: each new version of ``demo/wine`` re-runs it, and
+materialisation follows ``wine-orders`` to its new version. Training on ``wine_service``
+reads ``wine-train``; ``dhub serve --features wine_service`` serves from entity ids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import dag
+
+from digitalhub_airflow.operators import (
+    ApplyFeaturesOperator,
+    BuildTrainingSetOperator,
+    MaterializeFeaturesOperator,
+    dataset_transform,
+)
+from digitalhub_airflow.provider.assets import dataset_asset
+
+WINE = "store://demo/dataitem/table/wine"
+ORDERS = "store://demo/dataitem/table/wine-orders"
+LABELS = "store://demo/dataitem/table/wine-labels"
+DEFINITIONS = str(Path(__file__).parent / "features")
+#: Event times are fixed (one hour per wine from here), so a re-run is a cache hit.
+FIRST_EVENT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def wine_orders(wine: Any) -> Any:
+    """Each wine as an entity (``wine_id``) measured at an event time."""
+    frame = wine.drop(columns=["target"]).reset_index(drop=True)
+    frame.insert(0, "wine_id", range(1, len(frame) + 1))
+    frame["event_timestamp"] = [FIRST_EVENT + timedelta(hours=i) for i in range(len(frame))]
+    return frame.astype({c: "float64" for c in frame.columns[1:-1]})
+
+
+def wine_labels(wine: Any) -> Any:
+    """The label of each wine, asked a day after its last measurement."""
+    return wine[["target"]].assign(
+        wine_id=range(1, len(wine) + 1),
+        event_timestamp=FIRST_EVENT + timedelta(hours=len(wine), days=1),
+    )
+
+
+@dag(schedule=[dataset_asset(WINE)], catchup=False, tags=["dhub", "demo"], doc_md=__doc__)
+def dhub_feature_store_wine() -> None:
+    orders = dataset_transform(ORDERS, inputs={"wine": WINE})(wine_orders)()
+    labels = dataset_transform(LABELS, inputs={"wine": WINE})(wine_labels)()
+    apply = ApplyFeaturesOperator(task_id="apply_features", folder=DEFINITIONS)
+    materialize = MaterializeFeaturesOperator(task_id="materialize", project="demo")
+    training_set = BuildTrainingSetOperator(
+        task_id="training_set", service="wine_service", entities=LABELS, target="demo/wine-train"
+    )
+    orders >> apply >> materialize
+    [apply, labels] >> training_set
+
+
+dhub_feature_store_wine()

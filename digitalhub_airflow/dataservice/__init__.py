@@ -1,0 +1,1 @@
+"""Data services: a dataset version served as REST (PostgREST-style) and GraphQL."""
