@@ -97,6 +97,9 @@ class TrainModelOperator(_TrainingOperator):
         called as ``fn(data: TrainingData, params: dict)`` with ``hyperparameters``,
         returns a fitted model (``params`` is Airflow's own, for DAG params).
     :param datasets: dataset keys; the first is split into train/test.
+    :param feature_service: ``[project/]service`` of the feature store: the first dataset
+        is then the entity rows (keys, event times, target) and the point-in-time training
+        set is built from the service and committed before training.
     :param target: the target column. ``features``: columns to use (default: all others).
     :param task: ``classification`` or ``regression`` (which metrics are computed).
     :param force: train even if a run with the same versions, code and params exists.
@@ -112,6 +115,7 @@ class TrainModelOperator(_TrainingOperator):
         "datasets",
         "target",
         "features",
+        "feature_service",
         "hyperparameters",
         "experiment",
         "parent_run_id",
@@ -127,6 +131,7 @@ class TrainModelOperator(_TrainingOperator):
         target: str,
         task: str = "classification",
         features: Sequence[str] | None = None,
+        feature_service: str | None = None,
         hyperparameters: dict[str, Any] | None = None,
         experiment: str | None = None,
         test_size: float = 0.25,
@@ -143,6 +148,7 @@ class TrainModelOperator(_TrainingOperator):
         self.target = target
         self.task = task
         self.features = features
+        self.feature_service = feature_service
         self.hyperparameters = hyperparameters or {}
         self.experiment = experiment
         self.test_size = test_size
@@ -164,6 +170,7 @@ class TrainModelOperator(_TrainingOperator):
             target=self.target,
             task=self.task,
             features=list(self.features) if self.features else None,
+            feature_service=self.feature_service or None,
             params=dict(self.hyperparameters),
             experiment=self.experiment,
             test_size=self.test_size,

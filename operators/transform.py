@@ -22,7 +22,16 @@ from digitalhub_airflow.provider.assets import (
 )
 
 if TYPE_CHECKING:
+    from digitalhub_airflow.access import Principal
     from digitalhub_airflow.transforms.transform import Transform
+
+
+def pipeline_principal(context: Any) -> Principal:
+    """Who a DAG's transform reads as: the DAG itself, with no grants of its own, so a
+    read of another project needs that project's read grant to the output's project."""
+    from digitalhub_airflow.access import Principal
+
+    return Principal(f"airflow:{context['ti'].dag_id}")
 
 
 class _TransformOperator(DigitalHubOperator):
@@ -51,7 +60,7 @@ class _TransformOperator(DigitalHubOperator):
             for info in pinned.values():
                 self.task_io.read(info)
             try:
-                result = run_transform(hub, transform, spec, pinned)
+                result = run_transform(hub, transform, spec, pinned, pipeline_principal(context))
                 self.task_io.wrote(result.output)
             finally:
                 self.remember_locations(hub)

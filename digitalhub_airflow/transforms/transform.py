@@ -15,7 +15,7 @@ import json
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.catalog.models import utcnow
 from digitalhub_airflow.datasets.versions import VersionInfo
@@ -33,6 +33,9 @@ from digitalhub_airflow.lineage.runs import (
     start_run,
 )
 from digitalhub_airflow.query.sql import referenced_keys, run_query
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.access import Principal
 
 PYTHON, SQL = "python", "sql"
 
@@ -161,13 +164,21 @@ def run_transform(
     transform: Transform,
     spec: RunSpec,
     pinned: dict[str, VersionInfo] | None = None,
+    reader: Principal | None = None,
 ) -> TransformResult:
     """Pin (unless the caller did), look up the cache, compute and commit.
 
-    A SQL query that cannot run is refused before anything is recorded; past that the
-    run is recorded either way: a failure leaves a ``failed`` run and no version.
+    ``reader``: who runs it (a pipeline); reading another project than the output's then
+    needs a read grant there to the output's project (``project:<name>``). A refused
+    read, or a SQL query that cannot run, is refused before anything is recorded; past
+    that the run is recorded either way: a failure leaves a ``failed`` run and no version.
     """
     pinned = pinned if pinned is not None else pin_inputs(hub, transform.inputs)
+    if reader is not None:
+        from digitalhub_airflow.access import require_reads
+
+        projects = [as_key(info.key).project for info in pinned.values()]
+        require_reads(hub.catalog, reader, projects, into=as_dataset_key(transform.output).project)
     recorded, spec.code_digest, spec.cache_key = describe_transform(transform, pinned)
     spec.transform = recorded
     spec.parameters = {**spec.parameters, **transform.parameters}
