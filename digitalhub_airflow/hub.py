@@ -18,7 +18,13 @@ from sqlalchemy import select
 from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.catalog.migrate import migrate, require_current
 from digitalhub_airflow.catalog.models import Version, VersionFile
-from digitalhub_airflow.datasets.commit import CommitResult, Progress, commit_files, move_alias
+from digitalhub_airflow.datasets.commit import (
+    CommitResult,
+    Progress,
+    commit_files,
+    move_alias,
+    remove_alias,
+)
 from digitalhub_airflow.datasets.gc import GcReport, collect_garbage
 from digitalhub_airflow.datasets.hashcache import HashCache
 from digitalhub_airflow.datasets.repair import RepairReport, open_repair_source, repair_blobs
@@ -171,6 +177,19 @@ class DataHub:
             move_alias(session, version.dataset_id, alias, version.id, actor or current_user())
             session.flush()
             return to_info(session, version)
+
+    def untag(self, key: str | Key, alias: str, *, actor: str | None = None) -> VersionInfo:
+        """Remove ``alias`` from the dataset ``key`` names; returns the version it named.
+        The removal is recorded like a move (who, when, from which version)."""
+        require_current(self.catalog)
+        key = self.key(key)
+        if alias == LATEST:
+            raise InvalidKeyError("alias 'latest' is moved by commits only")
+        Key(key.project, key.entity_type, key.kind, key.name, alias=alias)  # validates alias
+        with self.catalog.session() as session:
+            dataset = find_dataset(session, key, lock=True)
+            previous = remove_alias(session, key, dataset.id, alias, actor or current_user())
+            return to_info(session, session.get_one(Version, previous))
 
     # -- reading ---------------------------------------------------------------------
     def key(self, text: str | Key) -> Key:

@@ -198,17 +198,12 @@ def settle_drift(report: dict[str, Any], on_drift: str) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     from digitalhub_airflow.errors import DriftError
-    from digitalhub_airflow.quality.drift import raise_for_drift
+    from digitalhub_airflow.quality.drift import column_problems, raise_for_drift
 
     for column in report["columns"]:
         if column["status"] != "ok":
-            log.warning(
-                "  %s %s=%.4f %s",
-                column["name"],
-                column["metric"],
-                column["value"],
-                column["status"],
-            )
+            why = "; ".join(column_problems(column, column["status"]))
+            log.warning("  %s %s: %s", column["name"], column["status"], why)
     try:
         raise_for_drift(report)
     except DriftError as exc:

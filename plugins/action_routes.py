@@ -104,6 +104,11 @@ def _move(hub: Any, request: Request, user: Any, key: str, alias: str) -> dict[s
     return actions.move_alias(hub, key, alias, user.get_name())
 
 
+def _unalias(hub: Any, request: Request, user: Any, dataset: str, alias: str) -> dict[str, Any]:
+    require_project(request, hub, parse_key(dataset).project, write=True)
+    return actions.remove_alias(hub, dataset, alias, user.get_name())
+
+
 def _promote(
     hub: Any, request: Request, user: Any, *, model_key: str, metric: str, evaluation: str | None
 ) -> dict[str, Any]:
@@ -140,6 +145,15 @@ def move_alias(
     """Point ``alias`` at a version; the move is recorded with the Airflow user's name."""
     key = browse.version_key(dataset.project, dataset.kind or "", dataset.name or "", version)
     return _move(hub, request, user, str(key), alias)
+
+
+@api.delete(DATASET + "/aliases/{alias}")
+def remove_alias(
+    hub: Hub, request: Request, *, user: Editor, dataset: DatasetKey, alias: str
+) -> dict[str, Any]:
+    """Remove ``alias`` (``latest`` is the commits'); recorded with the Airflow user's name.
+    Returns the version it named."""
+    return _unalias(hub, request, user, str(dataset), alias)
 
 
 @api.post(VERSION + "/release")
@@ -224,6 +238,23 @@ def alias_form(
     info = _move(hub, request, user, str(key), alias)
     return _back(
         _page(request, f"datasets/{d.project}/{d.kind}/{d.name}"), f"@{alias} → v{info['seq']}"
+    )
+
+
+@forms.post("/alias/remove")
+def remove_alias_form(
+    hub: Hub,
+    request: Request,
+    *,
+    user: Editor,
+    dataset: Annotated[str, Form()],
+    alias: Annotated[str, Form()],
+) -> RedirectResponse:
+    d = parse_key(dataset)
+    info = _unalias(hub, request, user, dataset, alias)
+    return _back(
+        _page(request, f"datasets/{d.project}/{d.kind}/{d.name}"),
+        f"@{alias} removed (was v{info['seq']})",
     )
 
 

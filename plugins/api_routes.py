@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from digitalhub_airflow.browse import columns
 from digitalhub_airflow.browse import models as model_views
 from digitalhub_airflow.browse import read_model as browse
 from digitalhub_airflow.browse import services as service_views
@@ -20,7 +21,12 @@ from digitalhub_airflow.keys import Key, validate_name
 from digitalhub_airflow.lineage.graph import MAX_DEPTH, lineage_graph
 from digitalhub_airflow.plugins.auth import can_read
 from digitalhub_airflow.plugins.catalog_app import Hub
-from digitalhub_airflow.plugins.scoping import only_readable, readable, require_project
+from digitalhub_airflow.plugins.scoping import (
+    only_readable,
+    readable,
+    require_project,
+    scoped_graph,
+)
 
 if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
@@ -170,12 +176,21 @@ def preview(
 @reads.get(VERSION + "/lineage")
 def lineage(
     hub: Hub,
+    request: Request,
     key: VersionKey,
     direction: Literal["both", "upstream", "downstream"] = "both",
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="version steps")] = 5,
 ) -> dict[str, Any]:
     """Runs and versions upstream and downstream: ``{"root", "nodes", "edges"}``."""
-    return lineage_graph(hub, str(key), direction, depth).to_json()
+    return scoped_graph(request, hub, lineage_graph(hub, str(key), direction, depth).to_json())
+
+
+@reads.get(VERSION + "/column-lineage")
+def column_lineage(hub: Hub, key: VersionKey) -> dict[str, Any]:
+    """Input columns of each output column, for a version a SQL transform made
+    (OpenLineage column lineage facet shape); ``fields`` is null otherwise."""
+    found = columns.column_lineage(hub, str(key))
+    return found or {"run": None, "fields": None}
 
 
 @reads.get("/produced")

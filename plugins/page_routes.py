@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from digitalhub_airflow.browse import models as model_views
 from digitalhub_airflow.browse import read_model as browse
 from digitalhub_airflow.browse import services as service_views
+from digitalhub_airflow.browse.columns import column_lineage
 from digitalhub_airflow.browse.search import search as search_catalog
 from digitalhub_airflow.keys import parse_key
 from digitalhub_airflow.lineage.graph import MAX_DEPTH, lineage_graph
@@ -32,7 +33,7 @@ from digitalhub_airflow.plugins.api_routes import (
 )
 from digitalhub_airflow.plugins.auth import can_read
 from digitalhub_airflow.plugins.catalog_app import Hub
-from digitalhub_airflow.plugins.scoping import only_readable, readable
+from digitalhub_airflow.plugins.scoping import only_readable, readable, scoped_graph
 
 HERE = Path(__file__).parent
 #: The only files the app serves, read once: a request never names a path.
@@ -234,7 +235,10 @@ def dataset_page(
 def version_page(request: Request, hub: Hub, key: VersionKey) -> HTMLResponse:
     detail = browse.version_detail(hub, key)
     rows = browse.preview(hub, parse_key(detail["key"]), PREVIEW_ROWS)
-    return render(request, "version.html", title=detail["short_id"], v=detail, preview=rows)
+    lineage = column_lineage(hub, detail["key"])
+    return render(
+        request, "version.html", title=detail["short_id"], v=detail, preview=rows, columns=lineage
+    )
 
 
 @router.get("/datasets/{project}/{kind}/{name}/versions/{ref}/lineage")
@@ -249,7 +253,7 @@ def lineage_page(
 ) -> HTMLResponse:
     """The lineage graph; runs of one task collapse into a counted node (``expand``
     names the ``<dag_id>.<task_id>`` groups to open)."""
-    full = lineage_graph(hub, str(key), direction, depth).to_json()
+    full = scoped_graph(request, hub, lineage_graph(hub, str(key), direction, depth).to_json())
     opened = frozenset(expand or ())
     graph = graph_layout.collapse(full, opened)
     links = Links(request)

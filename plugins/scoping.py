@@ -51,3 +51,20 @@ def only_readable(
     if allowed is None:
         return items
     return [item for item in items if item[field] in allowed]
+
+
+def scoped_graph(request: Request, hub: DataHub, graph: dict[str, Any]) -> dict[str, Any]:
+    """A lineage graph without the nodes (and their edges) of projects the asker may not
+    read; ``hidden`` says how many were left out."""
+    from digitalhub_airflow.keys import parse_key
+
+    allowed = readable(request, hub)
+    if allowed is None:
+        return graph
+    keep = {n["key"] for n in graph["nodes"] if parse_key(n["key"]).project in allowed}
+    return {
+        **graph,
+        "nodes": [n for n in graph["nodes"] if n["key"] in keep],
+        "edges": [e for e in graph["edges"] if e["source"] in keep and e["target"] in keep],
+        "hidden": len(graph["nodes"]) - len(keep),
+    }

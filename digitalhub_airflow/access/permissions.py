@@ -31,11 +31,9 @@ class Level(IntEnum):
     @classmethod
     def parse(cls, text: str | int | Level) -> Level:
         """``read`` / ``write`` / ``admin`` (any case) or the level itself."""
-        if isinstance(text, int):
-            return cls(text)
         try:
-            return cls[text.strip().upper()]
-        except KeyError:
+            return cls(text) if isinstance(text, int) else cls[text.strip().upper()]
+        except (KeyError, ValueError):
             raise InvalidKeyError(
                 f"access level {text!r} is not one of read, write, admin"
             ) from None

@@ -35,6 +35,11 @@ def move_alias(hub: DataHub, key: str, alias: str, actor: str) -> dict[str, Any]
     return hub.tag(key, alias, actor=actor).to_json()
 
 
+def remove_alias(hub: DataHub, dataset: str, alias: str, actor: str) -> dict[str, Any]:
+    """Remove a dataset alias (recorded with ``actor``); the version it named."""
+    return hub.untag(dataset, alias, actor=actor).to_json()
+
+
 def _as(hub: DataHub, table: Any, where: list[Any], actor: str, call: Callable[[], T]) -> T:
     """Run ``call``, then attribute the rows it appended to ``table`` to ``actor``."""
     with hub.catalog.session() as session:

@@ -53,6 +53,8 @@ class RowRequest:
 def parse_request(params: list[tuple[str, str]]) -> RowRequest:
     """The request a query string asks for (a name given twice is refused, filters aside)."""
     single: dict[str, str] = {}
+    if any(name == "offset" for name, _ in params):
+        raise DataRequestError("offset paging is not offered: follow the X-Next-Cursor header")
     for name, value in params:
         if name in RESERVED:
             if name in single:

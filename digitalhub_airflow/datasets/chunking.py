@@ -44,9 +44,10 @@ from digitalhub_airflow.store.base import BlobStore
 from digitalhub_airflow.store.chunks import ChunkManifest, ChunkRef
 
 MIB = 1 << 20
-#: Packs written at once per file (S3: parallel PUTs; a folder store: its ingest
-#: threads); one more may wait, which bounds memory to (writers + 1) x 32 MiB.
-MAX_PACK_WRITERS = 4
+#: Packs written at once per file: the store's ingest threads, at most 8 (as many parts
+#: as boto3 uploads at once on S3); one more may wait, so memory stays under
+#: (writers + 1) x 32 MiB.
+MAX_PACK_WRITERS = 8
 
 
 @dataclass(frozen=True)

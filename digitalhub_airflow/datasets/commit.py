@@ -246,7 +246,9 @@ def ingest_all(
         stat = initial[source.path]
         use = cache_for(source)
         known = use.lookup(source.path, stat) if use else None
-        if known is None and store.hashes_before_write:
+        # A file to be chunked is hashed while it is cut (no pass of its own).
+        chunked = chunker is not None and chunker.wants(stat.st_size)
+        if known is None and store.hashes_before_write and not chunked:
             known = hash_file(source.path)
             if use:
                 use.remember(source.path, stat, known)
@@ -353,6 +355,26 @@ def move_alias(session: Session, dataset_id: int, alias: str, version_pk: int, a
             at=now,
         )
     )
+
+
+def remove_alias(session: Session, dataset: Key, dataset_id: int, alias: str, actor: str) -> int:
+    """Remove ``alias`` and record it (an event to no version); the version it named."""
+    current = session.get(Alias, (dataset_id, alias), with_for_update=True)
+    if current is None:
+        raise NotFoundError(f"alias @{alias} of {dataset.unversioned()} does not exist")
+    previous = current.version_pk
+    session.delete(current)
+    session.add(
+        AliasEvent(
+            dataset_id=dataset_id,
+            alias=alias,
+            version_pk=None,
+            previous_version_pk=previous,
+            actor=actor,
+            at=utcnow(),
+        )
+    )
+    return previous
 
 
 def _record(

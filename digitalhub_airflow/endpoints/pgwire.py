@@ -209,9 +209,11 @@ class DhubHandler(BuenaVistaHandler):  # type: ignore[misc]
             self._copy_data([",".join(_csv_quote(n) for n in reader.schema.names).encode()])
         rows = 0
         for batch in reader:
-            lines = (_csv_lines if csv else _text_lines)(batch)
-            self._copy_data(lines)
-            rows += len(lines)
+            if csv:
+                self._copy_data(_csv_lines(batch))
+            else:
+                self.wfile.write(_text_messages(batch))
+            rows += batch.num_rows
         self.wfile.write(struct.pack("!ci", b"c", 4))  # CopyDone
         self.send_command_complete(f"COPY {rows}\x00")
 
@@ -397,11 +399,14 @@ BINARY_PARAMETERS = {20: "!q", 21: "!h", 23: "!i", 700: "!f", 701: "!d", 16: "!?
 _TEXT_ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 
 
-def _text_lines(batch: Any) -> list[bytes]:
-    """PostgreSQL's text COPY format: tab-separated, ``\\N`` for NULL, backslash escapes."""
+def _text_messages(batch: Any) -> Any:
+    """The CopyData messages of a batch in PostgreSQL's text format (tab-separated,
+    ``\\N`` for NULL, backslash escapes), one per row, built column-wise by Arrow: each
+    row is a 5-byte message header, its line and a newline, and the joined array's data
+    buffer is the messages back to back."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
 
     texts = []
     for column in batch.columns:
@@ -410,12 +415,20 @@ def _text_lines(batch: Any) -> list[bytes]:
             for old, new in _TEXT_ESCAPES:
                 text = pc.replace_substring(text, old, new)
         texts.append(pc.fill_null(text, "\\N"))
-    table = pa.Table.from_arrays(texts, names=[str(i) for i in range(len(texts))])
-    sink = pa.BufferOutputStream()
-    options = pcsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
-    pcsv.write_csv(table, sink, options)
-    lines: list[bytes] = sink.getvalue().to_pybytes().splitlines()
-    return lines
+    lines = pc.binary_join_element_wise(*texts, "\t") if len(texts) > 1 else texts[0]
+    heads = np.empty(len(lines), dtype=[("tag", "S1"), ("size", ">i4")])
+    heads["tag"] = b"d"
+    heads["size"] = pc.binary_length(lines).to_numpy(zero_copy_only=False) + 5
+    head = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(5), len(lines), [None, pa.py_buffer(heads.tobytes())]
+    ).cast(pa.binary())
+    newline = pa.array([b"\n"] * len(lines), pa.binary())
+    joined = pc.binary_join_element_wise(head, lines.cast(pa.binary()), newline, b"")
+    offsets = joined.buffers()[1]
+    start, end = np.frombuffer(offsets, dtype=np.int32)[
+        [joined.offset, joined.offset + len(joined)]
+    ]
+    return joined.buffers()[2][int(start) : int(end)]
 
 
 def _csv_lines(batch: Any) -> list[bytes]:

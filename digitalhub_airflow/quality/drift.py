@@ -287,12 +287,13 @@ def _column_drift(
 
 
 def column_problems(column: dict[str, Any], status: str) -> list[str]:
-    """What made a column's drift ``status`` (warn or fail), one phrase per check."""
-    checks = column["checks"]
+    """What made a column's drift ``status`` (warn or fail), one phrase per check.
+    Reports stored before the null and range checks graded the distribution only."""
+    checks = column.get("checks") or {"distribution": column["status"]}
     found = []
     if checks.get("distribution") == status:
         found.append(f"{column['metric']}={column['value']:.3f}")
-    if checks["nulls"] == status:
+    if checks.get("nulls") == status:
         fractions = column["null_fraction"]
         found.append(f"nulls {fractions['reference'] or 0:.1%} -> {fractions['current'] or 0:.1%}")
     if checks.get("range") == status:

@@ -41,6 +41,8 @@ def local_root(url: str) -> str:
 
 #: Files up to this size are read once into memory, hashed and written in one go.
 SMALL_FILE = 1 << 20
+#: Up to this many files written, ``sync`` fsyncs each; more, one ``syncfs``.
+FSYNC_EACH_MAX = 40
 
 
 def _syncfs(folder: Path) -> bool:
@@ -186,6 +188,9 @@ class LocalBlobStore(BlobStore):
         try:
             with os.fdopen(fd, "wb") as out:  # write() loops until all is written
                 out.write(data)
+                if self.fsync:  # now, in the writer's thread: overlaps the next pack's cut
+                    out.flush()
+                    os.fsync(out.fileno())
             return self._publish(tmp, digest)
         except OSError as exc:
             raise StoreError(f"cannot write to store {self.url}: {exc.strerror or exc}") from exc
@@ -273,12 +278,14 @@ class LocalBlobStore(BlobStore):
         return size
 
     def sync(self) -> None:
-        """Make every blob written so far durable: one ``syncfs`` on Linux, else fsyncs."""
+        """Make every blob written so far durable: an fsync of each file and folder when
+        they are few (a large file's packs, mostly flushed as written), else one
+        ``syncfs`` on Linux, which also flushes what other processes wrote there."""
         with self._lock:
             written, self._unsynced = self._unsynced, []
         if not written or not self.fsync:
             return
-        if _syncfs(self.root):
+        if len(written) > FSYNC_EACH_MAX and _syncfs(self.root):
             return
         for path in written:
             with path.open("rb") as handle:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from digitalhub_airflow.catalog.models import AliasEvent
 from digitalhub_airflow.datasets.versions import QUARANTINED
+from digitalhub_airflow.errors import NotFoundError
 from digitalhub_airflow.quality.state import set_state
 from tests.ui_testlib import CLEAN, PRODUCER, WINE, CatalogClient, Sample, open_catalog, populate
 
@@ -146,6 +147,27 @@ def test_moving_an_alias_needs_edit_permission_and_records_the_user(
         assert (last.alias, last.actor) == ("prod", "op")
     refused = api.request("PUT", f"{WINE_API}/aliases/latest", "op", json={"version": "v1"})
     assert refused.status_code == 400 and "latest" in refused.json()["detail"]
+
+
+def test_removing_an_alias_needs_edit_permission_and_is_recorded(
+    api: CatalogClient, hub, sample: Sample
+) -> None:
+    url = f"{WINE_API}/aliases/prod"
+    assert api.request("DELETE", url, "viewer").status_code == 403
+    assert hub.resolve(f"{WINE}@prod").key == sample.wine[1]
+    removed = api.request("DELETE", url, "op")
+    assert removed.status_code == 200 and removed.json()["key"] == sample.wine[1]
+    with pytest.raises(NotFoundError, match=r"alias @prod of .*wine does not exist"):
+        hub.resolve(f"{WINE}@prod")
+    with hub.catalog.session() as session:
+        last = session.scalars(select(AliasEvent).order_by(AliasEvent.id.desc())).first()
+        assert (last.alias, last.version_pk, last.actor) == ("prod", None, "op")
+        assert last.previous_version_pk is not None
+    again = api.request("DELETE", url, "op")
+    assert again.status_code == 404 and "alias @prod of" in again.json()["detail"]
+    latest = api.request("DELETE", f"{WINE_API}/aliases/latest", "op")
+    assert latest.status_code == 400 and "latest" in latest.json()["detail"]
+    assert hub.resolve(WINE).key == sample.wine[2]  # latest untouched
 
 
 def test_releasing_a_quarantined_version(api: CatalogClient, hub, sample: Sample) -> None:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from digitalhub_airflow.access.permissions import grant
+from digitalhub_airflow.catalog.models import utcnow
 from digitalhub_airflow.datasets.versions import QUARANTINED
+from digitalhub_airflow.lineage.runs import SUCCESS, RunOutcome, RunSpec, record_run
 from digitalhub_airflow.quality.state import set_state
 from tests.ui_testlib import (
     REQUESTS,
@@ -193,7 +195,15 @@ def test_a_user_of_one_project_cannot_see_another_until_granted(
 ) -> None:
     secret = tmp_path / "secret.csv"
     secret.write_text("id,salary\n1,100\n", encoding="utf-8")
-    hub.commit("store://other/dataitem/table/payroll", secret)
+    payroll = hub.commit("store://other/dataitem/table/payroll", secret).key
+    report = tmp_path / "report.csv"
+    report.write_text("total\n100\n", encoding="utf-8")
+    made = hub.commit("store://demo/dataitem/table/report", report).key
+    with hub.catalog.session() as session:  # demo's report was made from other's payroll
+        spec = RunSpec("demo", "report", "0123abcd", dag_id="d", task_id="report")
+        record_run(session, spec, RunOutcome(SUCCESS, [payroll], [made]), utcnow())
+    lineage = api.ok(f"{API}/datasets/demo/table/report/versions/v1/lineage")
+    assert lineage["hidden"] == 1 and all("other" not in n["key"] for n in lineage["nodes"])
     assert [p["name"] for p in api.ok(f"{API}/projects")["items"]] == ["demo"]
     denied = api.get(f"{API}/datasets/other/table/payroll")
     assert denied.status_code == 403 and "other" in denied.json()["detail"]
@@ -205,6 +215,7 @@ def test_a_user_of_one_project_cannot_see_another_until_granted(
     grant(hub.catalog, "other", "user:viewer", "read", by="tests")
     assert [p["name"] for p in api.ok(f"{API}/projects")["items"]] == ["demo", "other"]
     assert api.ok(f"{API}/datasets/other/table/payroll")["versions"] == 1
+    assert api.ok(f"{API}/datasets/demo/table/report/versions/v1/lineage")["hidden"] == 0
     [column] = api.ok(f"{API}/search?q=salary")["items"]
     assert (column["type"], column["dataset"]) == ("column", "payroll")
 
@@ -229,3 +240,33 @@ def test_the_sign_in_page_is_styled(api: CatalogClient) -> None:
     assert page.status_code == 401 and 'href="/dhub/ui/static/catalog.css"' in page.text
     css = api.get("/dhub/ui/static/catalog.css", as_user=None)
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+
+
+def test_a_sql_transform_s_columns_are_traced_to_its_input_columns(
+    api: CatalogClient, hub, sample: Sample
+) -> None:
+    from digitalhub_airflow.lineage.runs import RunSpec as Spec
+    from digitalhub_airflow.transforms.transform import Transform, run_transform
+
+    query = (
+        f"SELECT w.name, w.score * 2 AS doubled, c.score AS clean_score, 1 AS one "
+        f"FROM ds('{WINE}:v2') w JOIN ds('store://demo/dataitem/table/clean') c ON w.id = c.id"
+    )
+    out = "store://demo/dataitem/table/joined"
+    made = run_transform(
+        hub, Transform(output=out, kind="sql", query=query), Spec("demo", "j", "ab" * 8)
+    )
+    found = api.ok(f"{API}/datasets/demo/table/joined/versions/v1/column-lineage")
+    fields = {
+        c: [(i["name"], i["field"]) for i in f["inputFields"]] for c, f in found["fields"].items()
+    }
+    assert fields == {
+        "name": [(sample.wine[1], "name")],
+        "doubled": [(sample.wine[1], "score")],
+        "clean_score": [(sample.clean, "score")],
+        "one": [],
+    }
+    assert found["run"] == made.run
+    assert api.ok(f"{API}/datasets/demo/table/wine/versions/v2/column-lineage")["fields"] is None
+    page = api.ok("/dhub/ui/datasets/demo/table/joined/versions/v1")
+    assert "Column lineage" in page and ">wine.score</a>" in page

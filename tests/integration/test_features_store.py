@@ -203,3 +203,11 @@ def test_bad_requests_get_typed_errors(feature_hub: DataHub, tmp_path: Path) -> 
     key = hub.commit("demo/wrong", wrong).key
     with pytest.raises(FeatureRequestError, match="'wine_id' is string"):
         build_training_set(hub, "wine_service", key, "demo/t")
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_the_cli_names_a_bad_definition_in_one_line(dhub, tmp_path: Path) -> None:
+    proc = dhub.run("features", "apply", str(write_definitions(tmp_path / "d", source="gone")))
+    assert proc.returncode == FeatureDefinitionError.exit_code == 30
+    assert proc.stderr.count("\n") == 1
+    assert "dhub: error: data source 'wine_orders'" in proc.stderr and "gone" in proc.stderr

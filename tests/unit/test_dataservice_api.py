@@ -229,6 +229,7 @@ def test_a_quarantined_version_is_served_only_when_asked_for(ehub: DataHub) -> N
         ("/v1/rows?cursor=not-a-cursor", 400, "cursor is malformed"),
         ("/v1/rows?cursor=WyJ4IiwxLCJ5Il0", 400, "cursor is malformed"),
         ("/v1/rows?limit=1&limit=2", 400, "given twice"),
+        ("/v1/rows?offset=100", 400, "X-Next-Cursor"),
         ("/v1/rows?order=alcohol.sideways", 400, "not asc, desc"),
         ("/v1/rows?" + "a" * 9000, 414, "query string"),
         ("/v1/nothing", 404, "no route"),

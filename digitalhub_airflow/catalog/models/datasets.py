@@ -89,7 +89,8 @@ class Alias(Base):
 
 
 class AliasEvent(Base):
-    """Every move of an alias: who, when, from which version to which."""
+    """Every move of an alias: who, when, from which version to which (to none: the
+    alias was removed)."""
 
     __tablename__ = "dhub_alias_events"
     __table_args__ = (Index(None, "dataset_id", "alias"),)
@@ -97,7 +98,7 @@ class AliasEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dhub_datasets.id"))
     alias: Mapped[str] = mapped_column(String(63))
-    version_pk: Mapped[int] = mapped_column(ForeignKey("dhub_versions.id"))
+    version_pk: Mapped[int | None] = mapped_column(ForeignKey("dhub_versions.id"), nullable=True)
     previous_version_pk: Mapped[int | None] = mapped_column(
         ForeignKey("dhub_versions.id"), nullable=True
     )

@@ -3,10 +3,12 @@ one dataset version per flush) against the profile of the version the model was 
 
 The window is profiled like any version and compared column by column with the same
 measures as data drift (quality/drift.py: PSI for numbers and dates, Jensen-Shannon for
-categories); only feature columns are compared, never the log's own bookkeeping columns or
-the predictions. The report is stored as a drift report between the training version and
-the newest log version read (the window's versions are counted, not listed: a server
-flushing every 30 s commits thousands a day), and graded by the same thresholds.
+categories, the null rate's rise and numbers outside the training range, which catch a
+client sending empty or absurd fields before PSI does); only feature columns are
+compared, never the log's own bookkeeping columns or the predictions. The report is
+stored as a drift report between the training version and the newest log version read
+(the window's versions are counted, not listed: a server flushing every 30 s commits
+thousands a day), and graded by the same thresholds.
 """
 
 from __future__ import annotations
