@@ -164,6 +164,8 @@ def compare_versions(
     """Compare two table versions and store the report; profiles are computed if absent."""
     thresholds = thresholds or Thresholds()
     require_current(hub.catalog)
+    # Both resolve (or the comparison is refused) before either is profiled and stored.
+    reference, current = hub.resolve(reference).key, hub.resolve(current).key
     ref_info, ref_profile = profile_dataset(hub, reference)
     cur_info, cur_profile = profile_dataset(hub, current)
     schema = diff_schemas(ref_info.schema, cur_info.schema)
