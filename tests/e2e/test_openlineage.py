@@ -1,7 +1,9 @@
 """OpenLineage from real DAG runs: `airflow dags test` with the provider's file transport
 (and its HTTP transport against a local receiver); every event is checked offline against
 the OpenLineage JSON Schemas copied in tests/openlineage_spec/, and each task's START /
-COMPLETE (or FAIL) pair must carry the exact versions the catalog holds."""
+COMPLETE (or FAIL) pair must carry the exact versions the catalog holds. Runs through a
+real scheduler check the whole run cycle: every DAG run and task run starts before it
+completes or fails."""
 
 from __future__ import annotations
 
