@@ -1,10 +1,12 @@
 """Feature store: the wine table gets an entity id and event times (``wine-orders``), the
 Feast definitions in ``dags/features/`` are applied, the online store is materialised,
-and a point-in-time-correct training set is committed for the labelled wines.
+a point-in-time-correct training set is committed for the labelled wines, and a model
+is trained on ``wine_service`` with the labels as entity rows.
 
 Scheduled on the wine dataset's Asset: each new version of ``demo/wine`` re-runs it, and
-materialisation follows ``wine-orders`` to its new version. Training on ``wine_service``
-reads ``wine-train``; ``dhub serve --features wine_service`` serves from entity ids.
+materialisation follows ``wine-orders`` to its new version. The model
+(``wine-fs-classifier``) records the service, its definition digest and the training
+set; ``dhub serve --features demo/wine_service`` serves it from entity ids.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from digitalhub_airflow.operators import (
     MaterializeFeaturesOperator,
     dataset_transform,
 )
+from digitalhub_airflow.operators.training import TrainModelOperator
 from digitalhub_airflow.provider.assets import dataset_asset
 
 WINE = "store://demo/dataitem/table/wine"
 ORDERS = "store://demo/dataitem/table/wine-orders"
 LABELS = "store://demo/dataitem/table/wine-labels"
+SERVICE = "demo/wine_service"
+ESTIMATORS = "digitalhub_airflow.training.estimators:train_estimator"
 DEFINITIONS = str(Path(__file__).parent / "features")
 #: Event times are fixed (one hour per wine from here), so a re-run is a cache hit.
 FIRST_EVENT = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -56,8 +61,20 @@ def dhub_feature_store_wine() -> None:
     training_set = BuildTrainingSetOperator(
         task_id="training_set", service="wine_service", entities=LABELS, target="demo/wine-train"
     )
+    # MLflow as dhub_train_wine finds it: the mlflow_default connection, else embedded.
+    train = TrainModelOperator(
+        task_id="train",
+        project="demo",
+        name="wine-fs-classifier",
+        entrypoint=ESTIMATORS,
+        datasets=LABELS,
+        feature_service=SERVICE,
+        target="target",
+        hyperparameters={"estimator": "random_forest", "n_estimators": 50},
+    )
     orders >> apply >> materialize
     [apply, labels] >> training_set
+    [apply, labels] >> train
 
 
 dhub_feature_store_wine()

@@ -16,6 +16,7 @@ from digitalhub_airflow.browse import columns
 from digitalhub_airflow.browse import models as model_views
 from digitalhub_airflow.browse import read_model as browse
 from digitalhub_airflow.browse import services as service_views
+from digitalhub_airflow.browse.runs import run_detail, run_key
 from digitalhub_airflow.browse.search import search as search_catalog
 from digitalhub_airflow.keys import Key, validate_name
 from digitalhub_airflow.lineage.graph import MAX_DEPTH, lineage_graph
@@ -59,8 +60,19 @@ def project_in_path(request: Request, hub: Hub, project: str) -> str:
     return project
 
 
+def run_in_path(
+    request: Request, hub: Hub, project: str, kind: str, *, name: str, run_id: str
+) -> Key:
+    """The run key the URL names (``/runs/<project>/<kind>/<name>/<id>``), readable."""
+    key = run_key(project, kind, name, run_id)
+    require_project(request, hub, project)
+    return key
+
+
 DatasetKey = Annotated[Key, Depends(dataset_in_path)]
 VersionKey = Annotated[Key, Depends(version_in_path)]
+RunKey = Annotated[Key, Depends(run_in_path)]
+RUN = "/runs/{project}/{kind}/{name}/{run_id}"
 ProjectName = Annotated[str, Depends(project_in_path)]
 
 reads = APIRouter(prefix="/api/v1", tags=["catalog"], dependencies=[Depends(can_read)])
@@ -183,6 +195,13 @@ def lineage(
 ) -> dict[str, Any]:
     """Runs and versions upstream and downstream: ``{"root", "nodes", "edges"}``."""
     return scoped_graph(request, hub, lineage_graph(hub, str(key), direction, depth).to_json())
+
+
+@reads.get(RUN)
+def run(request: Request, hub: Hub, key: RunKey) -> dict[str, Any]:
+    """A run: its Airflow task instance, state, and the versions it consumed and produced
+    (those of unreadable projects counted in ``hidden``)."""
+    return run_detail(hub, key, readable(request, hub))
 
 
 @reads.get(VERSION + "/column-lineage")

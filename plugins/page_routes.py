@@ -21,6 +21,7 @@ from digitalhub_airflow.browse import models as model_views
 from digitalhub_airflow.browse import read_model as browse
 from digitalhub_airflow.browse import services as service_views
 from digitalhub_airflow.browse.columns import column_lineage
+from digitalhub_airflow.browse.runs import run_detail
 from digitalhub_airflow.browse.search import search as search_catalog
 from digitalhub_airflow.keys import parse_key
 from digitalhub_airflow.lineage.graph import MAX_DEPTH, lineage_graph
@@ -28,6 +29,7 @@ from digitalhub_airflow.plugins import charts, graph_layout
 from digitalhub_airflow.plugins.api_routes import (
     DatasetKey,
     ProjectName,
+    RunKey,
     VersionKey,
     all_services,
 )
@@ -101,6 +103,10 @@ class Links:
         k = parse_key(key)
         ref = k.version or (f"@{k.alias}" if k.alias else "latest")
         return self.ui(f"datasets/{k.project}/{k.kind}/{k.name}/versions/{ref}{page}")
+
+    def run(self, key: str) -> str:
+        k = parse_key(key)
+        return self.ui(f"runs/{k.project}/{k.kind}/{k.name}/{k.version}")
 
     def dag_run(self, producer: dict[str, Any] | None) -> str | None:
         """Airflow's page of the producing task instance (or run, or DAG: what is known)."""
@@ -266,7 +272,7 @@ def lineage_page(
             query = [("direction", direction), ("depth", depth)]
             query += [("expand", task) for task in sorted(opened | {node["task"]})]
             return f"{here}?{urlencode(query)}"
-        return links.dag_run(node)
+        return links.run(node["key"]) if node.get("type") == "run" else None
 
     drawing = graph_layout.layout(graph, href_of)
     return render(
@@ -282,6 +288,13 @@ def lineage_page(
         direction=direction,
         depth=depth,
     )
+
+
+@router.get("/runs/{project}/{kind}/{name}/{run_id}")
+def run_page(request: Request, hub: Hub, key: RunKey) -> HTMLResponse:
+    """A run: its Airflow task instance and the versions it consumed and produced."""
+    detail = run_detail(hub, key, readable(request, hub))
+    return render(request, "run.html", title=f"run {detail['name']}", run=detail)
 
 
 @router.get("/produced")

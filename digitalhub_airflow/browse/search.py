@@ -1,9 +1,10 @@
 """One search box over the catalog: projects, datasets, models, services, columns, aliases.
 
-Case-insensitive substring matches in catalog SQL, each kind bounded, so a search costs
-a handful of indexed or small-table queries; columns are matched in the schema of each
-dataset's newest version (prefiltered in SQL on the schema's text). ``projects`` limits
-the answer to what the asker may read (None: every project).
+Every word of the query must start a word of a thing's name (``WIN`` finds ``wine`` and
+``wine-clf``, ``clf`` finds ``wine-clf``), looked up in the catalog's search index
+(browse/search_index.py keeps it current): a ranked ``tsquery`` over a GIN index on
+PostgreSQL, B-tree word-prefix ranges on SQLite. Each kind is bounded; ``projects``
+limits the answer to what the asker may read (None: every project).
 """
 
 from __future__ import annotations
@@ -11,31 +12,45 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import func, select
 
+from digitalhub_airflow.browse.search_index import refresh, words_of
 from digitalhub_airflow.catalog.migrate import require_current
-from digitalhub_airflow.catalog.models import (
-    Alias,
-    Dataset,
-    ModelEntity,
-    Project,
-    ServiceEntity,
-    Version,
-)
+from digitalhub_airflow.catalog.models import SearchEntry, SearchTerm
+from digitalhub_airflow.catalog.models.search import TS_CONFIG
 from digitalhub_airflow.errors import InvalidKeyError
-from digitalhub_airflow.keys import Key
 
 if TYPE_CHECKING:
+    from sqlalchemy.sql import Select
+
     from digitalhub_airflow.hub import DataHub
 
 MAX_PER_KIND = 25
 MAX_QUERY = 100
-KINDS = ("project", "dataset", "model", "service", "column", "alias")
+KINDS = ("project", "dataset", "model", "service", "alias", "column")
 
 
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _postgres_match(query: Select[Any], words: list[str]) -> Select[Any]:
+    """Entries whose tsvector holds every word as a prefix, best ranked first."""
+    vector = func.to_tsvector(TS_CONFIG, SearchEntry.words)
+    wanted = func.to_tsquery(TS_CONFIG, " & ".join(f"{word}:*" for word in words))
+    return query.where(vector.op("@@")(wanted)).order_by(
+        func.ts_rank(vector, wanted).desc(), func.length(SearchEntry.name), SearchEntry.name
+    )
+
+
+def _prefix_match(query: Select[Any], words: list[str]) -> Select[Any]:
+    """Entries with a term starting with each word (a range on the terms' primary key),
+    shortest names first."""
+    for word in words:
+        query = query.where(
+            SearchEntry.id.in_(
+                select(SearchTerm.entry_id).where(
+                    SearchTerm.term >= word, SearchTerm.term < word + "\U0010ffff"
+                )
+            )
+        )
+    return query.order_by(func.length(SearchEntry.name), SearchEntry.name)
 
 
 def search(hub: DataHub, text: str, projects: Collection[str] | None = None) -> dict[str, Any]:
@@ -44,94 +59,28 @@ def search(hub: DataHub, text: str, projects: Collection[str] | None = None) -> 
     if not 1 <= len(text) <= MAX_QUERY:
         raise InvalidKeyError(f"a search needs 1 to {MAX_QUERY} characters")
     require_current(hub.catalog)
-    pattern = _like(text)
+    words = words_of(text)
     items: list[dict[str, Any]] = []
-
-    def allowed(column: Any) -> list[Any]:
-        return [] if projects is None else [column.in_(sorted(projects))]
-
-    def like(column: Any) -> Any:
-        return func.lower(column).like(pattern, escape="\\")
-
+    if not words:  # punctuation only: nothing is named by it
+        return {"query": text, "items": items, "total": 0}
+    refresh(hub)
     with hub.catalog.session() as session:
-        for (name,) in session.execute(
-            select(Project.name)
-            .where(like(Project.name), *allowed(Project.name))
-            .limit(MAX_PER_KIND)
-        ):
-            items.append({"type": "project", "project": name, "name": name})
-        datasets = (
-            select(Project.name, Dataset.name, Dataset.kind)
-            .join(Project, Project.id == Dataset.project_id)
-            .where(*allowed(Project.name))
-        )
-        for project, name, kind in session.execute(
-            datasets.where(like(Dataset.name)).limit(MAX_PER_KIND)
-        ):
-            key = Key(project, "dataitem", kind, name)
-            items.append({"type": "dataset", "project": project, "name": name, "key": str(key)})
-        for project, name in session.execute(
-            select(ModelEntity.project, ModelEntity.name)
-            .where(like(ModelEntity.name), *allowed(ModelEntity.project))
-            .distinct()
-            .limit(MAX_PER_KIND)
-        ):
-            items.append({"type": "model", "project": project, "name": name})
-        for project, target, name, state in session.execute(
-            select(
-                ServiceEntity.project, ServiceEntity.target, ServiceEntity.name, ServiceEntity.state
-            )
-            .where(like(ServiceEntity.name), *allowed(ServiceEntity.project))
-            .limit(MAX_PER_KIND)
-        ):
-            items.append(
-                {
-                    "type": "service",
-                    "project": project,
-                    "name": name,
-                    "target": target,
-                    "state": state,
-                }
-            )
-        for project, name, kind, alias in session.execute(
-            select(Project.name, Dataset.name, Dataset.kind, Alias.name)
-            .join(Dataset, Dataset.id == Alias.dataset_id)
-            .join(Project, Project.id == Dataset.project_id)
-            .where(like(Alias.name), Alias.name != "latest", *allowed(Project.name))
-            .limit(MAX_PER_KIND)
-        ):
-            key = Key(project, "dataitem", kind, name, alias=alias)
-            items.append(
-                {"type": "alias", "project": project, "name": f"@{alias}", "key": str(key)}
-            )
-        items += _columns(session, text, like, allowed)
+        dialect = session.get_bind().dialect.name
+        for kind in KINDS:
+            for project, name, detail in session.execute(matching(dialect, kind, words, projects)):
+                items.append({"type": kind, "project": project, "name": name, **detail})
     return {"query": text, "items": items, "total": len(items)}
 
 
-def _columns(session: Any, text: str, like: Any, allowed: Any) -> list[dict[str, Any]]:
-    """Columns of each dataset's newest version whose name contains ``text``."""
-    rows = session.execute(
-        select(Project.name, Dataset.name, Dataset.kind, Version.schema_json)
-        .join(Project, Project.id == Dataset.project_id)
-        .join(Version, (Version.dataset_id == Dataset.id) & (Version.seq == Dataset.latest_seq))
-        .where(like(cast(Version.schema_json, String)), *allowed(Project.name))
-        .limit(MAX_PER_KIND * 4)
+def matching(
+    dialect: str, kind: str, words: list[str], projects: Collection[str] | None
+) -> Select[Any]:
+    """The index query for one kind: the best :data:`MAX_PER_KIND` entries holding every
+    word, in the readable ``projects``."""
+    query = select(SearchEntry.project, SearchEntry.name, SearchEntry.detail).where(
+        SearchEntry.kind == kind
     )
-    found: list[dict[str, Any]] = []
-    needle = text.lower()
-    for project, dataset, kind, schema in rows:
-        for column in schema or []:
-            name = str(column.get("name", ""))
-            if needle in name.lower() and len(found) < MAX_PER_KIND:
-                key = Key(project, "dataitem", kind, dataset)
-                found.append(
-                    {
-                        "type": "column",
-                        "project": project,
-                        "name": name,
-                        "dataset": dataset,
-                        "key": str(key),
-                        "column_type": column.get("type"),
-                    }
-                )
-    return found
+    if projects is not None:
+        query = query.where(SearchEntry.project.in_(sorted(projects)))
+    match = _postgres_match if dialect == "postgresql" else _prefix_match
+    return match(query, words).limit(MAX_PER_KIND)

@@ -30,6 +30,8 @@ def _summary(record: ServiceRecord) -> dict[str, Any]:
     data["url"] = scrub_url(record.url) if record.url else None
     data.pop("pid", None)
     data["request_log"] = record.spec.get("request_log")
+    data["kind"] = record.spec.get("kind", "model")  # model specs before kinds: "model"
+    data["dataset"] = record.spec.get("dataset")  # what a data service serves
     data["can_roll_back"] = record.previous_spec is not None
     return data
 

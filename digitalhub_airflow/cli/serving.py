@@ -59,6 +59,7 @@ def cmd_serve(hub: DataHub, args: argparse.Namespace) -> int:
         log_flush_seconds=args.log_flush_seconds,
         max_body_bytes=args.max_body_bytes,
         features=args.features,
+        feature_defaults=args.feature_default,
     )
     serve(hub, tracking_from_env(load_settings().home), options)
     return 0
@@ -101,6 +102,14 @@ def register(add: AddCommand) -> None:
         default=[],
         metavar="[MODEL=][PROJECT/]SERVICE",
         help="requests carry entity keys; features come from this feature service (repeatable)",
+    )
+    p.add_argument(
+        "--feature-default",
+        action="append",
+        default=[],
+        metavar="[MODEL:]FEATURE=VALUE",
+        help="value of a --features feature the online store lacks, of the feature's type "
+        "(repeatable; without it such a row is refused)",
     )
     register_deployments(add)
     for name, func in (("models", cmd_models), ("services", cmd_services)):

@@ -1,5 +1,6 @@
-"""``dhub.datasets``, ``dhub.versions`` and ``dhub.columns``: discovery for SQL clients,
-limited to the projects the user may read, as Arrow tables taken when a session opens."""
+"""``dhub.tables``, ``dhub.datasets``, ``dhub.versions`` and ``dhub.columns``: discovery
+for SQL clients, limited to the projects the user may read, as Arrow tables taken when a
+session opens."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ if TYPE_CHECKING:
     from digitalhub_airflow.hub import DataHub
 
 
-def catalog_tables(hub: DataHub, projects: frozenset[str] | None) -> dict[str, Any]:
-    """The three views' tables; ``projects`` None means every project."""
+def catalog_tables(
+    hub: DataHub, projects: frozenset[str] | None, here: str, operational: dict[str, str]
+) -> dict[str, Any]:
+    """The views' tables; ``projects`` None means every project. ``dhub.tables`` lists
+    every name a query in project ``here`` can use: datasets (another project's as
+    ``other/name``) and ``operational`` (``ops.<name>`` -> ``schema.table``)."""
     import pyarrow as pa
     from sqlalchemy import select
 
@@ -71,13 +76,27 @@ def catalog_tables(hub: DataHub, projects: frozenset[str] | None) -> dict[str, A
                             "ordinal_position": ordinal,
                         }
                     )
+    tables = [
+        {
+            "table_name": name if owner == here else f"{owner}/{name}",
+            "kind": "dataset",
+            "source": row["key"],
+        }
+        for (owner, name), row in datasets.items()
+    ]
+    tables += [
+        {"table_name": name, "kind": "operational", "source": source}
+        for name, source in operational.items()
+    ]
     return {
+        "tables": _table(pa, tables, TABLE_COLUMNS),
         "datasets": _table(pa, list(datasets.values()), DATASET_COLUMNS),
         "versions": _table(pa, versions, VERSION_COLUMNS),
         "columns": _table(pa, columns, COLUMN_COLUMNS),
     }
 
 
+TABLE_COLUMNS = {"table_name": "string", "kind": "string", "source": "string"}
 DATASET_COLUMNS = {
     "project": "string",
     "name": "string",

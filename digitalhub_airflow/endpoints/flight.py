@@ -18,6 +18,7 @@ import pyarrow.flight as fl
 
 from digitalhub_airflow.access import Principal
 from digitalhub_airflow.endpoints.identity import authenticate
+from digitalhub_airflow.endpoints.operational import OperationalTables
 from digitalhub_airflow.endpoints.session import SqlError, SqlSession, TableCache
 from digitalhub_airflow.errors import (
     AuthenticationError,
@@ -76,11 +77,19 @@ class _Handshake(fl.ServerAuthHandler):  # type: ignore[misc]
 
 
 class FlightServer(fl.FlightServerBase):  # type: ignore[misc]
-    """``dhub flight-server``: do_get streams a ticket's table or query result."""
+    """``dhub flight-server``: do_get streams a ticket's table or query result; the
+    operational tables are ``DHUB_SQL_OPERATIONAL``'s unless given."""
 
     def __init__(
-        self, location: str, hub: DataHub, secret: bytes, cache: TableCache, **options: Any
+        self,
+        location: str,
+        hub: DataHub,
+        secret: bytes,
+        cache: TableCache,
+        operational: OperationalTables | None = None,
+        **options: Any,
     ) -> None:
+        self.operational = operational or OperationalTables.from_environment()
         super().__init__(
             location, auth_handler=_Handshake(), middleware={"auth": _TokenAuth(secret)}, **options
         )
@@ -101,7 +110,7 @@ class FlightServer(fl.FlightServerBase):  # type: ignore[misc]
         except (ValueError, KeyError, TypeError, DhubError) as exc:
             raise fl.FlightServerError(f"[22023] {TICKET_FORM}: {exc}") from exc
         try:
-            session = SqlSession(self.hub, caller.principal, project, self.cache)
+            session = SqlSession(self.hub, caller.principal, project, self.cache, self.operational)
         except PermissionDeniedError as exc:
             raise fl.FlightUnauthorizedError(f"[42501] {exc}") from exc
         if table:

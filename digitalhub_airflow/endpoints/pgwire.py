@@ -21,6 +21,7 @@ from buenavista.core import BVType, Connection, QueryResult, Session
 from buenavista.postgres import BuenaVistaHandler, BuenaVistaServer, BVBuffer, BVContext
 
 from digitalhub_airflow.endpoints.identity import authenticate
+from digitalhub_airflow.endpoints.operational import OperationalTables
 from digitalhub_airflow.endpoints.session import SqlError, SqlSession, TableCache, sqlstate_of
 from digitalhub_airflow.errors import AuthenticationError, DhubError
 
@@ -125,7 +126,9 @@ class DhubHandler(BuenaVistaHandler):  # type: ignore[misc]
         try:
             principal = authenticate(user, payload.rstrip(b"\x00").decode(), self.server.secret)
             project = ctx.params.get("database") or principal.name
-            session.sql = SqlSession(self.server.hub, principal, project, self.server.cache)
+            session.sql = SqlSession(
+                self.server.hub, principal, project, self.server.cache, self.server.operational
+            )
         except (DhubError, UnicodeDecodeError) as exc:
             if isinstance(exc, UnicodeDecodeError):
                 exc = AuthenticationError(f"password authentication failed for user {user!r}")
@@ -271,13 +274,20 @@ class DhubHandler(BuenaVistaHandler):  # type: ignore[misc]
 
 
 class SqlServer(BuenaVistaServer):  # type: ignore[misc]
-    """``dhub sql-server``: one thread per client connection."""
+    """``dhub sql-server``: one thread per client connection; the operational tables
+    are ``DHUB_SQL_OPERATIONAL``'s unless given."""
 
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], hub: DataHub, secret: bytes, cache: TableCache
+        self,
+        address: tuple[str, int],
+        hub: DataHub,
+        secret: bytes,
+        cache: TableCache,
+        operational: OperationalTables | None = None,
     ) -> None:
+        self.operational = operational or OperationalTables.from_environment()
         super().__init__(address, DhubConnection())
         self.RequestHandlerClass = DhubHandler
         self.hub, self.secret, self.cache = hub, secret, cache

@@ -3,8 +3,10 @@
 Tables are the project's datasets by name (``wine`` = latest, ``"wine@champion"``,
 ``"wine:v2"``), another readable project's as ``"other/wine"``, or any full key
 ``"store://…"``; each is resolved to one exact version when a statement names it and
-bound as an Arrow view. ``dhub.datasets``, ``dhub.versions`` and ``dhub.columns`` list
-what the user may read. DuckDB runs with external access off, no extension loading and
+bound as an Arrow view; where configured, ``ops.<name>`` is a PostgreSQL table of the
+operational store, read afresh by each statement that names it (:mod:`.operational`).
+``dhub.tables``, ``dhub.datasets``, ``dhub.versions`` and ``dhub.columns`` list what the
+user may read. DuckDB runs with external access off, no extension loading and
 its configuration locked: no file, network or extension, and only SELECT (EXPLAIN)
 statements run; transaction and SET statements are accepted and do nothing, as a
 read-only PostgreSQL replica would.
@@ -30,6 +32,7 @@ from digitalhub_airflow.errors import (
 
 if TYPE_CHECKING:
     from digitalhub_airflow.datasets.versions import VersionInfo
+    from digitalhub_airflow.endpoints.operational import OperationalTables
     from digitalhub_airflow.hub import DataHub
 
 MAX_STATEMENT_LENGTH = 100_000
@@ -38,6 +41,8 @@ PARAMETER = re.compile(r"\$[0-9]+")
 #: Statements that change nothing here and that clients send unasked (BEGIN, SET …).
 NO_OPS = {"TRANSACTION", "SET", "VARIABLE_SET"}
 RUNNABLE = {"SELECT", "EXPLAIN"}
+#: Where the operational store's tables are (:mod:`.operational`).
+OPERATIONAL_SCHEMA = "ops"
 
 
 class SqlError(QueryError):
@@ -96,7 +101,14 @@ def table_name(listed: str) -> str | None:
     """A table reference as DuckDB's parser lists it (``"wine@a" AS w``, ``dhub.datasets``)
     -> the dataset name it names (unquoted names fold to lower case, as in PostgreSQL);
     ``None`` for a schema-qualified name, which can only reach the session's own
-    catalog views and DuckDB's system schemas."""
+    catalog views, operational tables and DuckDB's system schemas."""
+    parts = table_parts(listed)
+    return parts[0] if len(parts) == 1 else None
+
+
+def table_parts(listed: str) -> list[str]:
+    """The dot-separated parts of a listed table reference, unquoted (``ops.orders AS o``
+    -> ``["ops", "orders"]``)."""
     parts: list[str] = []
     i = 0
     while i < len(listed) and not listed[i].isspace():
@@ -115,17 +127,27 @@ def table_name(listed: str) -> str | None:
                 j += 1
             parts.append(listed[i:j].lower())
             i = j
-    return parts[0] if len(parts) == 1 else None
+    return parts
 
 
 class SqlSession:
     """A connection's DuckDB over the datasets ``principal`` may read, in ``project``."""
 
-    def __init__(self, hub: DataHub, principal: Principal, project: str, cache: TableCache) -> None:
+    def __init__(
+        self,
+        hub: DataHub,
+        principal: Principal,
+        project: str,
+        cache: TableCache,
+        operational: OperationalTables | None = None,
+    ) -> None:
         import duckdb
+
+        from digitalhub_airflow.endpoints.operational import OperationalTables
 
         require(hub.catalog, principal, project, Level.READ)
         self.hub, self.principal, self.project, self.cache = hub, principal, project, cache
+        self.operational = operational or OperationalTables()
         self.readable = readable_projects(hub.catalog, principal)
         self._bound: dict[str, str] = {}  # table name -> version id
         self.connection = _sandboxed(duckdb, self._catalog_views)
@@ -153,8 +175,10 @@ class SqlSession:
         kind = statements[0].type.name
         if kind in NO_OPS:
             return None
-        if kind not in RUNNABLE:
-            raise SqlError(f"cannot execute {kind} in a read-only transaction", "25006")
+        if kind not in RUNNABLE or _modifies(sql):
+            raise SqlError(
+                f"cannot execute {_write_kind(kind, sql)} in a read-only transaction", "25006"
+            )
         self._bind_tables(sql)
         try:
             return self.connection.sql(sql, params=params or None).to_arrow_reader(batch_rows)
@@ -183,20 +207,43 @@ class SqlSession:
         except duckdb.Error as exc:
             raise _refused(exc) from exc
         self.readable = readable_projects(self.hub.catalog, self.principal)  # grants now
+        operational: list[str] = []
         for listed in sorted(names):
-            name = table_name(listed)
-            if name is None:
+            parts = table_parts(listed)
+            if len(parts) == 2 and parts[0] == OPERATIONAL_SCHEMA:
+                operational.append(parts[1])
+            if len(parts) != 1:
                 continue
-            info = self.resolve(name)
-            if self._bound.get(name) != info.version_id:
-                self.connection.register(name, self.cache.get(self.hub, info))
-                self._bound[name] = info.version_id
+            info = self.resolve(parts[0])
+            if self._bound.get(parts[0]) != info.version_id:
+                self.connection.register(parts[0], self.cache.get(self.hub, info))
+                self._bound[parts[0]] = info.version_id
+        if operational:
+            self._bind_operational(operational)
+
+    def _bind_operational(self, names: list[str]) -> None:
+        """Read ``ops.<name>`` tables now (they change), under the project's read grant."""
+        if self.readable is not None and self.project not in self.readable:
+            raise PermissionDeniedError(
+                f"permission denied for schema {OPERATIONAL_SCHEMA}: user "
+                f"{self.principal.name!r} has no read grant on project {self.project!r}"
+            )
+        for name, table in self.operational.read(self.project, names).items():
+            self.connection.register(f"__ops_{name}", table)
+            if f"{OPERATIONAL_SCHEMA}.{name}" not in self._bound:
+                self.connection.execute(
+                    f"CREATE VIEW {OPERATIONAL_SCHEMA}.{name} AS SELECT * FROM __ops_{name}"
+                )
+                self._bound[f"{OPERATIONAL_SCHEMA}.{name}"] = ""
 
     def _catalog_views(self, connection: Any) -> None:
         from digitalhub_airflow.endpoints.catalog_views import catalog_tables
 
         connection.execute("CREATE SCHEMA dhub")
-        for view, table in catalog_tables(self.hub, self.readable).items():
+        connection.execute(f"CREATE SCHEMA {OPERATIONAL_SCHEMA}")
+        readable = self.readable is None or self.project in self.readable
+        shown = self.operational.names(self.project) if readable else {}
+        for view, table in catalog_tables(self.hub, self.readable, self.project, shown).items():
             connection.register(f"__dhub_{view}", table)
             connection.execute(f"CREATE VIEW dhub.{view} AS SELECT * FROM __dhub_{view}")
 
@@ -212,6 +259,28 @@ def _sandboxed(duckdb: Any, setup: Any) -> Any:
     connection.execute("SET enable_external_access = false")
     connection.execute("SET lock_configuration = true")
     return connection
+
+
+def _modifies(sql: str) -> bool:
+    """Whether a SELECT holds a write (``WITH d AS (DELETE … RETURNING *) SELECT …``):
+    DuckDB lists it as a SELECT. A statement sqlglot cannot parse is left to DuckDB."""
+    import sqlglot
+    from sqlglot import expressions as exp
+
+    if not re.search(r"\b(insert|update|delete|merge)\b", sql, re.IGNORECASE):
+        return False
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return False
+    return tree.find(exp.Insert, exp.Update, exp.Delete, exp.Merge) is not None
+
+
+def _write_kind(kind: str, sql: str) -> str:
+    if kind not in RUNNABLE:
+        return kind
+    found = re.search(r"\b(insert|update|delete|merge)\b", sql, re.IGNORECASE)
+    return found.group(1).upper() if found else kind
 
 
 def _refused(exc: Exception) -> SqlError:

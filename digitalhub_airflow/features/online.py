@@ -4,11 +4,13 @@ The feature service is read from the registry once, when the server starts, and 
 a server serves the definitions it was deployed with, as it serves a pinned model. Keys
 are checked against the entities' types before Feast is asked; a row whose entity the
 online store does not hold, or whose feature is null, is an error naming the row, unless
-the service declares a default for that feature: never a silent zero.
+the server declares a default for that feature (of the feature's type): never a silent
+zero.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,45 @@ def _accepts(value_type: Any, value: Any) -> bool:
     if value_type == ValueType.STRING:
         return isinstance(value, str)
     return value is not None
+
+
+#: How a ``Bool`` feature's default is read from text.
+_BOOL_TEXT = {"true": True, "false": False}
+
+
+def typed_default(name: str, dtype: Any, value: Any) -> Any:
+    """``value`` as the default of feature ``name`` of Feast type ``dtype``: a value of
+    that type, or text of one (``--feature-default hue=0.5``); anything else is refused,
+    so a default can never turn a float feature into a string or a bool into 0."""
+    from feast.types import Bool, Float32, Float64, Int32, Int64, String
+
+    parsed: Any = None
+    if dtype in (Float32, Float64):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            parsed = float(value)
+        elif isinstance(value, str):
+            try:
+                parsed = float(value)
+            except ValueError:
+                parsed = None
+        if parsed is not None and not math.isfinite(parsed):
+            parsed = None  # NaN or infinity would reach the model as if measured
+    elif dtype in (Int32, Int64):
+        if isinstance(value, int) and not isinstance(value, bool):
+            parsed = value
+        elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            parsed = int(value)
+    elif dtype == Bool:
+        parsed = value if isinstance(value, bool) else _BOOL_TEXT.get(str(value).lower())
+    elif dtype == String:
+        parsed = value if isinstance(value, str) else None
+    else:
+        raise FeatureRequestError(f"feature {name!r} is {dtype}: it cannot have a default")
+    if parsed is None:
+        raise FeatureRequestError(
+            f"default of feature {name!r} must be {dtype}, got {type(value).__name__} {value!r}"
+        )
+    return parsed
 
 
 @dataclass
@@ -56,8 +97,10 @@ class OnlineFeatures:
             for view in views
             for e in (store.get_entity(name) for name in view.entities)
         }
-        features = [f.name for p in feature_service.feature_view_projections for f in p.features]
-        unknown = sorted(set(defaults or {}) - set(features))
+        types = {
+            f.name: f.dtype for p in feature_service.feature_view_projections for f in p.features
+        }
+        unknown = sorted(set(defaults or {}) - set(types))
         if unknown:
             raise FeatureRequestError(
                 f"defaults name features {unknown} that service {service!r} does not have"
@@ -67,8 +110,8 @@ class OnlineFeatures:
             service,
             service_digest(feature_service),
             join_keys,
-            features,
-            dict(defaults or {}),
+            list(types),
+            {name: typed_default(name, types[name], v) for name, v in (defaults or {}).items()},
             store,
             feature_service,
         )

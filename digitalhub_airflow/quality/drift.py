@@ -5,7 +5,8 @@ share of numbers outside the reference range, schema changes and row-count chang
 
 PSI and JS measure how the bulk of a distribution moved; a few injected nulls (not in
 any bin) or a few absurd values (counted in an outer bin) hardly move them, hence the
-null-rate and range checks beside them. Thresholds decide ``ok``/``warn``/``fail`` per
+null-rate and range checks beside them. On small tables PSI is pooled into fewer bins
+(``psi_bins``). Thresholds decide ``ok``/``warn``/``fail`` per
 check; the report's status is the worst one. Reports are stored with both versions. The
 per-column comparison takes any profiled Arrow data, so a model server's logged inputs
 are compared the same way (serving/monitoring/drift.py).
@@ -104,6 +105,45 @@ def psi(reference: list[int], current: list[int]) -> float:
         p, q = max(r / ref_total, PSI_EPSILON), max(c / cur_total, PSI_EPSILON)
         total += (q - p) * math.log(q / p)
     return total
+
+
+#: PSI is computed over bins holding about this many values each (see ``psi_bins``).
+PSI_ROWS_PER_BIN = 40
+PSI_MIN_BINS = 4
+
+
+def psi_bins(rows: int, bins: int) -> int:
+    """How many bins PSI pools the reference histogram's ``bins`` into for samples of at
+    least ``rows`` values: ``min(bins, max(PSI_MIN_BINS, rows // PSI_ROWS_PER_BIN))``.
+
+    Why fewer bins rather than a bias correction: for two samples of one distribution
+    PSI is about ``(k - 1) * (1/n + 1/m)`` (``n m / (n + m) * PSI`` tends to a chi-square
+    with ``k - 1`` degrees of freedom, k bins), so 20 bins of 178 rows give 0.21, more
+    with empty bins (0.27 on average in a simulation of 400 pairs: none graded ok).
+    Subtracting that mean leaves its spread, and the approximation needs well-filled
+    bins (70% ok in the same simulation); about 40 values a bin keeps the no-drift PSI
+    near 2 / 40 = 0.05 at every size, below the 0.1 warn level (97% ok at 178 rows), while
+    a shift of one standard deviation still scores ~0.85 (fail: 100%). Large tables keep
+    all 20 bins.
+    """
+    return min(bins, max(PSI_MIN_BINS, rows // PSI_ROWS_PER_BIN))
+
+
+def pooled(reference: list[int], current: list[int], groups: int) -> tuple[list[int], list[int]]:
+    """Both count vectors with adjacent bins pooled into at most ``groups`` of about equal
+    reference mass (a bin goes to the group its middle falls in: groups stay contiguous,
+    the open-ended outer bins stay outermost)."""
+    total = sum(reference)
+    if groups >= len(reference) or not total:
+        return reference, current
+    ref, cur = [0] * groups, [0] * groups
+    below = 0
+    for r, c in zip(reference, current, strict=True):
+        group = min(groups - 1, int((below + r / 2) * groups / total))
+        ref[group] += r
+        cur[group] += c
+        below += r
+    return ref, cur
 
 
 def js_distance(reference: dict[Any, float], current: dict[Any, float]) -> float:
@@ -265,8 +305,11 @@ def _column_drift(
     elif ref.get("histogram") is not None and cur["count"]:
         plan = column_plan(name, fields[name])
         counts, outside = current_bins(dataset, plan, ref["histogram"])
-        found["metric"], found["value"] = "psi", psi(ref["histogram"]["counts"], counts)
+        ref_counts = ref["histogram"]["counts"]
+        groups = psi_bins(min(sum(ref_counts), sum(counts)), len(ref_counts))
+        found["metric"], found["value"] = "psi", psi(*pooled(ref_counts, counts, groups))
         found["bins"] = {"edges": ref["histogram"]["edges"], "current": counts}
+        found["psi_bins"] = groups
         checks["distribution"] = thresholds.grade(
             found["value"], thresholds.psi_warn, thresholds.psi_fail
         )

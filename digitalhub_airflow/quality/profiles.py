@@ -1,9 +1,9 @@
 """Profiling a table version by streaming it: never the whole table in pandas.
 
-For Parquet, integer and float columns whose range the footer statistics give are
-streamed once in record batches through numpy (``number_scan``: bins by ``bincount``,
-moments, exact quantiles up to a row bound, integers' frequencies or exact distinct
-counts); one DuckDB scan computes the rest (counts, HyperLogLog distinct estimates,
+For Parquet, integer, float and date columns whose range the footer statistics give are
+streamed once through numpy (``number_scan``: bins by ``bincount``, moments, exact
+quantiles up to a row bound, integers' frequencies or exact distinct counts); one DuckDB
+scan computes the rest (counts, HyperLogLog distinct estimates,
 dates' range and bins, booleans); a second DuckDB scan, only where still needed, counts
 distinct values below a bound exactly, frequencies of low-cardinality strings, and the
 bins of columns without a footer range (or whose values left it: the pass checks it).
@@ -164,8 +164,8 @@ def _scan_numbers(
     exact_quantiles: bool,
 ) -> dict[str, dict[str, Any]]:
     """Moments, bins, exact quantiles (up to the row bound), and integers' frequencies or
-    distinct counts, of the numbers with a footer range, by ``number_scan`` (the range
-    verified there against the data)."""
+    distinct counts, of the numbers with a footer range, and dates' bins, by
+    ``number_scan`` (the range verified there against the data)."""
     from digitalhub_airflow.quality.number_scan import NumberColumn, scan_numbers
 
     columns = {
@@ -174,10 +174,11 @@ def _scan_numbers(
             bins=_bin_count(p, exact_quantiles),
             integer=p.discrete,
             frequency_bound=FREQUENCY_BOUND,
-            quantiles=QUANTILES if exact_quantiles else (),
+            quantiles=QUANTILES if exact_quantiles and p.kind == "numeric" else (),
+            temporal=p.kind == "temporal",
         )
         for p in plans
-        if p.plain_number and p.name in ranges
+        if (p.plain_number or p.kind == "temporal") and p.name in ranges
     }
     return scan_numbers(files, columns) if columns else {}
 
@@ -287,10 +288,10 @@ def _first_scan(
             exprs[f"{i}.trues"] = f"count_if({col})"
         elif not counted and "distinct" not in known:
             exprs[f"{i}.approx_distinct"] = f"approx_count_distinct({col})"
-        if p.kind in ("numeric", "temporal") and not known:
+        if p.kind == "temporal" or (p.kind == "numeric" and not known):
             exprs[f"{i}.min"] = f"min({col})"
             exprs[f"{i}.max"] = f"max({col})"
-            if not p.plain_number:
+            if not p.plain_number and not known:
                 exprs[f"{i}.vmin"] = f"min({p.value})"
                 exprs[f"{i}.vmax"] = f"max({p.value})"
         if p.kind == "numeric" and not known:

@@ -1,8 +1,9 @@
 # Step 35 of `make demo` (sourced by scripts/demo.sh): the feature store (Feast). The wine
 # table gets entity ids and event times (wine-orders); the definitions in dags/features/
-# are applied, the online store materialised and a point-in-time training set committed
-# (dhub_feature_store_wine). A model trained on the feature service is then served from
-# entity ids alone: the server fetches the features it was trained on.
+# are applied, the online store materialised, a point-in-time training set committed and
+# a model trained on the feature service (dhub_feature_store_wine). The model is then
+# served from entity ids alone: the server fetches the features it was trained on, and an
+# unknown id is refused by row (`--feature-default FEATURE=VALUE` would declare a value).
 say "airflow dags test dhub_feature_store_wine"
 log=$ROOT/.dhub-demo/features.log
 dags_test dhub_feature_store_wine "$log"
@@ -12,34 +13,18 @@ dhub features list demo
 say "dhub features online demo wine_service --entities '{\"wine_id\": [7, 9]}'"
 dhub features online demo wine_service --entities '{"wine_id": [7, 9]}'
 
-say "train on the feature service (the labels are the entity rows)"
-model_uri=$(python - <<'PY'
-from digitalhub_airflow.hub import DataHub
-from digitalhub_airflow.settings import load_settings
-from digitalhub_airflow.training.runner import TrainingRequest, train_model
-from digitalhub_airflow.training.tracking import embedded_tracking
+say "the model that task train fitted on wine_service (its entity rows: the labels)"
+model=$(dhub models demo --json | python -c '
+import json, sys
+model = next(m for m in json.load(sys.stdin) if m["name"] == "wine-fs-classifier")
+facts = model["producer"]["features"]
+print("  %s\n  service %s, digest %s\n  trained on %s" % (
+    model["key"], facts["service"], facts["digest"][:12], facts["training_set"]), file=sys.stderr)
+print(model["key"])')
 
-settings = load_settings()
-request = TrainingRequest(
-    project="demo",
-    name="wine-fs-classifier",
-    entrypoint="digitalhub_airflow.training.estimators:train_estimator",
-    datasets=["store://demo/dataitem/table/wine-labels"],
-    target="target",
-    params={"estimator": "random_forest", "n_estimators": 50},
-    feature_service="demo/wine_service",
-)
-with DataHub.from_settings(settings) as hub:
-    outcome = train_model(hub, embedded_tracking(settings.home), request)
-import sys
-print(f"  {outcome.model_key} on {outcome.datasets[0]}", file=sys.stderr)
-print(outcome.model_uri)
-PY
-)
-
-say "dhub serve --model wine=$model_uri --features demo/wine_service"
+say "dhub serve --model wine=$model --features demo/wine_service"
 port=8183
-dhub serve --model "wine=$model_uri" --features demo/wine_service --port $port \
+dhub serve --model "wine=$model" --features demo/wine_service --port $port \
   >"$ROOT/.dhub-demo/serve-features.log" 2>&1 &
 server=$!
 for _ in $(seq 240); do

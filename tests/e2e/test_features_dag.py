@@ -1,13 +1,15 @@
 """The feature-store DAG inside real Airflow (`airflow dags test`): the wine table gets
 entity ids and event times, the definitions in dags/features/ are applied, the online
 store is materialised and a training set committed; the tasks' catalog runs consume the
-exact source version and carry the definition digest."""
+exact source version and carry the definition digest; the model trained on the feature
+service records the service, the digest and its training set."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
+from digitalhub_airflow.browse.read_model import list_models
 from digitalhub_airflow.catalog.models import Run
 from digitalhub_airflow.features.online import OnlineFeatures
 from digitalhub_airflow.hub import DataHub
@@ -57,3 +59,13 @@ def test_the_feature_store_dag_serves_what_it_trains_on(
     assert online.digest == digest
     served = online.lookup({"wine_id": [7, 9]})
     assert [served[f] for f in FEATURES] == [train.loc[[6, 8], f].tolist() for f in FEATURES]
+
+    assert task_run(hub, "train")["state"] == "success"
+    (model,) = [m for m in list_models(hub, "demo") if m["name"] == "wine-fs-classifier"]
+    facts = model["producer"]["features"]
+    assert facts["service"] == "demo/wine_service" and facts["digest"] == digest
+    assert facts["entities"] == hub.resolve("store://demo/dataitem/table/wine-labels").key
+    training_set = hub.resolve(facts["training_set"])
+    assert training_set.key.startswith("store://demo/dataitem/table/wine-fs-classifier-training")
+    assert model["datasets"] == [training_set.key]
+    assert facts["features"] == FEATURES  # not the id, not the event time

@@ -270,3 +270,155 @@ def test_a_sql_transform_s_columns_are_traced_to_its_input_columns(
     assert api.ok(f"{API}/datasets/demo/table/wine/versions/v2/column-lineage")["fields"] is None
     page = api.ok("/dhub/ui/datasets/demo/table/joined/versions/v1")
     assert "Column lineage" in page and ">wine.score</a>" in page
+
+
+def test_search_answers_from_its_index_and_sees_each_write(
+    api: CatalogClient, hub, tmp_path: Path
+) -> None:
+    from sqlalchemy import text
+
+    from digitalhub_airflow.browse.search import matching
+    from digitalhub_airflow.browse.search_index import refresh
+    from digitalhub_airflow.catalog.engine import catalog_schema
+
+    api.ok(f"{API}/search?q=wine")
+    assert refresh(hub) == []  # nothing written since: nothing rebuilt
+    prices = tmp_path / "prices.csv"
+    prices.write_text("grape_variety,price\nmerlot,3\n", encoding="utf-8")
+    hub.commit("store://demo/dataitem/table/vintage-prices", prices)
+    rebuilt = refresh(hub)
+    assert "datasets" in rebuilt and "models" not in rebuilt and "services" not in rebuilt
+    [column] = api.ok(f"{API}/search?q=VAR grape")["items"]  # every word, as prefixes
+    assert (column["type"], column["name"], column["dataset"]) == (
+        "column",
+        "grape_variety",
+        "vintage-prices",
+    )
+    assert [i["name"] for i in api.ok(f"{API}/search?q=vint")["items"]] == ["vintage-prices"]
+    assert api.ok(f"{API}/search?q=merlot")["items"] == []  # values are not indexed
+    with hub.catalog.session() as session:
+        bind = session.get_bind()
+        query = matching(bind.dialect.name, "column", ["grape"], {"demo"})
+        sql = str(query.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": True}))
+        if bind.dialect.name == "postgresql":  # the GIN index, even on a tiny table
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            session.execute(
+                text(f'SET LOCAL search_path TO "{catalog_schema(hub.catalog.engine)}"')
+            )
+            plan = "\n".join(session.execute(text(f"EXPLAIN {sql}")).scalars())
+            assert "ix_dhub_search_entries_words_tsv" in plan, plan
+        else:  # a word-prefix range on the terms' primary key
+            plan = "\n".join(str(r[-1]) for r in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "dhub_search_terms USING" in plan and "term>? AND term<?" in plan, plan
+
+
+def test_a_run_in_the_lineage_graph_opens_the_versions_it_produced(
+    api: CatalogClient, sample: Sample
+) -> None:
+    graph = api.ok("/dhub/ui/datasets/demo/table/clean/versions/v1/lineage")
+    run_id = sample.run.rsplit(":", 1)[1]
+    page_url = f"/dhub/ui/runs/demo/airflow/clean/{run_id}"
+    assert f'href="{page_url}"' in graph
+    run = api.ok(f"{API}/runs/demo/airflow/clean/{run_id}")
+    assert [(o["key"], o["label"]) for o in run["outputs"]] == [(sample.clean, "clean v1")]
+    assert [i["key"] for i in run["inputs"]] == [sample.wine[2]]
+    assert (run["dag_id"], run["task_id"], run["hidden"]) == ("ingest", "clean", 0)
+    page = api.ok(page_url)
+    assert 'href="/dhub/ui/datasets/demo/table/clean/versions/' in page and "clean v1" in page
+    assert "/dags/ingest/runs/manual__2026-01-01T00%3A00%3A00%2B00%3A00/tasks/clean" in page
+    assert api.get(f"{API}/runs/demo/airflow/Bad Name/{run_id}").status_code == 400
+
+
+def test_a_data_service_shows_the_dataset_it_serves(
+    api: CatalogClient, hub, sample: Sample
+) -> None:
+    from digitalhub_airflow.serving.deploy.services import RUNNING, begin_deployment, set_state
+    from digitalhub_airflow.serving.deploy.spec import ServiceSpec
+
+    spec = ServiceSpec("demo", "wine-data", "local", {}, kind="data", dataset="demo/wine@prod")
+    begin_deployment(hub, spec, {})
+    set_state(hub, spec, RUNNING, url="http://127.0.0.1:9/")
+    found = api.ok(f"{API}/services/demo/local/wine-data")
+    assert (found["kind"], found["dataset"]) == ("data", f"{WINE}@prod")
+    assert api.ok(f"{API}/services/demo/local/wine")["kind"] == "model"
+    page = api.ok("/dhub/ui/services/demo/local/wine-data")
+    assert 'href="/dhub/ui/datasets/demo/table/wine/versions/@prod"' in page
+    assert "Pinned models" not in page
+    listed = api.ok("/dhub/ui/services")
+    assert 'href="/dhub/ui/datasets/demo/table/wine/versions/@prod"' in listed
+
+
+@pytest.mark.parametrize("backend", ["real"], indirect=True)  # the MLflow server
+def test_promote_sends_a_trained_run_through_the_real_champion_gate(hub, tracking) -> None:
+    from digitalhub_airflow.training.runner import train_model
+    from digitalhub_airflow.training.selection import registered_model_name
+    from tests.training_helpers import champion, commit_wine, model_name, request
+
+    name = model_name()
+    trained = train_model(
+        hub, tracking, request(commit_wine(hub), name, entrypoint="tests.training_helpers:majority")
+    )
+    body = {"model": trained.model_key, "metric": "accuracy"}
+    with open_catalog(hub, tracking_provider=lambda: tracking) as api:
+        cookies = {"_token": api.tokens["op"]}
+        page = api.client.get(f"/dhub/ui/models/demo/{name}", cookies=cookies).text
+        assert "Promote through the gate" in page  # a candidate run, not registered yet
+        promoted = api.client.post(
+            "/dhub/ui/actions/promote",
+            data={**body, "csrf": csrf_of(page)},
+            cookies=cookies,
+            follow_redirects=False,
+        )
+        url = f"{API}/models/promote"
+        assert api.request("POST", url, as_user="viewer", json=body).status_code == 403
+        again = api.request("POST", url, as_user="op", json=body)
+        model = api.ok(f"{API}/models/demo/{name}")
+    assert promoted.status_code == 303, promoted.text
+    assert "no%20%40champion%20yet" in promoted.headers["location"]
+    assert again.status_code == 200 and not again.json()["promoted"]
+    assert "already" in again.json()["reason"]
+    version = model["champion"]
+    assert version and champion(tracking, registered_model_name("demo", name)) == version
+    assert [(g["promoted"], g["actor"]) for g in model["gates"]] == [(False, "op"), (True, "op")]
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)  # three server starts: once
+def test_rollback_from_the_api_serves_the_replaced_version_again(
+    hub, backend, dhub, tmp_path: Path
+) -> None:
+    import httpx
+
+    from digitalhub_airflow.serving.deploy.deployer import LocalDeployer, deploy_service, undeploy
+    from digitalhub_airflow.serving.deploy.environment import ServerEnvironment
+    from digitalhub_airflow.serving.deploy.reconcile import Desired
+    from digitalhub_airflow.serving.deploy.spec import ServiceSpec
+
+    versions = []
+    for rows in (2, 3):
+        path = tmp_path / f"wine{rows}.csv"
+        path.write_text("id\n" + "".join(f"{i}\n" for i in range(rows)), encoding="utf-8")
+        versions.append(hub.commit(WINE, path).version)
+    environment = ServerEnvironment(dhub.env(DHUB_SERVING_API_KEY="ui-rollback-key"), {})
+    deployers = {"local": LocalDeployer(lambda: environment, home=backend.home)}
+    for seq in (1, 2):  # the second deployment replaces the first
+        spec = ServiceSpec(
+            "demo", "wine-data", "local", {}, port=0, kind="data", dataset=f"demo/wine:v{seq}"
+        )
+        deploy_service(hub, deployers["local"], spec, lambda _, s: Desired(s, {}))
+    try:
+        with open_catalog(hub, deployers_provider=lambda: deployers) as api:
+            url = f"{API}/services/demo/local/wine-data/rollback"
+            back = api.request("POST", url, as_user="op")
+            assert back.status_code == 200, back.text
+            shown = api.ok(f"{API}/services/demo/local/wine-data")
+        served = httpx.get(
+            f"{back.json()['url']}/v1/rows?limit=5",
+            headers={"Authorization": "Bearer ui-rollback-key"},
+            timeout=30,
+        )
+    finally:
+        stopped = undeploy(hub, deployers, "demo", "local", "wine-data")
+    assert (back.json()["state"], back.json()["updated_by"]) == ("rolled_back", "op")
+    assert shown["dataset"] == f"{WINE}:v1" and shown["history"][0]["actor"] == "op"
+    assert served.headers["etag"] == f'"{versions[0].version_id}"' and len(served.json()) == 2
+    assert stopped.state == "stopped"

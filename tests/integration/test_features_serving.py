@@ -63,21 +63,26 @@ def served_features(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield hub, embedded_tracking(home), entities, applied, tmp_path
 
 
+def train_on_service(hub, tracking, entities: str):
+    """A model trained on ``wine_service``, the labels being the entity rows."""
+    request = TrainingRequest(
+        project="demo",
+        name="wine-fs",
+        entrypoint=ESTIMATORS,
+        datasets=[entities],
+        target="quality",
+        params={"estimator": "random_forest", "n_estimators": 10},
+        feature_service="demo/wine_service",
+    )
+    return train_model(hub, tracking, request)
+
+
 def test_trained_on_a_feature_service_and_served_from_entity_ids(served_features) -> None:
     from digitalhub_airflow.serving.runtime.app import ServingApp
     from digitalhub_airflow.serving.runtime.server import ServeOptions, prepare
 
     hub, tracking, entities, applied, tmp_path = served_features
-    request = TrainingRequest(
-        project="demo",
-        name="wine-fs",
-        entrypoint=ESTIMATORS,
-        datasets=[entities.key],
-        target="quality",
-        params={"estimator": "random_forest", "n_estimators": 10},
-        feature_service="demo/wine_service",
-    )
-    outcome = train_model(hub, tracking, request)
+    outcome = train_on_service(hub, tracking, entities.key)
     training_set = outcome.datasets[0]
     assert training_set.startswith("store://demo/dataitem/table/wine-fs-training-set:")
     with tracking_session(tracking) as client:
@@ -127,3 +132,60 @@ def test_trained_on_a_feature_service_and_served_from_entity_ids(served_features
     assert "row 1 (wine_id=999): entity not in the online store" in refused.json()["error"]
     meta = asgi_call(app, "GET", "/v2/models/wine").json()
     assert meta["inputs"] == [{"name": "wine_id", "datatype": "INT64", "shape": [-1]}]
+
+
+SERVICE = """
+name: wine-fs
+target: local
+models: {{wine: "{model}"}}
+features:
+  wine:
+    service: demo/wine_service
+    defaults: {{alcohol: {alcohol}, hue: 50}}
+"""
+
+
+def served_from_yaml(hub, tracking, model: str, alcohol: str, workdir: Path):
+    """The server plan of a services YAML entry, through the command line it deploys with."""
+    import yaml
+
+    from digitalhub_airflow.cli.main import build_parser
+    from digitalhub_airflow.serving.deploy.spec import spec_from_json
+    from digitalhub_airflow.serving.runtime.server import ServeOptions, prepare
+
+    spec = spec_from_json(yaml.safe_load(SERVICE.format(model=model, alcohol=alcohol)), "demo")
+    args = build_parser(spec.serve_args()).parse_args(spec.serve_args())
+    options = ServeOptions(
+        models=args.model,
+        project=args.project,
+        features=args.features,
+        feature_defaults=args.feature_default,
+    )
+    return prepare(hub, tracking, options, workdir)[0]
+
+
+def test_declared_defaults_stand_in_for_missing_entities(served_features) -> None:
+    from digitalhub_airflow.features.errors import FeatureRequestError
+    from digitalhub_airflow.serving.runtime.app import ServingApp
+
+    hub, tracking, entities, _, tmp_path = served_features
+    model = train_on_service(hub, tracking, entities.key).model_uri
+    with pytest.raises(FeatureRequestError, match=r"default of feature 'alcohol' must be Float64"):
+        served_from_yaml(hub, tracking, model, "high", tmp_path / "bad")
+
+    plan = served_from_yaml(hub, tracking, model, "12", tmp_path / "serve")
+    assert plan.models[0].features["defaults"] == {"alcohol": 12.0, "hue": 50}  # typed
+    app = ServingApp(plan)
+    app.load()
+    assert app.ready, app.load_error
+    body = {"inputs": [{"name": "wine_id", "shape": [2], "datatype": "INT64", "data": [1, 999]}]}
+    response = asgi_call(app, "POST", "/v2/models/wine/infer", json.dumps(body).encode())
+    assert response.status == 200, response.body
+    logged, predicted = app.servables["wine"].predict({"wine_id": np.array([1, 999])})
+    assert logged.iloc[1].tolist() == [12.0, 50]  # the declared defaults, not zeros
+    _, on_defaults = app.servables["wine"].model.predict(
+        {"alcohol": np.array([12.0]), "hue": np.array([50])}
+    )
+    assert response.json()["outputs"][0]["data"][1] == predicted[1] == on_defaults[0]
+    meta = asgi_call(app, "GET", "/v2/models/wine").json()
+    assert meta["parameters"]["feature_defaults"] == {"alcohol": 12.0, "hue": 50}

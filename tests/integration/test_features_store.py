@@ -185,6 +185,13 @@ def test_bad_requests_get_typed_errors(feature_hub: DataHub, tmp_path: Path) -> 
         online.lookup({"id": [1]})
     defaulted = OnlineFeatures.open(hub, "demo", "wine_service", {"alcohol": 0.0, "hue": -1})
     assert defaulted.lookup({"wine_id": [99]}) == {"alcohol": [0.0], "hue": [-1]}
+    for defaults, message in (
+        ({"hue": 0.5}, "'hue' must be Int64, got float 0.5"),
+        ({"alcohol": True}, "'alcohol' must be Float64, got bool True"),
+        ({"alcohol": "nan"}, "'alcohol' must be Float64, got str 'nan'"),
+    ):
+        with pytest.raises(FeatureRequestError, match=message):
+            OnlineFeatures.open(hub, "demo", "wine_service", defaults)
     with pytest.raises(FeatureRequestError, match="no feature service 'nope'"):
         OnlineFeatures.open(hub, "demo", "nope")
     with open_catalog(hub) as catalog:  # the Catalog page: view, source version, freshness
@@ -193,6 +200,7 @@ def test_bad_requests_get_typed_errors(feature_hub: DataHub, tmp_path: Path) -> 
         assert "wine_features" in page and source.version_id[:12] in page
         assert "materialised to" in page and now.isoformat()[:10] in page
         assert catalog.get("/dhub/ui/features/demo", as_user="nobody").status_code == 403
+        assert 'href="/dhub/ui/features/demo"' in catalog.ok("/dhub/ui/projects/demo")
 
     # a new source version that lost a feature column is refused, the view stays pinned
     hub.commit("demo/wine-orders", orders_frame(now, 2).drop(columns=["hue"]))

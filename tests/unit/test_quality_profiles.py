@@ -235,3 +235,30 @@ def test_narrow_integers_profile_alike_with_and_without_a_footer(tmp_path: Path)
         zip(*np.unique(values, return_counts=True), strict=True)
     ).items()
     assert small["distinct"] == len(np.unique(values))
+
+
+def test_dates_of_every_unit_bin_alike_in_the_numpy_pass_and_duckdb(tmp_path: Path) -> None:
+    """Dates and timestamps are binned by ``number_scan`` as epoch seconds; the same
+    profile as DuckDB's ``epoch()`` bins where there is no footer."""
+    from digitalhub_airflow.quality.number_scan import NumberColumn, scan_numbers
+
+    rng = np.random.default_rng(13)
+    seconds = np.datetime64("2023-03-01", "s") + rng.integers(0, 400 * 86400, 9_000).astype("m8[s]")
+    table = pa.table(
+        {
+            "day": pa.array(seconds.astype("M8[D]")),
+            "day64": pa.array(seconds.astype("M8[D]")).cast(pa.date64()),
+            "s": pa.array(seconds),
+            "ms": pa.array(seconds.astype("M8[ms]"), mask=rng.random(9_000) < 0.1),
+            "ns": pa.array(seconds.astype("M8[ns]")).cast(pa.timestamp("ns", tz="UTC")),
+        }
+    )
+    files = parquet_of(table, tmp_path)
+    profile = compute_profile(table, parquet_files=files)
+    assert_same(profile, compute_profile(table))
+    plans = [profiles.column_plan(f.name, f.type) for f in table.schema]
+    ranges = profiles.footer_ranges(files, plans)
+    columns = {n: NumberColumn(*ranges[n], 20, False, 10, temporal=True) for n in ranges}
+    assert sorted(scan_numbers(files, columns)) == sorted(table.column_names)
+    counts = column(profile, "s")["histogram"]["counts"]
+    assert counts == np.histogram(seconds.astype("int64"), bins=20)[0].tolist()

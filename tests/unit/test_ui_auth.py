@@ -28,9 +28,14 @@ PATH_VALUES = {
     "alias": "staging",
     "target": "local",
     "what": "undeploy",
+    "run_id": "0123abcd",  # populate()'s run of demo/clean
 }
 #: Path parameters that differ by route.
-NAMED = {"/static/{name}": "catalog.css", "/models/{project}/{name}": "wine-clf"}
+NAMED = {
+    "/static/{name}": "catalog.css",
+    "/models/{project}/{name}": "wine-clf",
+    "/runs/{project}/{kind}/{name}": "clean",
+}
 #: Bodies and query strings the routes need to succeed.
 QUERY = {
     "/dhub/api/v1/produced": "?dag_id=ingest",
@@ -72,6 +77,8 @@ def concrete(path: str) -> str:
         for pattern, named in NAMED.items():
             if name == "name" and pattern in path:
                 return named
+        if name == "kind" and "/runs/" in path:
+            return "airflow"
         return PATH_VALUES[name]
 
     return re.sub(r"{(\w+)}", value, path) + QUERY.get(path, "")

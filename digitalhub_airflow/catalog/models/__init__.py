@@ -24,6 +24,7 @@ from digitalhub_airflow.catalog.models.quality import (
     ValidationRecord,
     VersionQuality,
 )
+from digitalhub_airflow.catalog.models.search import SearchEntry, SearchSource, SearchTerm
 from digitalhub_airflow.catalog.models.serving import ServiceEntity, ServiceEvent
 from digitalhub_airflow.catalog.models.training import GateDecision, ModelEntity
 
@@ -43,6 +44,9 @@ __all__ = [
     "QualityEvent",
     "Relationship",
     "Run",
+    "SearchEntry",
+    "SearchSource",
+    "SearchTerm",
     "ServiceEntity",
     "ServiceEvent",
     "StoreLease",

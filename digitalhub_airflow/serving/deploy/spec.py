@@ -168,8 +168,10 @@ class ServiceSpec:
     kind: str = "model"
     dataset: str | None = None
     allow_quarantined: bool = False
-    #: Served model -> ``[project/]feature service``: its requests carry entity keys.
-    features: dict[str, str] | None = None
+    #: Served model -> ``[project/]feature service``, or ``{service: …, defaults: {feature:
+    #: value}}``: its requests carry entity keys; a declared default stands in for a
+    #: feature the online store lacks (checked against the feature's type at start).
+    features: dict[str, str | dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.project, "project")
@@ -199,10 +201,8 @@ class ServiceSpec:
             if not isinstance(ref, str) or not ref.strip():
                 raise ServingSpecError(f"model {served!r} has no reference")
         object.__setattr__(self, "models", dict(sorted(self.models.items())))
-        if self.features is not None and (
-            not isinstance(self.features, Mapping) or set(self.features) - set(self.models)
-        ):
-            raise ServingSpecError(f"features maps served models {sorted(self.models)} to services")
+        if self.features is not None:
+            self._check_features(self.features)
         object.__setattr__(self, "pipelines", tuple(self.pipelines))
         _check_int("port", self.port, 0 if self.target == "local" else 1, 65535)
         _check_int("workers", self.workers, 1, 64)
@@ -220,6 +220,12 @@ class ServiceSpec:
             raise ServingSpecError(
                 f"credentials_secret {self.credentials_secret!r} is not a Kubernetes name"
             )
+
+    def _check_features(self, features: Any) -> None:
+        if not isinstance(features, Mapping) or set(features) - set(self.models):
+            raise ServingSpecError(f"features maps served models {sorted(self.models)} to services")
+        checked = {served: _feature_entry(served, entry) for served, entry in features.items()}
+        object.__setattr__(self, "features", dict(sorted(checked.items())))
 
     def _check_data(self) -> None:
         if self.models or self.pipelines or self.request_log or self.log_sample_rate:
@@ -313,8 +319,14 @@ class ServiceSpec:
             args += ["--request-log", self.request_log]
         if self.log_sample_rate is not None:
             args += ["--log-sample-rate", str(self.log_sample_rate)]
-        for served, service in (self.features or {}).items():
-            args += ["--features", f"{served}={service}"]
+        for served, entry in (self.features or {}).items():
+            if isinstance(entry, str):
+                args += ["--features", f"{served}={entry}"]
+                continue
+            args += ["--features", f"{served}={entry['service']}"]
+            for feature, value in entry["defaults"].items():
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                args += ["--feature-default", f"{served}:{feature}={text}"]
         return args
 
     def _serve_data_args(self, host: str | None, port: int | None) -> list[str]:
@@ -331,6 +343,34 @@ class ServiceSpec:
             "--project",
             self.project,
         ]
+
+
+def _feature_entry(served: str, entry: Any) -> str | dict[str, Any]:
+    """A ``features`` entry: the service, or the service and its declared defaults
+    (scalars by feature name, sorted, so equal entries give equal digests); an entry
+    without defaults is the bare service, as it always was."""
+    if isinstance(entry, str) and entry:
+        return entry
+    if not isinstance(entry, Mapping) or set(entry) - {"service", "defaults"}:
+        raise ServingSpecError(
+            f"features.{served} is a feature service or {{service: …, defaults: {{…}}}}"
+        )
+    service, defaults = entry.get("service"), entry.get("defaults") or {}
+    if not isinstance(service, str) or not service:
+        raise ServingSpecError(f"features.{served} needs service: [project/]name")
+    if not isinstance(defaults, Mapping):
+        raise ServingSpecError(f"features.{served}.defaults maps feature names to values")
+    for feature, value in defaults.items():
+        if not isinstance(feature, str) or not feature or set(feature) & {"=", ":"}:
+            raise ServingSpecError(f"features.{served}.defaults: {feature!r} is no feature name")
+        if not isinstance(value, (str, int, float, bool)):
+            raise ServingSpecError(
+                f"features.{served}.defaults.{feature} must be a number, text or true/false, "
+                f"not {type(value).__name__}"
+            )
+    if not defaults:
+        return service
+    return {"service": service, "defaults": dict(sorted(defaults.items()))}
 
 
 def data_key(text: str) -> str:

@@ -182,6 +182,7 @@ class FeatureLookup:
             "parameters": {
                 "feature_service": self.online.service,
                 "feature_digest": self.online.digest,
+                **({"feature_defaults": self.online.defaults} if self.online.defaults else {}),
             },
         }
 

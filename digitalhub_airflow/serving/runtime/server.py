@@ -64,6 +64,8 @@ class ServeOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: ``[MODEL=][PROJECT/]SERVICE``: requests to MODEL carry entity keys, looked up there.
     features: list[str] = field(default_factory=list)
+    #: ``[MODEL:]FEATURE=VALUE``: the value a feature takes when the online store has none.
+    feature_defaults: list[str] = field(default_factory=list)
 
 
 def check_options(options: ServeOptions) -> None:
@@ -108,9 +110,36 @@ def feature_plans(hub: DataHub, options: ServeOptions, models: list[str]) -> dic
         project = project or options.project or ""
         if not project or not service:
             raise ServingSpecError(f"--features {text!r}: give PROJECT/SERVICE or --project")
-        online = OnlineFeatures.open(hub, project, service)
-        plans[model] = {"project": project, "service": service, "digest": online.digest}
+        plans[model] = {"project": project, "service": service}
+    defaults = feature_defaults(options, list(plans))
+    for model, plan in plans.items():
+        online = OnlineFeatures.open(hub, plan["project"], plan["service"], defaults.get(model))
+        plan["digest"] = online.digest
+        if online.defaults:
+            plan["defaults"] = online.defaults
     return plans
+
+
+def feature_defaults(options: ServeOptions, models: list[str]) -> dict[str, dict[str, str]]:
+    """``--feature-default [MODEL:]FEATURE=VALUE`` by model (the values still text: the
+    feature service's types read them)."""
+    found: dict[str, dict[str, str]] = {}
+    for text in options.feature_defaults:
+        named, equals, value = text.partition("=")
+        model, _, feature = named.rpartition(":")
+        if not equals or not feature:
+            raise ServingSpecError(f"--feature-default {text!r} must be [MODEL:]FEATURE=VALUE")
+        if not model:
+            if len(models) != 1:
+                raise ServingSpecError(
+                    f"--feature-default {text!r}: name the model (MODEL:FEATURE=VALUE) "
+                    f"of those with --features ({', '.join(models) or 'none'})"
+                )
+            model = models[0]
+        if model not in models:
+            raise ServingSpecError(f"--feature-default {text!r}: model {model!r} has no --features")
+        found.setdefault(model, {})[feature] = value
+    return found
 
 
 def prepare(
