@@ -300,3 +300,23 @@ def test_the_operators_template_fields_outlets_and_declared_outputs() -> None:
     assert fixed.declared_io() == ([], ["store://demo/dataitem/files/runs"])
     assert templated.declared_io() == ([], [])
     assert RUN_ENV == "DHUB_RUN"
+
+
+def test_a_notebook_function_loads_no_catalog_code_when_a_dag_is_parsed() -> None:
+    """The package's names load their modules on first use: building a task from a
+    notebook function (what a DAG file does) imports neither SQLAlchemy nor lineage."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, digitalhub_airflow.notebooks as nb\n"
+        "assert sorted(nb.__all__) == sorted(nb._WHERE)\n"
+        "nb.function_from_notebook\n"
+        "heavy = ('sqlalchemy', 'digitalhub_airflow.lineage.runs')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+        "assert all(getattr(nb, name) is not None for name in nb.__all__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
