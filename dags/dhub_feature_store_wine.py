@@ -37,11 +37,14 @@ FIRST_EVENT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def wine_orders(wine: Any) -> Any:
-    """Each wine as an entity (``wine_id``) measured at an event time."""
-    frame = wine.drop(columns=["target"]).reset_index(drop=True)
+    """Each wine as an entity (``wine_id``) measured at an event time: its numeric
+    measurements (derived text columns, such as the ingest DAG's ``alcohol_band``, are no
+    features)."""
+    measurements = wine.drop(columns=["target"]).select_dtypes("number")
+    frame = measurements.astype("float64").reset_index(drop=True)
     frame.insert(0, "wine_id", range(1, len(frame) + 1))
     frame["event_timestamp"] = [FIRST_EVENT + timedelta(hours=i) for i in range(len(frame))]
-    return frame.astype({c: "float64" for c in frame.columns[1:-1]})
+    return frame
 
 
 def wine_labels(wine: Any) -> Any:

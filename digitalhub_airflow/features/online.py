@@ -37,6 +37,16 @@ def _accepts(value_type: Any, value: Any) -> bool:
 _BOOL_TEXT = {"true": True, "false": False}
 
 
+def _number(value: Any, kind: type[float] | type[int]) -> float | int | None:
+    """``value`` as a ``kind``: a number (never a bool) or text of one, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        return None
+
+
 def typed_default(name: str, dtype: Any, value: Any) -> Any:
     """``value`` as the default of feature ``name`` of Feast type ``dtype``: a value of
     that type, or text of one (``--feature-default hue=0.5``); anything else is refused,
@@ -45,20 +55,11 @@ def typed_default(name: str, dtype: Any, value: Any) -> Any:
 
     parsed: Any = None
     if dtype in (Float32, Float64):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            parsed = float(value)
-        elif isinstance(value, str):
-            try:
-                parsed = float(value)
-            except ValueError:
-                parsed = None
+        parsed = _number(value, float)
         if parsed is not None and not math.isfinite(parsed):
             parsed = None  # NaN or infinity would reach the model as if measured
     elif dtype in (Int32, Int64):
-        if isinstance(value, int) and not isinstance(value, bool):
-            parsed = value
-        elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            parsed = int(value)
+        parsed = _number(value, int) if not isinstance(value, float) else None
     elif dtype == Bool:
         parsed = value if isinstance(value, bool) else _BOOL_TEXT.get(str(value).lower())
     elif dtype == String:
