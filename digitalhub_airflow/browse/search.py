@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from digitalhub_airflow.browse.search_index import refresh, words_of
 from digitalhub_airflow.catalog.migrate import require_current
@@ -21,12 +21,15 @@ from digitalhub_airflow.catalog.models.search import TS_CONFIG
 from digitalhub_airflow.errors import InvalidKeyError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
     from sqlalchemy.sql import Select
 
     from digitalhub_airflow.hub import DataHub
 
 MAX_PER_KIND = 25
 MAX_QUERY = 100
+#: Matching terms counted per word to find the rarest (enough to tell rare from common).
+RARE_ENOUGH = 1000
 KINDS = ("project", "dataset", "model", "service", "alias", "column")
 
 
@@ -39,18 +42,31 @@ def _postgres_match(query: Select[Any], words: list[str]) -> Select[Any]:
     )
 
 
+def _starts(word: str) -> Any:
+    """Terms starting with ``word``: a range on the terms' primary key."""
+    return (SearchTerm.term >= word) & (SearchTerm.term < word + "\U0010ffff")
+
+
 def _prefix_match(query: Select[Any], words: list[str]) -> Select[Any]:
-    """Entries with a term starting with each word (a range on the terms' primary key),
-    shortest names first."""
-    for word in words:
-        query = query.where(
-            SearchEntry.id.in_(
-                select(SearchTerm.entry_id).where(
-                    SearchTerm.term >= word, SearchTerm.term < word + "\U0010ffff"
-                )
-            )
-        )
+    """Entries with a term starting with each word, shortest names first: the first word
+    (the rarest, see :func:`rarest_first`) picks the candidates, the others are checked
+    per candidate on the (entry, term) index."""
+    first, *others = words
+    query = query.where(SearchEntry.id.in_(select(SearchTerm.entry_id).where(_starts(first))))
+    for word in others:
+        query = query.where(exists().where(SearchTerm.entry_id == SearchEntry.id, _starts(word)))
     return query.order_by(func.length(SearchEntry.name), SearchEntry.name)
+
+
+def rarest_first(session: Session, words: list[str]) -> list[str]:
+    """The distinct words, fewest matching terms first (each counted up to
+    :data:`RARE_ENOUGH` on the index, so a common word costs a bounded scan)."""
+
+    def matches(word: str) -> int:
+        found = select(SearchTerm.entry_id).where(_starts(word)).limit(RARE_ENOUGH).subquery()
+        return int(session.scalar(select(func.count()).select_from(found)) or 0)
+
+    return sorted(dict.fromkeys(words), key=matches)
 
 
 def search(hub: DataHub, text: str, projects: Collection[str] | None = None) -> dict[str, Any]:
@@ -66,6 +82,8 @@ def search(hub: DataHub, text: str, projects: Collection[str] | None = None) -> 
     refresh(hub)
     with hub.catalog.session() as session:
         dialect = session.get_bind().dialect.name
+        if dialect != "postgresql":
+            words = rarest_first(session, words)
         for kind in KINDS:
             for project, name, detail in session.execute(matching(dialect, kind, words, projects)):
                 items.append({"type": kind, "project": project, "name": name, **detail})

@@ -45,6 +45,7 @@ PAGES = {
     "version-quarantined": "/dhub/ui/datasets/demo/table/wine/versions/v3",
     "version-wide-preview": "/dhub/ui/datasets/demo/table/wide/versions/v1",
     "lineage": "/dhub/ui/datasets/demo/table/clean/versions/v1/lineage",
+    "run": "/dhub/ui/runs/demo/airflow/clean/0123abcd",
     "model": "/dhub/ui/models/demo/wine-clf",
     "services": "/dhub/ui/services",
     "service": "/dhub/ui/services/demo/local/wine",
@@ -170,6 +171,17 @@ def test_wide_previews_scroll_and_numbers_stay_on_one_line(browser: Any, served:
     line = cell.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)")
     assert cell.bounding_box()["height"] < 2 * line + 16  # one line of text + padding
     assert page.locator(".preview td.num", has_text="123456789.125").count() == 2
+
+
+def test_a_run_in_the_lineage_graph_leads_to_what_it_produced(browser: Any, served: Served) -> None:
+    page = signed_in(browser, served, "viewer")
+    page.goto(served.url + PAGES["lineage"])
+    page.locator("g.node.run").click()
+    page.get_by_role("heading", name="Run clean").wait_for()
+    assert page.get_by_role("link", name="ingest \u203a clean").count() == 1  # the Airflow task
+    page.get_by_role("link", name="clean v1").click()
+    page.wait_for_url("**/datasets/demo/table/clean/versions/*")
+    assert page.locator("main h1").count() == 1
 
 
 def test_a_viewer_sees_but_may_not_act(browser: Any, served: Served) -> None:

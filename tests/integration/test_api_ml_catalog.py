@@ -329,6 +329,7 @@ def test_a_run_in_the_lineage_graph_opens_the_versions_it_produced(
     assert api.get(f"{API}/runs/demo/airflow/Bad Name/{run_id}").status_code == 400
 
 
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)  # pages of a stored spec
 def test_a_data_service_shows_the_dataset_it_serves(
     api: CatalogClient, hub, sample: Sample
 ) -> None:

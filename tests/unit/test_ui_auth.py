@@ -52,6 +52,9 @@ FORMS = {
     "/dhub/ui/actions/alias": {
         "dataset": "store://demo/dataitem/table/wine", "alias": "staging", "version": "v1",
     },
+    "/dhub/ui/actions/alias/remove": {
+        "dataset": "store://demo/dataitem/table/wine", "alias": "staging",
+    },
     "/dhub/ui/actions/promote": {"model": "store://demo/model/mlflow/wine-clf", "metric": "x"},
     "/dhub/ui/actions/service": {
         "project": "demo", "target": "local", "name": "wine", "what": "undeploy",
@@ -88,6 +91,7 @@ def concrete(path: str) -> str:
 def catalog(ehub, tmp_path: Path) -> Iterator[tuple[CatalogClient, Sample]]:
     sample = populate(ehub, tmp_path / "data")
     populate_ml(ehub, sample)
+    ehub.tag(sample.wine[0], "staging")  # what the alias routes move and remove
     with ehub.catalog.session() as session:
         from sqlalchemy import select
 

@@ -27,8 +27,13 @@ class SearchEntry(Base):
 
     __tablename__ = "dhub_search_entries"
 
+    __table_args__ = (Index(None, "source", "source_id"),)
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    #: The source row (a dataset) and its stamp (newest seq): a part kept per row.
+    source_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stamp: Mapped[int | None] = mapped_column(Integer, nullable=True)
     kind: Mapped[str] = mapped_column(String(16))
     project: Mapped[str] = mapped_column(String(63))
     name: Mapped[str] = mapped_column(String(255))
@@ -47,6 +52,7 @@ class SearchTerm(Base):
     """One word of an entry (SQLite only): the primary key is the prefix index."""
 
     __tablename__ = "dhub_search_terms"
+    __table_args__ = (Index(None, "entry_id", "term"),)  # an entry's other words
 
     term: Mapped[str] = mapped_column(String(255), primary_key=True)
     entry_id: Mapped[int] = mapped_column(

@@ -28,6 +28,8 @@ def upgrade() -> None:
         "dhub_search_entries",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=True),
+        sa.Column("stamp", sa.Integer(), nullable=True),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("project", sa.String(length=63), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -37,9 +39,9 @@ def upgrade() -> None:
         schema=schema,
     )
     op.create_index(
-        op.f("ix_dhub_search_entries_source"),
+        op.f("ix_dhub_search_entries_source_source_id"),
         "dhub_search_entries",
-        ["source"],
+        ["source", "source_id"],
         schema=schema,
     )
     if op.get_bind().dialect.name == "postgresql":
@@ -61,6 +63,12 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("term", "entry_id", name=op.f("pk_dhub_search_terms")),
+        schema=schema,
+    )
+    op.create_index(
+        op.f("ix_dhub_search_terms_entry_id_term"),
+        "dhub_search_terms",
+        ["entry_id", "term"],
         schema=schema,
     )
     op.create_table(
