@@ -18,7 +18,11 @@ import pytest
 from digitalhub_airflow.errors import InvalidOptionError, InvalidSourceError
 from digitalhub_airflow.serving.monitoring.drift import feature_columns, parse_window
 from digitalhub_airflow.serving.monitoring.stats import histogram_quantile, parse_metrics
-from digitalhub_airflow.serving.runtime.metrics import UNKNOWN_MODEL, ServingMetrics
+from digitalhub_airflow.serving.runtime.metrics import (
+    UNKNOWN_MODEL,
+    WORKERS_DIR_ENV,
+    ServingMetrics,
+)
 
 
 def server_metrics() -> str:
@@ -212,7 +216,7 @@ metrics.observe("wine", "v2", 400, 0.02)
 from digitalhub_airflow.serving.runtime.metrics import ServingMetrics
 print(ServingMetrics().render()[0].decode())
 """
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), WORKERS_DIR_ENV: str(tmp_path)}
     for count in ("5", "7"):
         subprocess.run([sys.executable, "-c", worker, count], env=env, check=True, timeout=60)
     text = subprocess.run(
@@ -225,6 +229,27 @@ print(ServingMetrics().render()[0].decode())
     assert latency["count"] == 14
     # Rank 7 of 14 lies among the twelve in (0.0025, 0.005]: interpolated 7/12 of the way.
     assert latency["p50"] == pytest.approx(0.0025 + 0.0025 * 7 / 12)
+
+
+def test_a_library_setting_the_multiprocess_folder_leaves_one_server_counting(
+    tmp_path: Path,
+) -> None:
+    """Feast sets ``PROMETHEUS_MULTIPROC_DIR`` for itself when imported (MLflow imports it
+    through a plugin): a one-worker server's /metrics still shows its own counts."""
+    code = """
+import feast.metrics  # sets PROMETHEUS_MULTIPROC_DIR in this process, as a model load does
+import os
+from digitalhub_airflow.serving.runtime.metrics import ServingMetrics
+assert os.environ["PROMETHEUS_MULTIPROC_DIR"]
+metrics = ServingMetrics()
+metrics.observe("wine", "v2", 200, 0.003, rows=2)
+print(metrics.render()[0].decode())
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS", "DHUB_SERV"))}
+    text = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, timeout=120, capture_output=True
+    ).stdout.decode()
+    assert parse_metrics(text)["models"]["wine"]["requests"] == 1
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,13 @@
 """Prometheus metrics of the model server, on a registry of its own.
 
-With several uvicorn workers each process counts its own requests; when
-``PROMETHEUS_MULTIPROC_DIR`` is set (``dhub serve --workers N`` sets it) the values live
-in files there and ``/metrics`` sums every worker's, as prometheus_client's multiprocess
-mode does. Label children are cached: a request costs a few dictionary lookups.
+With several uvicorn workers each process counts its own requests; ``dhub serve
+--workers N`` sets ``PROMETHEUS_MULTIPROC_DIR`` (the values live in files there) and
+:data:`WORKERS_DIR_ENV`, and ``/metrics`` then sums every worker's, as prometheus_client's
+multiprocess mode does. The decision keys on our own variable: a library may set
+``PROMETHEUS_MULTIPROC_DIR`` for itself when imported (Feast does, and MLflow imports it
+through its request-header plugin), which must not switch a one-worker server's
+``/metrics`` to an empty folder. Label children are cached: a request costs a few
+dictionary lookups.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 #: The model label of requests naming no served model (keeps label values bounded).
 UNKNOWN_MODEL = "-"
+#: The folder of the workers' metric files, set by ``dhub serve --workers N``.
+WORKERS_DIR_ENV = "DHUB_SERVING_METRICS_DIR"
 
 
 class ServingMetrics:
@@ -71,10 +77,11 @@ class ServingMetrics:
         """The exposition text and its content type."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        workers_dir = os.environ.get(WORKERS_DIR_ENV)
+        if workers_dir:
             from prometheus_client.multiprocess import MultiProcessCollector
 
             merged = CollectorRegistry()
-            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # unannotated upstream
+            MultiProcessCollector(merged, path=workers_dir)  # type: ignore[no-untyped-call]
             return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

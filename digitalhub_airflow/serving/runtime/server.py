@@ -33,6 +33,7 @@ from digitalhub_airflow.serving.runtime.app import (
     ServingApp,
 )
 from digitalhub_airflow.serving.runtime.asgi import ASGIApp
+from digitalhub_airflow.serving.runtime.metrics import WORKERS_DIR_ENV
 from digitalhub_airflow.serving.runtime.pipelines import (
     PipelineSpec,
     import_function,
@@ -203,7 +204,8 @@ def serve(hub: DataHub, tracking: TrackingConfig, options: ServeOptions) -> None
         if options.workers > 1:  # /metrics sums the workers' counts
             metrics_dir = workdir / "metrics"
             metrics_dir.mkdir()
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # where values live
+            os.environ[WORKERS_DIR_ENV] = str(metrics_dir)  # what /metrics sums
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it: ending by a Python
         # exit (status 0) instead lets the temporary model copies be removed.
         signal.signal(signal.SIGTERM, _exit_quietly)
