@@ -37,7 +37,7 @@ eval "$(scripts/services/chromium.sh ensure)"  # Debian's browser for tests/e2e/
 # cores (DHUB_TEST_WORKERS; 0 runs in one process). Each worker has its own HOME, temp
 # folders and Airflow home (a copy of one migrated metadata database: tests/e2e/conftest.py).
 # Arguments replace the test paths. The 25 slowest tests are listed at the end.
-workers=${DHUB_TEST_WORKERS:-4}
+workers=${DHUB_TEST_WORKERS:-3}
 echo "== pytest: ${workers} workers"
 set +e
 pytest -p no:cacheprovider -n "$workers" --dist loadfile --durations=25 "${@:-tests}"
