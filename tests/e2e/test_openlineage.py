@@ -267,6 +267,9 @@ def test_every_run_through_the_scheduler_starts_before_it_completes_or_fails(
             ended = {e["job"]["name"] for e in events if e["eventType"] in TERMINAL} & set(dags)
         assert ended == set(dags), (tmp_path / "logs" / "scheduler.log").read_text()[-3000:]
 
+    # The scheduler also runs the reference DAGs of the folder (an hourly reconcile, the
+    # Asset-scheduled ones), and stopping it cuts their runs short: only ours are judged.
+    events = [e for e in events if e["job"]["name"].split(".")[0] in dags]
     assert lifecycle_errors(events) == []
     for event in events:
         assert spec.errors(event) == [], event["job"]["name"]
