@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from digitalhub_airflow.operators.serving import _ServingOperator
+from digitalhub_airflow.operators.serving import _DeployOperator
 
 
-class DeployDataServiceOperator(_ServingOperator):
+class DeployDataServiceOperator(_DeployOperator):
     """Deploy (or update) a data service.
 
     :param project: the catalog project of the service.
@@ -38,22 +38,8 @@ class DeployDataServiceOperator(_ServingOperator):
         spec: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.project = project
-        self.name = name
+        super().__init__(project=project, name=name, target=target, spec=spec, **kwargs)
         self.dataset = dataset
-        self.target = target
-        self.spec = spec or {}
 
-    def perform(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.deploy.deployer import start_deploy
-        from digitalhub_airflow.serving.deploy.spec import spec_from_json
-
-        fields = {**self.spec, "project": self.project, "name": self.name, "kind": "data"}
-        spec = spec_from_json({**fields, "target": self.target, "dataset": self.dataset})
-        with self.task_hub() as hub:
-            started = start_deploy(hub, self.deployer(spec.target), spec, self.desired)
-        return self.finish(started)
-
-    def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        return super().rollout_complete(context, event)["records"][0]
+    def served(self) -> dict[str, Any]:
+        return {"kind": "data", "dataset": self.dataset}

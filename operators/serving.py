@@ -164,7 +164,43 @@ class _ServingOperator(DigitalHubOperator):
         return summary
 
 
-class DeployModelOperator(_ServingOperator):
+class _DeployOperator(_ServingOperator):
+    """Deploy (or update) one service from its spec's fields; the kind says what it serves."""
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        name: str,
+        target: str = "local",
+        spec: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.name = name
+        self.target = target
+        self.spec = spec or {}
+
+    def served(self) -> dict[str, Any]:
+        """The spec's fields that say what the service serves (and its kind)."""
+        raise NotImplementedError
+
+    def perform(self, context: Any) -> dict[str, Any]:
+        from digitalhub_airflow.serving.deploy.deployer import start_deploy
+        from digitalhub_airflow.serving.deploy.spec import spec_from_json
+
+        fields = {**self.spec, "project": self.project, "name": self.name}
+        spec = spec_from_json({**fields, "target": self.target, **self.served()})
+        with self.task_hub() as hub:
+            started = start_deploy(hub, self.deployer(spec.target), spec, self.desired)
+        return self.finish(started)
+
+    def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        return super().rollout_complete(context, event)["records"][0]
+
+
+class DeployModelOperator(_DeployOperator):
     """Deploy (or update) a model server.
 
     :param project: the catalog project of the service.
@@ -194,25 +230,11 @@ class DeployModelOperator(_ServingOperator):
         spec: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.project = project
-        self.name = name
+        super().__init__(project=project, name=name, target=target, spec=spec, **kwargs)
         self.models = models
-        self.target = target
-        self.spec = spec or {}
 
-    def perform(self, context: Any) -> dict[str, Any]:
-        from digitalhub_airflow.serving.deploy.deployer import start_deploy
-        from digitalhub_airflow.serving.deploy.spec import spec_from_json
-
-        fields = {**self.spec, "project": self.project, "name": self.name}
-        spec = spec_from_json({**fields, "target": self.target, "models": self.models})
-        with self.task_hub() as hub:
-            started = start_deploy(hub, self.deployer(spec.target), spec, self.desired)
-        return self.finish(started)
-
-    def rollout_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        return super().rollout_complete(context, event)["records"][0]
+    def served(self) -> dict[str, Any]:
+        return {"models": self.models}
 
 
 class _ExistingServiceOperator(_ServingOperator):
