@@ -29,7 +29,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from benchlib import Row, finish, install_sigterm, load_note, log, median, temp_dir
+from benchlib import REPO, Row, finish, install_sigterm, load_note, log, median, temp_dir
+
+sys.path.insert(0, str(REPO))
+
+from tests.serving_helpers import asgi_request
+
+JSON = {"content-type": "application/json"}
 
 FEATURES = ["f0", "f1", "f2", "f3", "f4", "f5"]
 DEFINITIONS = """
@@ -100,25 +106,10 @@ async def closed_loop(app: Any, path: str, bodies: list[bytes], clients: int) ->
     latencies: list[float] = []
 
     async def call(body: bytes) -> None:
-        sent: list[dict[str, Any]] = []
-        scope = {"type": "http", "method": "POST", "path": path, "query_string": b"",
-                 "headers": [(b"content-type", b"application/json")]}  # fmt: skip
-        delivered = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
         started = time.perf_counter()
-        await app(scope, receive, send)
+        response = await asgi_request(app, "POST", path, body, headers=JSON)
         latencies.append(time.perf_counter() - started)
-        assert sent[0]["status"] == 200, sent
+        assert response.status == 200, response.body[:300]
 
     async def client(share: list[bytes]) -> None:
         for body in share:

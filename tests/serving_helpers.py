@@ -208,6 +208,22 @@ def asgi_call(
     """One HTTP request to the ASGI ``app`` in this process (body sent in one message)."""
     import asyncio
 
+    return asyncio.run(
+        asgi_request(app, method, path, body, headers=headers, query=query, raw_headers=raw_headers)
+    )
+
+
+async def asgi_request(
+    app: Any,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    headers: dict[str, str] | None = None,
+    query: bytes = b"",
+    raw_headers: list[tuple[bytes, bytes]] | None = None,
+) -> AsgiResponse:
+    """:func:`asgi_call` inside a running event loop (concurrent clients of one app)."""
     sent: list[dict[str, Any]] = []
     head = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     scope = {
@@ -229,7 +245,7 @@ def asgi_call(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
     payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     response_headers = {k.decode(): v.decode() for k, v in start["headers"]}
