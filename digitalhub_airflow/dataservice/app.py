@@ -26,7 +26,13 @@ from digitalhub_airflow.dataservice.openapi import document
 from digitalhub_airflow.dataservice.request import RowRequest, build_sql, parse_request
 from digitalhub_airflow.errors import DataRequestError
 from digitalhub_airflow.json_limits import MAX_JSON_DEPTH, json_depth
-from digitalhub_airflow.serving.runtime.asgi import Receive, Scope, Send, respond
+from digitalhub_airflow.serving.runtime.asgi import (
+    Receive,
+    Scope,
+    Send,
+    respond,
+    respond_server_fault,
+)
 from digitalhub_airflow.serving.runtime.metrics import ServingMetrics
 
 if TYPE_CHECKING:
@@ -35,6 +41,12 @@ if TYPE_CHECKING:
     from digitalhub_airflow.dataservice.versions import LoadedVersion, ServedDataset
 
 log = logging.getLogger(__name__)
+
+
+def _fault_body(request_id: str) -> bytes:
+    return error_json("PGRST000", "internal error", request_id=request_id)
+
+
 MAX_QUERY_STRING = 8192
 MAX_QUERY_FIELDS = 64
 MAX_GRAPHQL_BYTES = 256 * 1024
@@ -101,16 +113,9 @@ class DataServiceApp:
             self.metrics.error(self.name, exc.code)
             await respond(send, status, error_json(exc.code, str(exc)))
         except Exception:
-            request_id = uuid.uuid4().hex
-            log.exception("request %s: %s %s failed", request_id, method, path)
             status = 500
             self.metrics.error(self.name, "internal")
-            await respond(
-                send,
-                500,
-                error_json("PGRST000", "internal error", request_id=request_id),
-                headers=[(b"x-request-id", request_id.encode())],
-            )
+            await respond_server_fault(send, method, path, _fault_body, log)
         else:
             status = 200
         self.metrics.observe(self.name, protocol, status, time.perf_counter() - started, rows)

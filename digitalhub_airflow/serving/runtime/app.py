@@ -24,14 +24,19 @@ import json
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 from digitalhub_airflow.errors import InferenceError
-from digitalhub_airflow.serving.runtime.asgi import Receive, Scope, Send, respond
+from digitalhub_airflow.serving.runtime.asgi import (
+    Receive,
+    Scope,
+    Send,
+    respond,
+    respond_server_fault,
+)
 from digitalhub_airflow.serving.runtime.loaded_models import OUTPUT_NAME, LoadedModel
 from digitalhub_airflow.serving.runtime.metrics import UNKNOWN_MODEL, ServingMetrics
 from digitalhub_airflow.serving.runtime.pipelines import Pipeline, PipelineSpec
@@ -49,6 +54,11 @@ if TYPE_CHECKING:
     from digitalhub_airflow.serving.runtime.protocol import Features
 
 log = logging.getLogger(__name__)
+
+
+def _fault_body(request_id: str) -> bytes:
+    return error_body("internal error", request_id=request_id)
+
 
 SERVER_NAME = "dhub-serve"
 SERVER_VERSION = "1"
@@ -197,16 +207,9 @@ class ServingApp:
             self.metrics.error(model_label, REASONS.get(status, f"http_{status}"))
             await respond(send, status, error_body(str(exc)))
         except Exception:  # a bug or a model failure: 500, the server stays up
-            request_id = uuid.uuid4().hex
-            log.exception("request %s: %s %s failed", request_id, method, path)
             status = 500
             self.metrics.error(model_label, "internal")
-            await respond(
-                send,
-                500,
-                error_body("internal error", request_id=request_id),
-                headers=[(b"x-request-id", request_id.encode())],
-            )
+            await respond_server_fault(send, method, path, _fault_body, log)
         else:
             status = 200
         self.metrics.observe(model_label, protocol, status, time.perf_counter() - started, rows)

@@ -6,6 +6,8 @@ front of it answers through the same :func:`respond`.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -36,3 +38,13 @@ async def respond(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def respond_server_fault(
+    send: Send, method: str, path: str, body_of: Callable[[str], bytes], log: logging.Logger
+) -> None:
+    """A 500 for a server fault (call it while handling the exception): the traceback is
+    logged under a request id, and the client gets that id, never the exception's text."""
+    request_id = uuid.uuid4().hex
+    log.exception("request %s: %s %s failed", request_id, method, path)
+    await respond(send, 500, body_of(request_id), headers=[(b"x-request-id", request_id.encode())])
