@@ -9,7 +9,9 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,8 +73,27 @@ def load_settings() -> Settings:
     )
 
 
+#: Who acts for the code running in this context, when a service acts for a person.
+_ACTING_USER: ContextVar[str | None] = ContextVar("dhub_acting_user", default=None)
+
+
+@contextmanager
+def acting_as(user: str) -> Iterator[None]:
+    """Record ``user`` as who acts for everything called inside: a web request acting
+    for a person, where the process's own user would otherwise be recorded."""
+    token = _ACTING_USER.set(user)
+    try:
+        yield
+    finally:
+        _ACTING_USER.reset(token)
+
+
 def current_user() -> str:
-    """Who is acting, for the who/when records (``DHUB_USER`` overrides the OS user)."""
+    """Who is acting, for the who/when records: the person a service acts for
+    (:func:`acting_as`), else ``DHUB_USER``, else the OS user."""
+    acting = _ACTING_USER.get()
+    if acting:
+        return acting
     user = os.environ.get("DHUB_USER")
     if user:
         return user
