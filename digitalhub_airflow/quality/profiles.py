@@ -1,12 +1,14 @@
 """Profiling a table version by streaming it: never the whole table in pandas.
 
-For Parquet, integer, float and date columns whose range the footer statistics give are
-streamed once through numpy (``number_scan``: bins by ``bincount``, moments, exact
-quantiles up to a row bound, integers' frequencies or exact distinct counts); one DuckDB
-scan computes the rest (counts, HyperLogLog distinct estimates,
-dates' range and bins, booleans); a second DuckDB scan, only where still needed, counts
-distinct values below a bound exactly, frequencies of low-cardinality strings, and the
-bins of columns without a footer range (or whose values left it: the pass checks it).
+For Parquet, one pass streams the columns through numpy (``number_scan``): counts; of the
+integer, float and date columns whose range the footer statistics give, bins by
+``bincount``, moments, exact quantiles up to a row bound, integers' frequencies or exact
+distinct counts, dates' range; strings' frequencies (read as dictionaries) up to a bound;
+booleans. Meanwhile DuckDB estimates (HyperLogLog) the distinct values of the numbers
+the pass cannot count. DuckDB computes what the pass left, one scan, and a second only
+where still needed (distinct values below a bound exactly, frequencies of low-cardinality
+columns, bins of columns without a footer range or whose values left it: the pass checks
+it); a profile the pass completes needs no more. Other formats: DuckDB alone.
 
 Statistics: ``std`` is the sample standard deviation; ``distinct`` is exact when
 ``distinct_exact`` says so (else HyperLogLog, a few per cent). Quantiles are exact
@@ -102,33 +104,26 @@ def column_kind(arrow_type: Any) -> str:
 def compute_profile(
     dataset: Any, *, row_count: int | None = None, parquet_files: list[str] | None = None
 ) -> dict[str, Any]:
-    """The profile of an Arrow dataset (or table), computed by DuckDB in one or two scans.
+    """The profile of an Arrow dataset (or table): the numpy pass, then DuckDB's scans
+    of what it left (see the module doc).
 
     ``row_count`` (known from the catalog) picks exact or estimated quantiles up front;
     without it, one more count query finds it. ``parquet_files``: the same data as
-    Parquet, which DuckDB's own reader scans about twice as fast as an Arrow dataset
-    (bench_quality) and whose footers give the ranges histograms need; the Arrow schema
-    still decides how each column is profiled.
+    Parquet, streamed by the pass and scanned by DuckDB's own reader (about twice as fast
+    as an Arrow dataset, bench_quality), whose footers give the row count and the ranges
+    histograms need; the Arrow schema still decides how each column is profiled.
     """
-    import duckdb
-
     plans = [column_plan(f.name, f.type) for f in dataset.schema]
     ranges = footer_ranges(parquet_files, plans) if parquet_files else {}
-    if row_count is None and parquet_files:
+    if parquet_files:
         row_count = sum(pq_rows(path) for path in parquet_files)
-    exact_quantiles = row_count is not None and row_count <= EXACT_QUANTILE_ROWS
-    numbers = _scan_numbers(parquet_files or [], plans, ranges, exact_quantiles)
-    with duckdb.connect() as con:
-        if parquet_files:
-            con.read_parquet(parquet_files).create_view("data")
-        else:
-            con.register("data", dataset)
+    with _Data(dataset, parquet_files) as con:
         if row_count is None:
-            counted = con.execute("SELECT count(*) FROM data").fetchone()
-            assert counted is not None  # an aggregate without GROUP BY returns one row
-            row_count = int(counted[0])
-            exact_quantiles = row_count <= EXACT_QUANTILE_ROWS
-        rows, first = _first_scan(con, plans, exact_quantiles, ranges, numbers)
+            row_count = int(con.select({"rows": "count(*)"})["rows"])
+        exact_quantiles = row_count <= EXACT_QUANTILE_ROWS
+        numbers = _scan_numbers(con, parquet_files or [], plans, ranges, exact_quantiles)
+        known_rows = row_count if parquet_files else None  # Parquet's from its footers
+        rows, first = _first_scan(con, plans, exact_quantiles, ranges, numbers, rows=known_rows)
         second = _second_scan(con, plans, first, rows, exact_quantiles)
     columns = [
         _column_profile(p, rows, {**first[p.name], **second.get(p.name, {})}, exact_quantiles)
@@ -158,29 +153,90 @@ def pq_rows(path: str) -> int:
 
 
 def _scan_numbers(
+    con: _Data,
     files: list[str],
     plans: list[ColumnPlan],
     ranges: dict[str, tuple[float, float]],
     exact_quantiles: bool,
 ) -> dict[str, dict[str, Any]]:
-    """Moments, bins, exact quantiles (up to the row bound), and integers' frequencies or
-    distinct counts, of the numbers with a footer range, and dates' bins, by
-    ``number_scan`` (the range verified there against the data)."""
-    from digitalhub_airflow.quality.number_scan import NumberColumn, scan_numbers
+    """By ``number_scan``, in one pass: counts; moments, bins, exact quantiles (up to the
+    row bound), and integers' frequencies or distinct counts, of the numbers with a footer
+    range (verified there against the data); dates' range and bins; strings' frequencies
+    (up to ``FREQUENCY_BOUND`` values); booleans' trues. Meanwhile DuckDB estimates the
+    distinct values of the numbers the pass does not count (its threads on the core the
+    pass leaves)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    columns = {
-        p.name: NumberColumn(
-            *ranges[p.name],
-            bins=_bin_count(p, exact_quantiles),
-            integer=p.discrete,
-            frequency_bound=FREQUENCY_BOUND,
-            quantiles=QUANTILES if exact_quantiles and p.kind == "numeric" else (),
-            temporal=p.kind == "temporal",
-        )
-        for p in plans
-        if (p.plain_number or p.kind == "temporal") and p.name in ranges
+    from digitalhub_airflow.quality.number_scan import (
+        Booleans,
+        Column,
+        NumberColumn,
+        ValueCounts,
+        scan_numbers,
+    )
+
+    columns: dict[str, Column] = {}
+    for p in plans:
+        if (p.plain_number or p.kind == "temporal") and p.name in ranges:
+            columns[p.name] = NumberColumn(
+                *ranges[p.name],
+                bins=_bin_count(p, exact_quantiles),
+                integer=p.discrete,
+                frequency_bound=FREQUENCY_BOUND,
+                quantiles=QUANTILES if exact_quantiles and p.kind == "numeric" else (),
+                temporal=p.kind == "temporal",
+            )
+        elif p.arrow_type in ("string", "large_string"):
+            columns[p.name] = ValueCounts(FREQUENCY_BOUND)
+        elif p.kind == "boolean":
+            columns[p.name] = Booleans()
+    if not (files and columns):
+        return {}
+    estimates = {
+        f"{i}.approx_distinct": f"approx_count_distinct({p.ident})"
+        for i, p in enumerate(plans)
+        if isinstance(column := columns.get(p.name), NumberColumn) and not column.exact_distinct
     }
-    return scan_numbers(files, columns) if columns else {}
+    with ThreadPoolExecutor(1, thread_name_prefix="dhub-profile-duckdb") as pool:
+        estimated = pool.submit(con.select, estimates)
+        found = scan_numbers(files, columns)
+        for name, stats in _by_column(plans, estimated.result()).items():
+            if name in found:  # else the first scan computes all of that column
+                found[name].update(stats)
+    return found
+
+
+class _Data:
+    """DuckDB over the data (a view ``data``), connected on the first query: a profile
+    the numpy pass completes needs none (DuckDB's import alone is ~0.3 s)."""
+
+    def __init__(self, dataset: Any, parquet_files: list[str] | None) -> None:
+        self.dataset, self.parquet_files = dataset, parquet_files
+        self.con: Any = None
+
+    def __enter__(self) -> _Data:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.con is not None:
+            self.con.close()
+
+    def select(self, exprs: dict[str, str]) -> dict[str, Any]:
+        """``{name: value}`` of the expressions ``exprs`` names, in one scan."""
+        if not exprs:
+            return {}
+        if self.con is None:
+            import duckdb
+
+            self.con = duckdb.connect()
+            if self.parquet_files:
+                self.con.read_parquet(self.parquet_files).create_view("data")
+            else:
+                self.con.register("data", self.dataset)
+        names = list(exprs)
+        sql = "SELECT " + ", ".join(exprs[n] for n in names) + " FROM data"
+        row = self.con.execute(sql).fetchone()
+        return dict(zip(names, row, strict=True))
 
 
 def footer_ranges(files: list[str], plans: list[ColumnPlan]) -> dict[str, tuple[float, float]]:
@@ -236,14 +292,6 @@ def _footer_number(value: Any) -> float | None:
     return None
 
 
-def _select(con: Any, exprs: dict[str, str]) -> dict[str, Any]:
-    if not exprs:
-        return {}
-    names = list(exprs)
-    row = con.execute("SELECT " + ", ".join(exprs[n] for n in names) + " FROM data").fetchone()
-    return dict(zip(names, row, strict=True))
-
-
 def _by_column(plans: list[ColumnPlan], values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{"<index>.<stat>": value}`` -> ``{column: {stat: value}}``."""
     found: dict[str, dict[str, Any]] = {}
@@ -267,28 +315,31 @@ def _bins(plan: ColumnPlan, lo: float, hi: float, count: int) -> str:
 
 
 def _first_scan(
-    con: Any,
+    con: _Data,
     plans: list[ColumnPlan],
     exact_quantiles: bool,
     ranges: dict[str, tuple[float, float]],
     numbers: dict[str, dict[str, Any]],
+    *,
+    rows: int | None,
 ) -> tuple[int, dict[str, dict[str, Any]]]:
-    """Counts, moments, distinct estimates and what else one scan can give; ``numbers``:
-    what ``number_scan`` found already."""
+    """Row count (unless known), counts, moments, distinct estimates and what else one
+    scan can give; ``numbers``: what ``number_scan`` found already."""
     levels = "[" + ", ".join(str(q) for q in QUANTILES) + "]"
-    exprs = {"rows": "count(*)"}
+    exprs = {} if rows is not None else {"rows": "count(*)"}
     for i, p in enumerate(plans):
         col = p.ident
-        exprs[f"{i}.count"] = f"count({col})"
+        known = numbers.get(p.name, {})
+        if "count" not in known:
+            exprs[f"{i}.count"] = f"count({col})"
         if p.kind == "other":
             continue
-        known = numbers.get(p.name, {})
         counted = "frequencies" in known or p.kind == "boolean"
-        if p.kind == "boolean":  # two values: counted straight away (cheaper than histogram)
+        if p.kind == "boolean" and "trues" not in known:  # two values: cheaper than histogram
             exprs[f"{i}.trues"] = f"count_if({col})"
-        elif not counted and "distinct" not in known:
+        elif not counted and not {"distinct", "approx_distinct"} & known.keys():
             exprs[f"{i}.approx_distinct"] = f"approx_count_distinct({col})"
-        if p.kind == "temporal" or (p.kind == "numeric" and not known):
+        if (p.kind == "temporal" and "min" not in known) or (p.kind == "numeric" and not known):
             exprs[f"{i}.min"] = f"min({col})"
             exprs[f"{i}.max"] = f"max({col})"
             if not p.plain_number and not known:
@@ -300,13 +351,14 @@ def _first_scan(
             exprs[f"{i}.std"] = f"stddev_samp({p.value})"
         if p.kind == "numeric" and exact_quantiles and not counted and not known:
             exprs[f"{i}.quantiles"] = f"quantile_cont({p.value}, {levels})"
-        if p.name in ranges and "bins" not in known:
+        # a number's frequencies give its bins (``_from_frequencies``)
+        if p.name in ranges and not {"bins", "frequencies"} & known.keys():
             exprs[f"{i}.bins"] = _bins(p, *ranges[p.name], _bin_count(p, exact_quantiles))
-    values = _select(con, exprs)
-    rows = int(values.pop("rows"))
+    values = con.select(exprs)
+    rows = int(values.pop("rows", rows))
     first = _by_column(plans, values)
     for p in plans:
-        stats = first[p.name]
+        stats = first.setdefault(p.name, {})
         stats.update(numbers.get(p.name, {}))
         if "trues" in stats:
             trues = int(stats.pop("trues"))
@@ -350,7 +402,7 @@ def _ranked_quantile(pairs: list[tuple[float, int]], ranks: list[int], q: float)
 
 
 def _second_scan(
-    con: Any,
+    con: _Data,
     plans: list[ColumnPlan],
     first: dict[str, dict[str, Any]],
     rows: int,
@@ -374,7 +426,7 @@ def _second_scan(
         if p.kind in ("numeric", "temporal") and finite and "bins" not in stats:  # NaN: no bins
             assert lo is not None and hi is not None  # finite
             exprs[f"{i}.bins"] = _bins(p, lo, hi, _bin_count(p, exact_quantiles))
-    return _by_column(plans, _select(con, exprs))
+    return _by_column(plans, con.select(exprs))
 
 
 def _column_profile(

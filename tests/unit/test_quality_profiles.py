@@ -203,6 +203,9 @@ def test_integers_over_a_wide_range_get_an_exact_distinct_count(
     assert c["distinct"] == len(np.unique(values)) and c["distinct_exact"]
     assert (c["min"], c["max"], c["sum"]) == (values.min(), values.max(), values.sum())
     assert c["std"] == pytest.approx(values.std(ddof=1), rel=1e-12)
+    # read off counts over the range: numpy's own values, to the last bit
+    assert c["quantiles"] == {str(q): np.quantile(values, q) for q in QUANTILES}
+    assert c["quantiles_exact"]
 
 
 def test_numbers_outside_the_footer_range_are_counted_by_duckdb(tmp_path: Path) -> None:
@@ -262,3 +265,34 @@ def test_dates_of_every_unit_bin_alike_in_the_numpy_pass_and_duckdb(tmp_path: Pa
     assert sorted(scan_numbers(files, columns)) == sorted(table.column_names)
     counts = column(profile, "s")["histogram"]["counts"]
     assert counts == np.histogram(seconds.astype("int64"), bins=20)[0].tolist()
+
+
+def test_strings_and_booleans_counted_in_the_pass_profile_as_duckdb_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Strings are counted off Parquet's dictionaries (each row group its own), booleans
+    in the same pass; strings with more values than the frequency bound are left to
+    DuckDB: the profile is DuckDB's own."""
+    from digitalhub_airflow.quality.number_scan import ValueCounts, scan_numbers
+
+    monkeypatch.setattr(profiles, "FREQUENCY_BOUND", 50)
+    rng = np.random.default_rng(17)
+    n = 20_000
+    few = np.array([f"w{i}" for i in np.sort(rng.integers(0, 40, n))], dtype=object)
+    few[rng.random(n) < 0.1] = None  # sorted: each row group holds a few of the values
+    many = np.array([f"m{i}" for i in rng.integers(0, 5000, n)], dtype=object)
+    flag = pa.array(rng.random(n) < 0.3, mask=rng.random(n) < 0.2)
+    table = pa.table({"few": few, "many": many, "flag": flag})
+    files = parquet_of(table, tmp_path)
+    assert list(scan_numbers(files, {"few": ValueCounts(50), "many": ValueCounts(50)})) == ["few"]
+    profile = compute_profile(table, parquet_files=files)
+    assert_same(profile, compute_profile(table))
+    expected = pd.Series(few).value_counts()
+    c = column(profile, "few")
+    assert (c["distinct"], c["nulls"]) == (len(expected), pd.Series(few).isna().sum())
+    top = {v["value"]: v["count"] for v in c["top_values"]}
+    assert top.items() <= expected.to_dict().items() and len(top) == profiles.TOP_VALUES
+    assert c["other_count"] == expected.sum() - sum(top.values())
+    assert column(profile, "many")["distinct"] == len(set(many))
+    flags = {v["value"]: v["count"] for v in column(profile, "flag")["top_values"]}
+    assert flags == flag.to_pandas().value_counts().to_dict()
