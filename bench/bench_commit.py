@@ -15,12 +15,14 @@
     chunks, datasets/chunking.py), with the number of objects the store then holds.
 
 Every product commit starts from a fresh DHUB home (empty SQLite catalog, empty store or
-fresh bucket, cold hash cache). Baseline and product alternate order run by run; the
-median of --runs runs (3; 1 with --quick) is reported, except for the folder on S3:
---s3-small-runs (default 2, one in each order; 1 with --quick), because one run of it takes about 3
-minutes on 2 cores (the client is CPU-bound: ~4 ms of botocore CPU per request) and three
-would break the ~10 minute budget of `make bench`; its source is 40 MB, so the page cache
-plays no part there. Without DHUB_TEST_S3_ENDPOINT the S3 rows are skipped.
+fresh bucket, cold hash cache); the local big-file sides start with no dirty page
+left by the previous sample (``os.sync``, untimed). Baseline and product alternate
+order run by run; the median of --runs runs (3; 1 with --quick) is reported, except
+for the folder on S3: --s3-small-runs (default 2, one in each order; 1 with --quick),
+because one run of it takes about 3 minutes on 2 cores (the client is CPU-bound: ~4 ms
+of botocore CPU per request) and three would break the ~10 minute budget of `make bench`;
+its source is 40 MB, so the page cache plays no part there. Without
+DHUB_TEST_S3_ENDPOINT the S3 rows are skipped.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ from digitalhub_airflow.store.s3 import S3BlobStore
 
 INGEST_THREADS = S3BlobStore.ingest_threads
 
+#: Issue 20: a local commit of the big file costs at most 1.2 copies of it (fsynced).
+LOCAL_COMMIT_RATIO_TARGET = "<= 1.2"
 COMMIT_RATIO_TARGET = "<= 1.3"
 #: A commit of the big file with this much changed in its middle stores at most 2% again.
 EDIT_BYTES = MIB
@@ -208,6 +212,7 @@ def bench_local_big(work: Path, big: Path, edited: Path, runs: int) -> Scenario:
 
     def baseline(i: int) -> None:
         dst = work / f"copy-{i}"
+        os.sync()  # no dirty pages of the previous sample: its writeback would weigh here
         t, _ = timed(lambda: (shutil.copyfile(big, dst), fsync_path(dst)))
         sc.add_baseline("copyfile+fsync", t)
         dst.unlink()
@@ -215,6 +220,7 @@ def bench_local_big(work: Path, big: Path, edited: Path, runs: int) -> Scenario:
     def product(i: int) -> None:
         home = work / f"home-local-big-{i}"
         with fresh_hub(home) as hub:
+            os.sync()
             t1, t2 = commit_twice(hub, "big", big, 1)
             commit_edit(hub, sc, edited)
         sc.first.append(t1)
@@ -395,7 +401,7 @@ def rows_for(
         "local-big",
         f"(a) commit {big_label} local / copyfile+fsync",
         "copyfile+fsync",
-        COMMIT_RATIO_TARGET,
+        LOCAL_COMMIT_RATIO_TARGET,
     )
     commit_row(
         "s3-big", f"(a) commit {big_label} S3 / upload_file", "upload_file", COMMIT_RATIO_TARGET

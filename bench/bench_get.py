@@ -3,7 +3,9 @@
 One 1 GiB file of random bytes (256 MiB with --quick) is committed twice, to a store
 keeping it whole (as before chunking) and to one keeping it as chunks in packs (the
 default for files of 64 MiB or more). Measured, alternating order run by run, median of
---runs (3; 1 with --quick), everything in the page cache (written just before):
+--runs (3; 1 with --quick), everything in the page cache (written just before), and
+no dirty page left by the previous sample (``os.sync`` before each, untimed: else the
+kernel's writeback of one side's 1 GiB throttles whichever side runs next):
 
   baseline  ``shutil.copyfile`` of the stored blob to a new file (``cp``: the kernel's
             copy_file_range, no hashing)
@@ -101,17 +103,20 @@ def main(argv: list[str] | None = None) -> int:
         def baseline() -> None:
             dest = out("cp")
             dest.mkdir()
+            os.sync()
             t, _ = timed(lambda: shutil.copyfile(stored, dest / "big.bin"))
             samples["cp"].append(t)
 
         def ours() -> None:
             for name in ("whole", "chunked"):
                 dest = out(name)
+                os.sync()
                 t, got = timed(lambda n=name, d=dest: hubs[n].get(keys[n], d))
                 if got[0].stat().st_size != size:
                     raise SystemExit(f"get {name}: wrong size")
                 samples[name].append(t)
             dest = out("cli")
+            os.sync()
             t0 = time.perf_counter()
             proc = subprocess.run(
                 [str(dhub), "get", keys["chunked"], str(dest)],

@@ -22,6 +22,7 @@ changes how new content is stored.
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
 import threading
 from collections.abc import Container, Mapping
@@ -45,8 +46,8 @@ from digitalhub_airflow.store.chunks import ChunkManifest, ChunkRef
 
 MIB = 1 << 20
 #: Packs written at once per file: the store's ingest threads, at most 8 (as many parts
-#: as boto3 uploads at once on S3); one more may wait, so memory stays under
-#: (writers + 1) x 32 MiB.
+#: as boto3 uploads at once on S3); one more may wait, and one fills, so memory stays
+#: under (writers + 2) pack buffers (:class:`_PackBuffers`).
 MAX_PACK_WRITERS = 8
 
 
@@ -73,10 +74,41 @@ class ChunkingPolicy:
         except ValueError as exc:
             raise InvalidSourceError(f"DHUB_CHUNKED_MIN_BYTES/DHUB_CHUNK_AVG_BYTES: {exc}") from exc
 
+    @property
+    def cutter_max(self) -> int:
+        """The largest chunk the cutter makes."""
+        return 4 * self.avg
+
     def cutter(self) -> Any:
         from pyfastcdc import FastCDC
 
-        return FastCDC(self.avg, min_size=self.avg // 4, max_size=self.avg * 4)
+        return FastCDC(self.avg, min_size=self.avg // 4, max_size=self.cutter_max)
+
+
+def _hash_fed(hasher: blake3.blake3, feed: queue.SimpleQueue[memoryview | None]) -> None:
+    """Hash the pieces put on ``feed``, in order, until ``None``."""
+    while (piece := feed.get()) is not None:
+        hasher.update(piece)
+
+
+class _PackBuffers:
+    """Pack buffers of one file, reused: a fresh 32 MiB ``bytearray`` per pack costs a
+    zeroed page per 4 KiB (about 1 s of system time for a 1 GiB file); a reused one
+    is touched once. Each holds a full pack plus the largest chunk that may overrun it,
+    and is handed out as a ``memoryview`` (slice assignment to one is a plain copy)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+
+    def take(self) -> memoryview:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return memoryview(bytearray(self.capacity))
+
+    def give(self, buffer: memoryview) -> None:
+        self._free.put(buffer)
 
 
 class Chunker:
@@ -150,38 +182,45 @@ class Chunker:
         """Cut, name and pack the new chunks of ``source``; its whole digest and manifest."""
         usable = self._usable(healing)
         whole = new_hasher()
+        # The whole digest is computed in another thread from the chunks as cut: the
+        # cutter's own mapping of the file, not a second one (its page faults again).
+        feed: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
         hashed = ThreadPoolExecutor(1, thread_name_prefix="dhub-whole")
-        whole_done = hashed.submit(whole.update_mmap, str(source))
+        whole_done = hashed.submit(_hash_fed, whole, feed)
         writers = max(1, min(MAX_PACK_WRITERS, self.store.ingest_threads))
         writer = ThreadPoolExecutor(writers, thread_name_prefix="dhub-pack")
         packs: list[Future[str]] = []
         placed: list[tuple[str, int, int | str, int]] = []  # pack as its number until written
         mine: dict[str, tuple[int, int, int]] = {}  # chunk -> (size, pack number, offset)
-        buffer = bytearray()
+        buffers = _PackBuffers(self.policy.pack + self.policy.cutter_max)
+        buffer, filled = buffers.take(), 0
         try:
             for cut in self.policy.cutter().cut_file(str(source)):
+                feed.put(cut.data)
                 digest = blake3.blake3(cut.data).hexdigest()
                 ref = usable.get(digest)
                 if ref is not None:
                     placed.append((digest, ref.size, ref.pack, ref.offset))
                     continue
                 if digest not in mine:
-                    mine[digest] = (cut.length, len(packs), len(buffer))
-                    buffer += cut.data
+                    mine[digest] = (cut.length, len(packs), filled)
+                    buffer[filled : filled + cut.length] = cut.data
+                    filled += cut.length
                 size, number, offset = mine[digest]
                 placed.append((digest, size, number, offset))
-                if len(buffer) >= self.policy.pack:
-                    packs.append(writer.submit(self._write_pack, buffer))
-                    buffer = bytearray()
+                if filled >= self.policy.pack:
+                    packs.append(writer.submit(self._write_pack, buffers, buffer, filled))
+                    buffer, filled = buffers.take(), 0
                     if len(packs) > writers:
                         packs[-1 - writers].result()
-            if buffer:
-                packs.append(writer.submit(self._write_pack, buffer))
+            if filled:
+                packs.append(writer.submit(self._write_pack, buffers, buffer, filled))
             names = [future.result() for future in packs]
-            whole_done.result()
         finally:
+            feed.put(None)  # the end of the file, or of a cut that failed
             writer.shutdown(wait=True)
             hashed.shutdown(wait=True)
+        whole_done.result()
         digest = whole.hexdigest()
         chunks = tuple(
             ChunkRef(d, n, names[p] if isinstance(p, int) else p, o) for d, n, p, o in placed
@@ -191,7 +230,15 @@ class Chunker:
             self._known.update({c.digest: c for c in chunks})
         return digest, manifest
 
-    def _write_pack(self, data: bytearray) -> str:
+    def _write_pack(self, buffers: _PackBuffers, buffer: memoryview, filled: int) -> str:
+        """Name and store the first ``filled`` bytes of ``buffer``, then give it back."""
+        try:
+            with buffer[:filled] as data:
+                return self._store_pack(data)
+        finally:
+            buffers.give(buffer)
+
+    def _store_pack(self, data: memoryview) -> str:
         name = blake3.blake3(data, max_threads=blake3.blake3.AUTO).hexdigest()
         if name in self.damaged:  # the same pack again, its stored copy flagged: heal it
             with tempfile.TemporaryDirectory(prefix="dhub-pack-") as tmp:

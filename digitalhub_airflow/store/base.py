@@ -166,7 +166,7 @@ class BlobStore(ABC):
     #: True when the backend keeps chunk manifests, so large files are stored as chunks.
     chunked_files: ClassVar[bool] = False
 
-    def put_bytes(self, data: bytes | bytearray, digest: str) -> bool:
+    def put_bytes(self, data: bytes | bytearray | memoryview, digest: str) -> bool:
         """Store ``data``, which the caller hashed to ``digest``, unless that blob is
         there; ``True`` when written. The default goes through a temporary file."""
         with tempfile.TemporaryDirectory(prefix="dhub-put-") as tmp:

@@ -7,6 +7,7 @@ Scheme ``file``; a URL without a scheme is a folder path too. Options: ``fsync``
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from digitalhub_airflow.errors import IntegrityError, InvalidOptionError, NotFoundError, StoreError
 from digitalhub_airflow.hashing import copy_hashing, hash_bytes, hash_file
@@ -45,15 +46,38 @@ SMALL_FILE = 1 << 20
 FSYNC_EACH_MAX = 40
 
 
-def _syncfs(folder: Path) -> bool:
-    """Flush the whole filesystem holding ``folder`` (Linux ``syncfs``); ``False`` if absent."""
+@functools.cache
+def _libc() -> Any:
+    """The C library (for Linux calls ``os`` lacks), or ``None``."""
     import ctypes
     import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        syncfs = libc.syncfs
-    except (OSError, AttributeError):
+        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:
+        return None
+
+
+#: ``sync_file_range`` flag: start writing the dirty pages, do not wait.
+SYNC_FILE_RANGE_WRITE = 2
+
+
+def _start_writeback(fd: int) -> None:
+    """Start writing a file's dirty pages to disk without waiting (Linux
+    ``sync_file_range``). The ``fsync`` of :meth:`LocalBlobStore.sync` then finds them
+    written, and one journal commit covers every such file instead of one each: an
+    fsync per 32 MiB pack made a 1 GiB commit several times slower on a busy disk."""
+    start = getattr(_libc(), "sync_file_range", None)
+    if start is not None:
+        import ctypes
+
+        start(fd, ctypes.c_int64(0), ctypes.c_int64(0), ctypes.c_uint(SYNC_FILE_RANGE_WRITE))
+
+
+def _syncfs(folder: Path) -> bool:
+    """Flush the whole filesystem holding ``folder`` (Linux ``syncfs``); ``False`` if absent."""
+    syncfs = getattr(_libc(), "syncfs", None)
+    if syncfs is None:
         return False
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -181,16 +205,16 @@ class LocalBlobStore(BlobStore):
         return fd, Path(tmp_name)
 
     # -- chunked files ------------------------------------------------------------------
-    def put_bytes(self, data: bytes | bytearray, digest: str) -> bool:
+    def put_bytes(self, data: bytes | bytearray | memoryview, digest: str) -> bool:
         if self.has(digest):
             return False
         fd, tmp = self._temp("pack-")
         try:
             with os.fdopen(fd, "wb") as out:  # write() loops until all is written
                 out.write(data)
-                if self.fsync:  # now, in the writer's thread: overlaps the next pack's cut
+                if self.fsync:  # to disk now, overlapping the next pack's cut
                     out.flush()
-                    os.fsync(out.fileno())
+                    _start_writeback(out.fileno())
             return self._publish(tmp, digest)
         except OSError as exc:
             raise StoreError(f"cannot write to store {self.url}: {exc.strerror or exc}") from exc

@@ -374,7 +374,7 @@ class S3BlobStore(BlobStore):
         yield from self._list(self._under("blobs/"))
 
     # -- chunked files: packs are blobs; a manifest is one small object ------------------
-    def put_bytes(self, data: bytes | bytearray, digest: str) -> bool:
+    def put_bytes(self, data: bytes | bytearray | memoryview, digest: str) -> bool:
         return self._put_if_absent(bytes(data), digest)
 
     def read_range(self, digest: str, offset: int, length: int) -> bytes:
