@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from digitalhub_airflow.settings import Settings, load_settings
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the settings are read when a task runs, not when its DAG is parsed
     from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.settings import Settings
     from digitalhub_airflow.store import ConnectionFields, StoreConfig
 
 
@@ -118,6 +117,7 @@ class DigitalHubHook(BaseHook):
         from digitalhub_airflow.catalog.engine import Catalog
         from digitalhub_airflow.datasets.hashcache import HashCache
         from digitalhub_airflow.hub import DataHub
+        from digitalhub_airflow.settings import load_settings
         from digitalhub_airflow.store import open_config
 
         settings = load_settings()
@@ -131,6 +131,7 @@ class DigitalHubHook(BaseHook):
     def store_config(self, settings: Settings | None = None) -> StoreConfig:
         """The store the ``dhub_store`` connection names (mapped by its backend), or the
         environment's when the connection is not configured."""
+        from digitalhub_airflow.settings import load_settings
         from digitalhub_airflow.store import config_from_connection, store_config
 
         settings = settings or load_settings()
@@ -147,6 +148,7 @@ class DigitalHubHook(BaseHook):
         them from a Kubernetes Secret, a local subprocess in its own environment only.
         """
         from digitalhub_airflow.catalog.engine import split_password
+        from digitalhub_airflow.settings import load_settings
         from digitalhub_airflow.store import workload_environment
 
         settings = load_settings()

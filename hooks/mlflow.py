@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from digitalhub_airflow.settings import dhub_home
-
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -75,6 +73,7 @@ class MlflowHook(BaseHook):
     def tracking(self) -> TrackingConfig:
         from airflow.sdk.exceptions import AirflowNotFoundException
 
+        from digitalhub_airflow.settings import dhub_home
         from digitalhub_airflow.training.tracking import embedded_tracking
 
         try:

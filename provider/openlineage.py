@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import attr
 
-from digitalhub_airflow.datasets.versions import VersionInfo
 from digitalhub_airflow.keys import as_key
-from digitalhub_airflow.provider.task_io import QualityFacts, TaskIO
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the catalog models behind VersionInfo: not at the START event
     from airflow.providers.openlineage.extractors import OperatorLineage
 
+    from digitalhub_airflow.datasets.versions import VersionInfo
     from digitalhub_airflow.hub import DataHub
+    from digitalhub_airflow.provider.task_io import QualityFacts, TaskIO
 
 #: Blob symlinks listed per dataset; a big file tree is summarised by its store root.
 MAX_SYMLINKS = 20

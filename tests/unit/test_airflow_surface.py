@@ -57,6 +57,34 @@ def test_asset_uri_handler_accepts_dataset_keys_only() -> None:
     assert issubclass(InvalidKeyError, ValueError)
 
 
+def test_dataset_assets_are_airflow_assets_made_without_the_providers_asset_modules() -> None:
+    """A DAG with dataset Assets parses without Airflow importing every provider's Asset
+    handlers (boto3 among them); the Asset is the one Airflow rebuilds from its URI."""
+    code = """
+import sys
+from airflow.sdk import Asset
+from airflow.serialization.encoders import encode_asset_like
+from digitalhub_airflow.provider.assets import dataset_asset
+asset = dataset_asset("demo/wine")
+loaded = sorted(m for m in sys.modules if ".assets." in m or m == "boto3")
+try:
+    dataset_asset("demo/Wine")
+except ValueError:
+    refused = True
+else:
+    refused = False
+rebuilt = Asset(name=asset.name, uri=asset.uri, group=asset.group)
+print(loaded, refused, asset == rebuilt, hash(asset) == hash(rebuilt),
+      encode_asset_like(asset) == encode_asset_like(rebuilt), asset.uri)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split() == [
+        "[]", "True", "True", "True", "True", "store://demo/dataitem/table/wine"
+    ]  # fmt: skip
+
+
 def test_operator_modules_and_dag_files_import_no_heavy_library() -> None:
     code = f"""
 import runpy, sys
