@@ -2,40 +2,25 @@
 
 The CLI, the Airflow hooks and notebooks all use this class; it holds no Airflow
 concept. Build it from the environment with :meth:`DataHub.from_settings`.
+
+What only some methods need (committing, verifying, the store's backend) is imported by
+those methods: ``dhub log`` pays for the catalog alone.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.catalog.migrate import migrate, require_current
 from digitalhub_airflow.catalog.models import Version, VersionFile
-from digitalhub_airflow.datasets.commit import (
-    CommitResult,
-    Progress,
-    commit_files,
-    move_alias,
-    remove_alias,
-)
-from digitalhub_airflow.datasets.gc import GcReport, collect_garbage
-from digitalhub_airflow.datasets.hashcache import HashCache
-from digitalhub_airflow.datasets.repair import RepairReport, open_repair_source, repair_blobs
-from digitalhub_airflow.datasets.schema_diff import diff_schemas
-from digitalhub_airflow.datasets.sources import materialised, safe_relpath
-from digitalhub_airflow.datasets.verify import (
-    VerifyReport,
-    flag_damage,
-    name_versions,
-    verify_blobs,
-)
 from digitalhub_airflow.datasets.versions import (
     LATEST,
     VersionInfo,
@@ -49,7 +34,14 @@ from digitalhub_airflow.datasets.versions import (
 from digitalhub_airflow.errors import InvalidKeyError, InvalidSourceError
 from digitalhub_airflow.keys import Key, as_dataset_key, as_key
 from digitalhub_airflow.settings import Settings, current_user, load_settings
-from digitalhub_airflow.store import BlobStore, open_store
+
+if TYPE_CHECKING:
+    from digitalhub_airflow.datasets.commit import CommitResult, Progress
+    from digitalhub_airflow.datasets.gc import GcReport
+    from digitalhub_airflow.datasets.hashcache import HashCache
+    from digitalhub_airflow.datasets.repair import RepairReport
+    from digitalhub_airflow.datasets.verify import VerifyReport
+    from digitalhub_airflow.store import BlobStore
 
 
 @dataclass
@@ -80,26 +72,50 @@ class DataHub:
     def __init__(
         self,
         catalog: Catalog,
-        store: BlobStore,
+        store: BlobStore | Callable[[], BlobStore],
         hash_cache: HashCache | None = None,
         source_client: Any | None = None,
         *,
         s3_client: Any | None = None,
     ) -> None:
-        """``source_client``: a ready client for the store backend that reads URL sources
+        """``store``: the blob store, or a function that opens it on first use (finding
+        a backend reads every installed package's entry points; a remote backend imports
+        its client library).
+        ``source_client``: a ready client for the store backend that reads URL sources
         (the one of the URL's scheme); by default the hub's store lends its own for URLs
         of its scheme. ``s3_client`` is its earlier name, still accepted."""
         self.catalog = catalog
-        self.store = store
+        self._store = store
         self.hash_cache = hash_cache
         self._source_client = source_client or s3_client
 
+    @property
+    def store(self) -> BlobStore:
+        if callable(self._store):
+            self._store = self._store()
+        return self._store
+
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> DataHub:
+        """The hub the environment configures; its store opens when first used. A store
+        URL of a scheme no built-in backend serves is looked up now: a plugin's loads, and
+        one of no backend fails every command, not only those that use the store."""
+        from digitalhub_airflow.datasets.hashcache import HashCache
+        from digitalhub_airflow.store.registry import BUILTIN, default_registry, url_scheme
+
         settings = settings or load_settings()
+        url, options = settings.store_url, settings.store_options
+        if url_scheme(url) not in BUILTIN:
+            default_registry().for_url(url)
+
+        def open_configured_store() -> BlobStore:
+            from digitalhub_airflow.store import open_store
+
+            return open_store(url, options=options)
+
         return cls(
             Catalog(settings.catalog_url, settings.catalog_schema),
-            open_store(settings.store_url, options=settings.store_options),
+            open_configured_store,
             HashCache(settings.hash_cache_path),
         )
 
@@ -139,6 +155,9 @@ class DataHub:
         ``encoding``: the text encoding of CSV files that are not UTF-8; they are stored
         transcoded to UTF-8.
         """
+        from digitalhub_airflow.datasets.commit import commit_files
+        from digitalhub_airflow.datasets.sources import materialised
+
         require_current(self.catalog)
         key = as_dataset_key(target, kind)
         explicit = isinstance(target, Key) or target.startswith("store://")
@@ -166,6 +185,8 @@ class DataHub:
 
         ``actor``: who asked, when it is not this process's user (a web UI user).
         """
+        from digitalhub_airflow.datasets.commit import move_alias
+
         require_current(self.catalog)
         key = self.key(key)
         if alias == LATEST:
@@ -181,6 +202,8 @@ class DataHub:
     def untag(self, key: str | Key, alias: str, *, actor: str | None = None) -> VersionInfo:
         """Remove ``alias`` from the dataset ``key`` names; returns the version it named.
         The removal is recorded like a move (who, when, from which version)."""
+        from digitalhub_airflow.datasets.commit import remove_alias
+
         require_current(self.catalog)
         key = self.key(key)
         if alias == LATEST:
@@ -237,6 +260,8 @@ class DataHub:
 
     def diff(self, a: str | Key, b: str | Key) -> VersionDiff:
         """Schema, rows and file differences going from ``a`` to ``b``."""
+        from digitalhub_airflow.datasets.schema_diff import diff_schemas
+
         info_a, info_b = self.resolve(a), self.resolve(b)
         files_a = {f["path"]: f["digest"] for f in self.files(info_a.key)}
         files_b = {f["path"]: f["digest"] for f in self.files(info_b.key)}
@@ -255,6 +280,8 @@ class DataHub:
         self, key: str | Key, dest: str | os.PathLike[str], progress: Progress | None = None
     ) -> list[Path]:
         """Materialise a version into the folder ``dest``; every file is verified."""
+        from digitalhub_airflow.datasets.sources import safe_relpath
+
         root = Path(dest).expanduser().resolve()
         written = []
         for entry in self.files(key):
@@ -287,6 +314,8 @@ class DataHub:
         """Verify (one version, or the whole store), then restore each corrupt or missing
         blob from ``source``: a store URL, a store-layout folder or any folder
         (:mod:`digitalhub_airflow.datasets.repair`)."""
+        from digitalhub_airflow.datasets.repair import open_repair_source, repair_blobs
+
         report, sizes = self._verified(key, progress)
         damaged = {d: sizes.get(d) for d in [*report.corrupt, *report.missing]}
         origin = open_repair_source(source, damaged)
@@ -297,6 +326,8 @@ class DataHub:
     ) -> tuple[VerifyReport, dict[str, int | None]]:
         """The verify report and each checked blob's size as the catalog records it
         (``None`` for a blob no version references)."""
+        from digitalhub_airflow.datasets.verify import flag_damage, name_versions, verify_blobs
+
         sizes: dict[str, int | None]
         if key is not None:
             blobs = {f["digest"]: f["size"] for f in self.files(key)}
@@ -318,5 +349,7 @@ class DataHub:
         return report, sizes
 
     def gc(self, grace: timedelta = timedelta(hours=1), dry_run: bool = False) -> GcReport:
+        from digitalhub_airflow.datasets.gc import collect_garbage
+
         require_current(self.catalog)
         return collect_garbage(self.catalog, self.store, grace, dry_run)

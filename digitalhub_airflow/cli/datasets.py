@@ -7,13 +7,14 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from digitalhub_airflow.cli.support import AddCommand, describe, emit, human_size, positive_int
 from digitalhub_airflow.errors import IntegrityError
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from digitalhub_airflow.hub import DataHub
 
 #: The commands of this module and their one-line help (``dhub --help`` lists them
@@ -38,6 +39,8 @@ UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 def parse_duration(text: str) -> timedelta:
     """``90s``, ``30m``, ``1h``, ``7d`` -> timedelta."""
+    from datetime import timedelta
+
     match = DURATION_RE.fullmatch(text.strip())
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 1h or 7d")
@@ -263,6 +266,8 @@ def cmd_gc(hub: DataHub, args: argparse.Namespace) -> int:
 
 def register(add: AddCommand) -> None:
     """Add the dataset commands to the ``dhub`` parser."""
+    from datetime import timedelta
+
     add("init", cmd_init)
     p = add("ls", cmd_ls)
     p.add_argument("project", nargs="?", help="list this project's datasets")

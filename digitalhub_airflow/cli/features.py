@@ -8,14 +8,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from digitalhub_airflow.cli.support import AddCommand, emit
 from digitalhub_airflow.errors import InvalidOptionError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from digitalhub_airflow.hub import DataHub
 
 COMMANDS = {"features": "feature store: apply definitions, materialize, training sets, lookups"}
@@ -23,6 +23,8 @@ COMMANDS = {"features": "feature store: apply definitions, materialize, training
 
 def moment(text: str) -> datetime:
     """An ISO-8601 time (UTC unless it says otherwise), or ``now``."""
+    from datetime import datetime, timezone
+
     if text == "now":
         return datetime.now(timezone.utc)
     try:
@@ -73,6 +75,8 @@ def cmd_training_set(hub: DataHub, args: argparse.Namespace) -> int:
 
 
 def cmd_online(hub: DataHub, args: argparse.Namespace) -> int:
+    import json
+
     from digitalhub_airflow.features.online import OnlineFeatures
 
     try:

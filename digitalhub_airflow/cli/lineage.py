@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import uuid
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.cli.support import AddCommand, count, emit
@@ -38,6 +36,8 @@ def cmd_lineage(hub: DataHub, args: argparse.Namespace) -> int:
 
 
 def cmd_query(hub: DataHub, args: argparse.Namespace) -> int:
+    import uuid
+
     from digitalhub_airflow.access import Principal
     from digitalhub_airflow.access.tokens import from_environment
     from digitalhub_airflow.lineage.runs import RunSpec
@@ -73,6 +73,8 @@ def cmd_query(hub: DataHub, args: argparse.Namespace) -> int:
 
 def plain(value: Any) -> Any:
     """SQL ``sum`` gives a 128-bit integer, which Arrow hands over as a Decimal."""
+    from decimal import Decimal
+
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value

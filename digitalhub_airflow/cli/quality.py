@@ -4,7 +4,6 @@ release."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from digitalhub_airflow.cli.support import AddCommand, add_progress, emit, human_size, working
@@ -96,6 +95,8 @@ def cmd_profile(hub: DataHub, args: argparse.Namespace) -> int:
 
 
 def cmd_drift(hub: DataHub, args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
     from digitalhub_airflow.quality.drift import Thresholds, compare_versions, raise_for_drift
 
     thresholds = Thresholds(**{f.name: getattr(args, f.name) for f in fields(Thresholds)})
@@ -159,6 +160,8 @@ def _optional_float(text: str) -> float | None:
 
 def register(add: AddCommand) -> None:
     """Add the data-quality commands to the ``dhub`` parser."""
+    from dataclasses import fields
+
     from digitalhub_airflow.quality.drift import STATUSES, Thresholds
     from digitalhub_airflow.quality.validate import ENGINES
 

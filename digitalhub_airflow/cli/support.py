@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -72,6 +69,8 @@ def describe(info: VersionInfo) -> str:
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     if args.json:
+        import json
+
         print(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
         print(text)
@@ -90,6 +89,9 @@ def working(args: argparse.Namespace, label: str) -> Iterator[None]:
     if not (args.progress or (tty and not args.json)):
         yield
         return
+    import threading
+    import time
+
     done = threading.Event()
     started = time.monotonic()
 

@@ -24,9 +24,9 @@ from digitalhub_airflow.datasets.schema_diff import diff_schemas
 from digitalhub_airflow.datasets.versions import resolve
 from digitalhub_airflow.errors import DriftError, InvalidOptionError
 from digitalhub_airflow.keys import as_key
-from digitalhub_airflow.quality.data import version_dataset
+from digitalhub_airflow.quality.data import arrow_dataset, version_files
 from digitalhub_airflow.quality.jsonable import jsonable
-from digitalhub_airflow.quality.profiles import ColumnPlan, column_plan, profile_dataset
+from digitalhub_airflow.quality.profiles import ColumnPlan, profile_dataset
 from digitalhub_airflow.settings import current_user
 
 if TYPE_CHECKING:
@@ -173,29 +173,41 @@ def frequencies(column: dict[str, Any]) -> dict[Any, float] | None:
 
 
 def current_bins(
-    dataset: Any, plan: ColumnPlan, histogram: dict[str, Any]
-) -> tuple[list[int], int]:
-    """Counts of the current data in the reference bins (values outside fall in the ends),
-    and how many values lie outside the reference range widened by ``RANGE_MARGIN``."""
+    data: Any, columns: list[tuple[ColumnPlan, dict[str, Any]]]
+) -> list[tuple[list[int], int]]:
+    """For each column and its reference histogram: counts of the current ``data`` (an
+    Arrow dataset or table, or Parquet files, which DuckDB reads itself) in the reference
+    bins (values outside fall in the ends), and how many values lie outside the reference
+    range widened by ``RANGE_MARGIN``. All columns in one scan, on one DuckDB connection
+    (a connection per column cost more than the scans of a small table)."""
+    if not columns:
+        return []
     import duckdb
 
-    edges = histogram["edges"]
-    bins = len(histogram["counts"])
-    lo, hi = edges[0], edges[-1]
-    width = (hi - lo) / bins or 1.0
-    margin = (hi - lo) * RANGE_MARGIN
-    with duckdb.connect() as con:
-        con.register("data", dataset)
-        row = con.execute(
-            f"SELECT histogram(greatest(0, least(floor(({plan.value} - {lo!r}) / {width!r}), "
-            f"{bins - 1}))::INTEGER) FILTER (WHERE {plan.ident} IS NOT NULL), "
+    aggregates = []
+    for plan, histogram in columns:
+        edges = histogram["edges"]
+        bins = len(histogram["counts"])
+        lo, hi = edges[0], edges[-1]
+        width = (hi - lo) / bins or 1.0
+        margin = (hi - lo) * RANGE_MARGIN
+        aggregates += [
+            f"histogram(greatest(0, least(floor(({plan.value} - {lo!r}) / {width!r}), "
+            f"{bins - 1}))::INTEGER) FILTER (WHERE {plan.ident} IS NOT NULL)",
             f"count(*) FILTER (WHERE {plan.value} < {lo - margin!r} "
-            f"OR {plan.value} > {hi + margin!r}) FROM data"
-        ).fetchone()
+            f"OR {plan.value} > {hi + margin!r})",
+        ]
+    with duckdb.connect() as con:
+        if isinstance(data, list):
+            con.read_parquet(data).create_view("data")
+        else:
+            con.register("data", data)
+        row = con.execute(f"SELECT {', '.join(aggregates)} FROM data").fetchone()
         assert row is not None  # an aggregate without GROUP BY returns one row
-        found, outside = row
-    found = found or {}
-    return [int(found.get(i, 0)) for i in range(bins)], int(outside)
+    return [
+        ([int((counted or {}).get(i, 0)) for i in range(len(histogram["counts"]))], int(outside))
+        for (_, histogram), counted, outside in zip(columns, row[::2], row[1::2], strict=True)
+    ]
 
 
 def compare_versions(
@@ -209,8 +221,13 @@ def compare_versions(
     ref_info, ref_profile = profile_dataset(hub, reference)
     cur_info, cur_profile = profile_dataset(hub, current)
     schema = diff_schemas(ref_info.schema, cur_info.schema)
-    with version_dataset(hub, cur_info.key) as (_, dataset):
-        columns = compare_columns(ref_profile, cur_profile, dataset, thresholds)
+    with version_files(hub, cur_info.key) as (_, paths):
+        # Parquet is read as the profile read it, by DuckDB: no Arrow import, which was
+        # most of a small table's drift.
+        data: Any = [str(p) for p in paths]
+        if cur_info.format != "parquet":
+            data = arrow_dataset(cur_info, paths)
+        columns = compare_columns(ref_profile, cur_profile, data, thresholds)
     rows_change = None
     if ref_info.row_count:
         rows_change = ((cur_info.row_count or 0) - ref_info.row_count) / ref_info.row_count
@@ -242,17 +259,49 @@ def compare_versions(
 
 
 def compare_columns(
-    reference: dict[str, Any], current: dict[str, Any], dataset: Any, thresholds: Thresholds
+    reference: dict[str, Any], current: dict[str, Any], data: Any, thresholds: Thresholds
 ) -> list[dict[str, Any]]:
-    """Drift per column of ``dataset`` (an Arrow dataset or table whose profile is
-    ``current``) from the ``reference`` profile: the columns both have, of the same kind."""
+    """Drift per column of ``data`` (whose profile is ``current``; see
+    :func:`current_bins`) from the ``reference`` profile: the columns both have, of the
+    same kind."""
     ref_columns = {c["name"]: c for c in reference["columns"]}
-    fields = {f.name: f.type for f in dataset.schema}
-    return [
-        _column_drift(dataset, fields, ref_columns[column["name"]], column, thresholds)
+    pairs = [
+        (ref_columns[column["name"]], column)
         for column in current["columns"]
         if ref_columns.get(column["name"], {}).get("kind") == column["kind"]
     ]
+    binned = [(_plan(cur), ref["histogram"]) for ref, cur in pairs if _by_histogram(ref, cur)]
+    counts = iter(current_bins(data, binned))
+    return [
+        _column_drift(ref, cur, next(counts) if _by_histogram(ref, cur) else None, thresholds)
+        for ref, cur in pairs
+    ]
+
+
+def _plan(column: dict[str, Any]) -> ColumnPlan:
+    """The plan a profiled column was binned with: its profile records its type and kind,
+    all that binning uses (``discrete`` only steers how a profile counts values)."""
+    return ColumnPlan(column["name"], column["type"], column["kind"], discrete=False)
+
+
+def _frequency_pair(
+    ref: dict[str, Any], cur: dict[str, Any]
+) -> tuple[dict[Any, float], dict[Any, float]] | None:
+    """Both value frequency tables, when a column's distribution is compared by JS
+    distance (strings and booleans)."""
+    ref_freq, cur_freq = frequencies(ref), frequencies(cur)
+    if cur["kind"] in ("string", "boolean") and ref_freq is not None and cur_freq is not None:
+        return ref_freq, cur_freq
+    return None
+
+
+def _by_histogram(ref: dict[str, Any], cur: dict[str, Any]) -> bool:
+    """Whether it is compared by PSI over the reference histogram (else not at all)."""
+    return (
+        _frequency_pair(ref, cur) is None
+        and ref.get("histogram") is not None
+        and bool(cur["count"])
+    )
 
 
 def store_report(
@@ -276,12 +325,12 @@ def store_report(
 
 
 def _column_drift(
-    dataset: Any,
-    fields: dict[str, Any],
     ref: dict[str, Any],
     cur: dict[str, Any],
+    binned: tuple[list[int], int] | None,
     thresholds: Thresholds,
 ) -> dict[str, Any]:
+    """One column's checks; ``binned``: :func:`current_bins` of it, when compared by PSI."""
     name = cur["name"]
     null_increase = (cur["null_fraction"] or 0.0) - (ref["null_fraction"] or 0.0)
     found: dict[str, Any] = {
@@ -296,15 +345,14 @@ def _column_drift(
             null_increase, thresholds.null_increase_warn, thresholds.null_increase_fail
         )
     }
-    ref_freq, cur_freq = frequencies(ref), frequencies(cur)
-    if cur["kind"] in ("string", "boolean") and ref_freq is not None and cur_freq is not None:
-        found["metric"], found["value"] = "js_distance", js_distance(ref_freq, cur_freq)
+    pair = _frequency_pair(ref, cur)
+    if pair is not None:
+        found["metric"], found["value"] = "js_distance", js_distance(*pair)
         checks["distribution"] = thresholds.grade(
             found["value"], thresholds.js_warn, thresholds.js_fail
         )
-    elif ref.get("histogram") is not None and cur["count"]:
-        plan = column_plan(name, fields[name])
-        counts, outside = current_bins(dataset, plan, ref["histogram"])
+    elif binned is not None:
+        counts, outside = binned
         ref_counts = ref["histogram"]["counts"]
         groups = psi_bins(min(sum(ref_counts), sum(counts)), len(ref_counts))
         found["metric"], found["value"] = "psi", psi(*pooled(ref_counts, counts, groups))

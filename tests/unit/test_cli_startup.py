@@ -1,7 +1,8 @@
 """`dhub` loads only what the chosen command needs: `--help` imports no SQLAlchemy, and
 `log`, `show` and `tag` no Alembic (the schema's head is read from the migration files),
-pandas, pyarrow, Great Expectations or MLflow. Measured in a fresh interpreter, as a
-user's shell starts it (bench/ times it)."""
+pandas, pyarrow, Great Expectations or MLflow, and `log` and `show` not the tables of
+other features; `drift` of Parquet versions with stored profiles loads DuckDB, not Arrow.
+Measured in a fresh interpreter, as a user's shell starts it (bench/ times it)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ HEAVY = (
     "sqlalchemy", "alembic", "pandas", "pyarrow", "great_expectations", "mlflow", "duckdb",
     "sklearn",
 )  # fmt: skip
+#: Tables a catalog read needs not (their PostgreSQL index loads that dialect).
+SEARCH = "digitalhub_airflow.catalog.models.search"
 PROBE = """
 import sys
 from digitalhub_airflow.cli import main
@@ -23,7 +26,7 @@ try:
     code = main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-print("LOADED", ",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+print("LOADED", ",".join(m for m in {watched!r} if m in sys.modules), file=sys.stderr)
 sys.exit(code)
 """
 
@@ -32,7 +35,7 @@ def run_dhub(home: Path, *args: str) -> tuple[int, str, set[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DHUB_")}
     env["DHUB_HOME"] = str(home)
     done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+        [sys.executable, "-c", PROBE.format(watched=(*HEAVY, SEARCH)), *args],
         check=False, capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     loaded = next(line for line in done.stderr.splitlines() if line.startswith("LOADED"))
@@ -70,6 +73,30 @@ def test_catalog_commands_import_no_data_library(committed: Path, args: tuple[st
     code, out, loaded = run_dhub(committed, *args)
     assert code == 0, out
     assert loaded <= {"sqlalchemy"}, loaded
+
+
+@pytest.mark.parametrize("args", [("log", "demo/rows"), ("show", "demo/rows")])
+def test_catalog_reads_load_their_tables_only(committed: Path, args: tuple[str, ...]) -> None:
+    code, out, loaded = run_dhub(committed, *args)
+    assert code == 0, out
+    assert loaded == {"sqlalchemy"}, loaded
+
+
+def test_drift_with_stored_profiles_reads_parquet_with_duckdb_alone(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = [0.5, 1.5, 2.5, 3.5]
+    for seq, ordered in enumerate([values, values[::-1]], 1):  # new bytes, same distribution
+        pq.write_table(pa.table({"x": ordered, "s": ["a", "b", "a", "c"]}), tmp_path / f"{seq}.pq")
+        code, out, _ = run_dhub(tmp_path, "commit", "demo/t", str(tmp_path / f"{seq}.pq"))
+        assert code == 0, out
+    code, out, loaded = run_dhub(tmp_path, "drift", "demo/t:v1", "demo/t:v2")  # profiles both
+    assert code == 0 and "status OK" in out, out
+    assert not {"alembic", "great_expectations", "mlflow", "sklearn"} & loaded, loaded
+    code, out, loaded = run_dhub(tmp_path, "drift", "demo/t:v1", "demo/t:v2")
+    assert code == 0 and "x " in out and "psi=0.0000" in out, out
+    assert loaded == {"sqlalchemy", "duckdb"}, loaded
 
 
 def test_an_unknown_command_is_one_usage_error(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digitalhub_airflow.catalog.models.base import Base, UTCDateTime, utcnow
+from digitalhub_airflow.catalog.models.datasets import Project, Version
 
 
 class Suite(Base):
@@ -23,7 +24,7 @@ class Suite(Base):
     __table_args__ = (UniqueConstraint("project_id", "name", "suite_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("dhub_projects.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey(Project.id))
     name: Mapped[str] = mapped_column(String(63))
     suite_id: Mapped[str] = mapped_column(String(64))
     content: Mapped[Any] = mapped_column(JSON)
@@ -39,7 +40,7 @@ class ValidationRecord(Base):
     __table_args__ = (Index(None, "version_pk", "suite_pk", "result_format"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version_pk: Mapped[int] = mapped_column(ForeignKey("dhub_versions.id"))
+    version_pk: Mapped[int] = mapped_column(ForeignKey(Version.id))
     suite_pk: Mapped[int] = mapped_column(ForeignKey("dhub_suites.id"))
     result_format: Mapped[str] = mapped_column(String(16))
     engine: Mapped[str] = mapped_column(String(16))
@@ -55,7 +56,7 @@ class VersionQuality(Base):
 
     __tablename__ = "dhub_version_quality"
 
-    version_pk: Mapped[int] = mapped_column(ForeignKey("dhub_versions.id"), primary_key=True)
+    version_pk: Mapped[int] = mapped_column(ForeignKey(Version.id), primary_key=True)
     state: Mapped[str] = mapped_column(String(16))
     updated_by: Mapped[str] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -68,7 +69,7 @@ class QualityEvent(Base):
     __table_args__ = (Index(None, "version_pk"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version_pk: Mapped[int] = mapped_column(ForeignKey("dhub_versions.id"))
+    version_pk: Mapped[int] = mapped_column(ForeignKey(Version.id))
     state: Mapped[str] = mapped_column(String(16))
     previous_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -81,7 +82,7 @@ class ProfileRecord(Base):
 
     __tablename__ = "dhub_profiles"
 
-    version_pk: Mapped[int] = mapped_column(ForeignKey("dhub_versions.id"), primary_key=True)
+    version_pk: Mapped[int] = mapped_column(ForeignKey(Version.id), primary_key=True)
     profile: Mapped[Any] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -94,8 +95,8 @@ class DriftRecord(Base):
     __table_args__ = (Index(None, "current_pk"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    reference_pk: Mapped[int] = mapped_column(ForeignKey("dhub_versions.id"))
-    current_pk: Mapped[int] = mapped_column(ForeignKey("dhub_versions.id"))
+    reference_pk: Mapped[int] = mapped_column(ForeignKey(Version.id))
+    current_pk: Mapped[int] = mapped_column(ForeignKey(Version.id))
     status: Mapped[str] = mapped_column(String(8))
     report: Mapped[Any] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(255))
