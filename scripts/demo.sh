@@ -12,13 +12,14 @@ source scripts/demo.env
 
 WINE=store://demo/dataitem/table/wine
 say() { printf '\n== %s\n' "$*"; }
-# dags_test DAG_ID LOG [airflow dags test options]: run a DAG, its tasks through the
-# executor (their output comes back on stdout, into LOG, and into the task logs the UI
-# shows); show the log's tail on failure.
+# dags_test DAG_ID LOG [airflow dags test options]: run a DAG (parsing only its own file,
+# dags/DAG_ID.py), its tasks through the executor (their output comes back on stdout, into
+# LOG, and into the task logs the UI shows); show the log's tail on failure.
 dags_test() {
   local dag=$1 log=$2
   shift 2
-  if ! airflow dags test "$dag" --use-executor "$@" >"$log" 2>&1; then
+  if ! airflow dags test "$dag" --use-executor --dagfile-path "$AIRFLOW__CORE__DAGS_FOLDER/$dag.py" \
+    "$@" >"$log" 2>&1; then
     tail -n 60 "$log"; echo "demo: DAG $dag failed (full log: $log)" >&2; exit 1
   fi
 }
