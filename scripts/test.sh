@@ -31,11 +31,13 @@ eval "$(scripts/services/chromium.sh ensure)"  # Debian's browser for tests/e2e/
 : "${DHUB_TEST_MLFLOW_URI:?the MLflow server did not start}"
 
 # One pytest over the suite, spread over xdist workers, a test file per worker at a time
-# (--dist loadfile: a module's fixtures, e.g. an `airflow standalone`, start once). The
-# e2e files are collected first, so the longest start first and the short unit files fill
-# in at the end. Integration tests mostly wait on the services, hence more workers than
-# cores (DHUB_TEST_WORKERS; 0 runs in one process). Each worker has its own HOME, temp
-# folders and Airflow home (a copy of one migrated metadata database: tests/e2e/conftest.py).
+# (--dist loadfile: a module's fixtures, e.g. an `airflow standalone`, start once).
+# xdist hands out the files with the most tests first; a simulation of other orders on a
+# run's JUnit report (longest file first) moved the end by under a minute, as the workers
+# finish within a minute of each other: the suite is bound by its total work. Integration
+# tests mostly wait on the services, hence more workers than cores (DHUB_TEST_WORKERS; 0
+# runs in one process). Each worker has its own HOME, temp folders and Airflow home (a
+# copy of one migrated metadata database: tests/e2e/conftest.py).
 # Arguments replace the test paths. The 25 slowest tests are listed at the end.
 workers=${DHUB_TEST_WORKERS:-3}
 echo "== pytest: ${workers} workers"
