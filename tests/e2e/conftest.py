@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -99,6 +99,52 @@ def free_port() -> int:
 
 
 @contextmanager
+def airflow_process(
+    args: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``airflow ARGS`` in its own process group, output to ``log``; the whole group is
+    stopped on exit (SIGTERM, then SIGKILL after a minute)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "airflow"), *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        with suppress(ProcessLookupError):  # the group may have ended already
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 420) -> None:
+    """Until ``url`` answers 200; a process that exits first fails with its log's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"airflow exited {proc.returncode}:\n{tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(2)
+    raise AssertionError(f"airflow did not answer {url} in {timeout}s:\n{tail(log)}")
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
+
+
+@contextmanager
 def scheduler(airflow: AirflowEnv, env: dict[str, str], logs: Path) -> Iterator[None]:
     """A real ``airflow api-server`` + ``airflow scheduler`` (LocalExecutor, a process per
     task) on this AIRFLOW_HOME, as in a deployment; their logs go to ``logs``."""
@@ -111,45 +157,11 @@ def scheduler(airflow: AirflowEnv, env: dict[str, str], logs: Path) -> Iterator[
         }
     )
     logs.mkdir(parents=True, exist_ok=True)
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, *args: str) -> None:
-        with (logs / f"{name}.log").open("wb") as out:
-            procs.append(
-                subprocess.Popen(
-                    [str(VENV_BIN / "airflow"), *args],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-
-    try:
-        start("api", "api-server", "-p", str(port))
-        health = f"http://127.0.0.1:{port}/api/v2/monitor/health"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(health, timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or procs[0].poll() is not None:
-                    log = (logs / "api.log").read_text()[-3000:]
-                    raise AssertionError(f"airflow api-server did not answer:\n{log}") from None
-                time.sleep(1)
-        start("scheduler", "scheduler")
-        yield
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(30)
+    api_log = logs / "api.log"
+    with airflow_process(["api-server", "-p", str(port)], env, api_log) as api:
+        wait_for(f"http://127.0.0.1:{port}/api/v2/monitor/health", api, api_log, timeout=120)
+        with airflow_process(["scheduler"], env, logs / "scheduler.log"):
+            yield
 
 
 def catalog_env(backend: Backend) -> dict[str, str]:

@@ -11,10 +11,7 @@ task read back as the UI reads it, through ``/api/v2/.../logs/1`` with a user's 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,7 +22,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import Backend
-from tests.e2e.conftest import VENV_BIN, AirflowEnv, catalog_env, free_port
+from tests.e2e.conftest import (
+    VENV_BIN,
+    AirflowEnv,
+    airflow_process,
+    catalog_env,
+    free_port,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -73,33 +77,10 @@ def api_server(
         }
     )
     log = tmp_path / "api-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "airflow"), "api-server", "--host", "127.0.0.1", "-p", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                http(f"{url}/api/v2/monitor/health")
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(f"api-server:\n{log.read_text()[-3000:]}") from None
-                time.sleep(0.5)
-        yield url, env, backend
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+    args = ["api-server", "--host", "127.0.0.1", "-p", str(port)]
+    with airflow_process(args, env, log) as proc:
+        wait_for(f"http://127.0.0.1:{port}/api/v2/monitor/health", proc, log)
+        yield f"http://127.0.0.1:{port}", env, backend
 
 
 def test_each_task_of_a_demo_style_run_has_its_log_in_the_ui(

@@ -13,10 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,7 +29,7 @@ from digitalhub_airflow.catalog.engine import Catalog
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.store import LocalBlobStore
 from tests.conftest import REPO
-from tests.e2e.conftest import VENV_BIN, AirflowEnv
+from tests.e2e.conftest import AirflowEnv, airflow_process, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -78,25 +75,6 @@ class Standalone:
     log: Path
     events_key: str  # the version dhub_wait_for_version's CommitDatasetOperator wrote
     events_run_id: str
-
-
-def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 420) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"airflow standalone exited {proc.returncode}:\n{tail(log)}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(2)
-    raise AssertionError(f"airflow standalone did not answer {url} in {timeout}s:\n{tail(log)}")
-
-
-def tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
 
 
 @pytest.fixture(scope="module")
@@ -148,26 +126,15 @@ def standalone(
 
     log = root / "standalone.log"
     child_env = {k: v for k, v in airflow.env(env).items() if k != "DHUB_CATALOG_SCHEMA"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "airflow"), "standalone"],
-            env=child_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"{url}/api/v2/monitor/health", proc, log)
-        wait_for(f"{url}/auth/login", proc, log)
-        yield Standalone(url, run_id, log, events_version.key, events_version.producer["run_id"])
+        with airflow_process(["standalone"], child_env, log) as proc:
+            wait_for(f"{url}/api/v2/monitor/health", proc, log)
+            wait_for(f"{url}/auth/login", proc, log)
+            yield Standalone(
+                url, run_id, log, events_version.key, events_version.producer["run_id"]
+            )
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(log, ARTIFACTS / "standalone.log")
 
