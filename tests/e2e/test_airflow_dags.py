@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import pytest
 from digitalhub_airflow.hub import DataHub
 from digitalhub_airflow.settings import Settings
 from tests.conftest import Backend
-from tests.e2e.conftest import VENV_BIN, AirflowEnv, catalog_env
+from tests.e2e.conftest import AirflowEnv, catalog_env, scheduler
 
 pytestmark = pytest.mark.e2e
 WINE = "store://demo/dataitem/table/wine"
@@ -109,67 +107,26 @@ def test_asset_scheduled_dag_runs_on_each_new_version(airflow: AirflowEnv, tmp_p
     airflow.run("dags", "unpause", "dhub_on_new_wine", env=env)
     airflow.run("dags", "test", "dhub_ingest_wine", env=env)
 
-    port = 18000 + (int(time.time()) % 1000)
-    full_env = airflow.env({**env, "AIRFLOW__API__PORT": str(port)})
     logs = tmp_path / "logs"
-    logs.mkdir()
-    procs = [
-        subprocess.Popen(
-            [str(VENV_BIN / "airflow"), "api-server", "-p", str(port)],
-            env=full_env,
-            stdout=(logs / "api.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-    ]
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", 90)
-        procs.append(
-            subprocess.Popen(
-                [str(VENV_BIN / "airflow"), "scheduler"],
-                env={
-                    **full_env,
-                    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-                },
-                stdout=(logs / "scheduler.log").open("w"),
-                stderr=subprocess.STDOUT,
-            )
-        )
+    # Both in their own process groups, stopped whole: the scheduler's log server too.
+    with scheduler(airflow, env, logs):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not list(out.glob("*.json")):
             time.sleep(2)
         files = list(out.glob("*.json"))
-        assert files, (
-            "the Asset-scheduled DAG did not run:\n" + (logs / "scheduler.log").read_text()[-3000:]
-        )
-        extras = [e for f in files for e in json.loads(f.read_text())]
-        with DataHub.from_settings(load_settings_for(home)) as hub:
-            committed = {v.key: v.seq for v in hub.log(WINE)}
-        assert extras, "the consumer ran without triggering events"
-        for extra in extras:
-            assert committed[extra["version_key"]] == extra["seq"]
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    assert files, (
+        "the Asset-scheduled DAG did not run:\n" + (logs / "scheduler.log").read_text()[-3000:]
+    )
+    extras = [e for f in files for e in json.loads(f.read_text())]
+    with DataHub.from_settings(load_settings_for(home)) as hub:
+        committed = {v.key: v.seq for v in hub.log(WINE)}
+    assert extras, "the consumer ran without triggering events"
+    for extra in extras:
+        assert committed[extra["version_key"]] == extra["seq"]
 
 
 def load_settings_for(home: Path) -> Settings:
     return Settings(f"sqlite:///{home / 'catalog.sqlite'}", str(home / "store"), home)
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            time.sleep(1)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
 
 
 def test_provider_and_plugin_are_registered(airflow: AirflowEnv) -> None:
