@@ -195,22 +195,12 @@ class AsgiResponse:
         return json.loads(self.body)
 
 
-def asgi_call(
-    app: Any,
-    method: str,
-    path: str,
-    body: bytes = b"",
-    *,
-    headers: dict[str, str] | None = None,
-    query: bytes = b"",
-    raw_headers: list[tuple[bytes, bytes]] | None = None,
-) -> AsgiResponse:
-    """One HTTP request to the ASGI ``app`` in this process (body sent in one message)."""
+def asgi_call(app: Any, *args: Any, **kwargs: Any) -> AsgiResponse:
+    """One HTTP request to the ASGI ``app`` in this process (body sent in one message);
+    the arguments are :func:`asgi_request`'s."""
     import asyncio
 
-    return asyncio.run(
-        asgi_request(app, method, path, body, headers=headers, query=query, raw_headers=raw_headers)
-    )
+    return asyncio.run(asgi_request(app, *args, **kwargs))
 
 
 async def asgi_request(
@@ -223,7 +213,8 @@ async def asgi_request(
     query: bytes = b"",
     raw_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> AsgiResponse:
-    """:func:`asgi_call` inside a running event loop (concurrent clients of one app)."""
+    """One HTTP request to the ASGI ``app`` from inside a running event loop (concurrent
+    clients of one app)."""
     sent: list[dict[str, Any]] = []
     head = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     scope = {
